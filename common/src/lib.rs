@@ -1,0 +1,11 @@
+//! `rxc-common`: what two or more rxc components share — configuration loading, the GTM
+//! protocol and its client, the transaction model (GXID, snapshot, visibility), telemetry and
+//! the shutdown and data-directory helpers every server uses.
+
+pub mod config;
+pub mod datadir;
+pub mod gtm;
+pub mod net;
+pub mod shutdown;
+pub mod telemetry;
+pub mod txn;

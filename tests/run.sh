@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds the whole rxc workspace and runs every test: the README's test command.
+#
+# Works on a fresh Debian/Ubuntu machine: installs what the build needs when it is missing
+# (clang and libclang-dev for RocksDB's bindings, a C toolchain, psql for the end-to-end tests),
+# calling apt only when something is missing. Uses cargo-nextest when installed, else cargo test.
+# Extra arguments go to the test runner, e.g. `tests/run.sh -p rxc-common`.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- prerequisites --------------------------------------------------------------------------
+step "Checking build prerequisites"
+
+missing=()
+have_package() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+if command -v dpkg-query >/dev/null 2>&1 && ! have_package libclang-dev; then
+    missing+=(libclang-dev)
+fi
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+if [[ -d "$HOME/.cargo/bin" && ":$PATH:" != *":$HOME/.cargo/bin:"* ]]; then
+    PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo not found: install the Rust toolchain (rustup) first" >&2
+    exit 1
+fi
+
+if ((${#missing[@]})); then
+    echo "missing: ${missing[*]}"
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "error: apt-get not found; install ${missing[*]} by hand" >&2
+        exit 1
+    fi
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            echo "error: not root and no sudo; install ${missing[*]} by hand" >&2
+            exit 1
+        fi
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+else
+    echo "all present"
+fi
+
+cargo --version
+
+# --- build ----------------------------------------------------------------------------------
+step "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+
+# --- test -----------------------------------------------------------------------------------
+status=0
+if cargo nextest --version >/dev/null 2>&1; then
+    step "cargo nextest run --workspace --no-fail-fast"
+    cargo nextest run --workspace --no-fail-fast "$@" || status=$?
+    # nextest does not run doc tests; run them too unless the caller picked tests.
+    if (($# == 0)); then
+        step "cargo test --workspace --doc"
+        cargo test --workspace --doc || status=$?
+    fi
+else
+    step "cargo test --workspace --no-fail-fast (cargo-nextest not installed)"
+    cargo test --workspace --no-fail-fast "$@" || status=$?
+fi
+if ((status)); then
+    step "Some tests FAILED"
+    exit "$status"
+fi
+
+step "All tests passed"

@@ -1,0 +1,231 @@
+//! Harness for rxc's end-to-end tests: starts the real binaries as child processes on
+//! ephemeral loopback ports with temporary data directories, and cleans everything up when the
+//! test ends (processes killed, directories removed).
+//!
+//! The binaries are taken from the cargo target directory the test itself was built into
+//! (`target/debug` or `target/release`); `tests/run.sh` builds them before the tests run.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The directory holding the workspace's binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>
+    let deps = exe.parent().expect("deps dir");
+    let dir = if deps.ends_with("deps") {
+        deps.parent().expect("profile dir")
+    } else {
+        deps
+    };
+    dir.to_path_buf()
+}
+
+/// The path of a workspace binary, failing clearly if it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// A free loopback port (bound once, then released for the child to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A `127.0.0.1:PORT` address on a free port.
+pub fn free_addr() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
+/// A temporary directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// A new, empty directory under the system temp dir.
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("rxc-test-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A path inside it.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A child process killed on drop; its stderr goes to a log file, shown when the test fails.
+#[derive(Debug)]
+pub struct Process {
+    name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Starts `binary` with `args`, logging to `log`.
+    pub fn start(name: &str, binary: &str, args: &[&str], log: PathBuf) -> Process {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open log");
+        let child = Command::new(bin(binary))
+            .args(args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log fd"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        Process {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// Kills it with SIGKILL (`kill -9`) and waits for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for a clean exit; returns its exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!("----- log of {} -----\n{}", self.name, self.log());
+        }
+    }
+}
+
+/// Waits until something accepts TCP connections at `addr`.
+pub fn wait_for_port(addr: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens at {addr} after {timeout:?}");
+}
+
+/// Runs a binary to completion and returns (exit success, stdout, stderr).
+pub fn run(binary: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin(binary))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A GTM started in a temp data directory on a free port.
+#[derive(Debug)]
+pub struct Gtm {
+    pub addr: String,
+    pub process: Process,
+    pub dir: PathBuf,
+}
+
+impl Gtm {
+    /// Starts an active GTM (or a standby of `standby_of`) with its data in `dir`.
+    pub fn start(name: &str, dir: &Path, addr: &str, standby_of: Option<&str>) -> Gtm {
+        let dir_s = dir.to_string_lossy().into_owned();
+        let mut args = vec!["--node-name", name, "--data-dir", &dir_s, "--listen", addr];
+        if let Some(active) = standby_of {
+            args.extend(["--standby-of", active]);
+        }
+        let process = Process::start(name, "rxc-gtm", &args, dir.with_extension("log"));
+        wait_for_port(addr, Duration::from_secs(10));
+        Gtm {
+            addr: addr.to_string(),
+            process,
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+/// A GTM proxy on a free port in front of `gtm` (a comma-separated failover list).
+pub fn start_proxy(name: &str, gtm: &str, log_dir: &Path) -> (String, Process) {
+    let addr = free_addr();
+    let process = Process::start(
+        name,
+        "rxc-gtm-proxy",
+        &["--node-name", name, "--listen", &addr, "--gtm", gtm],
+        log_dir.join(format!("{name}.log")),
+    );
+    wait_for_port(&addr, Duration::from_secs(10));
+    (addr, process)
+}
