@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use rxc_common::config::{self, LogFormat, ServerArgs};
 use rxc_common::datadir::DataDir;
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
-use rxc_common::gtm::proto::{Request, Response};
+use rxc_common::gtm::proto::{ErrorCode, Request, Response};
 use rxc_common::shutdown::Shutdown;
 use rxc_gtm::server::{GtmServer, ServerOptions};
 use serde::Deserialize;
@@ -140,7 +140,21 @@ async fn run_admin(admin: Admin) -> anyhow::Result<()> {
         Admin::Promote { gtm } => (gtm, Request::Promote),
     };
     let client = GtmClient::connect_admin(&address, ClientOptions::new("rxc-gtm admin")).await?;
-    match client.call(request).await? {
+    // A standby refuses promotion while its active still streams to it; right after the active
+    // died the standby may not have noticed yet, so ask again for a few seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let answer = loop {
+        match client.call(request.clone()).await {
+            Err(e) if e.code == ErrorCode::ActiveStillRunning => {
+                if std::time::Instant::now() > deadline {
+                    break Err(e);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => break other,
+        }
+    };
+    match answer? {
         Response::ServerStatus(s) => {
             println!("name:        {}", s.name);
             println!("role:        {}", s.role);

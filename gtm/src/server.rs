@@ -659,6 +659,16 @@ impl Core {
         if self.role.get() == Role::Active {
             return Ok(Response::Ok);
         }
+        if self.upstream_connected {
+            // Two active GTMs would hand out the same GXIDs: refuse while the active streams.
+            return Err(GtmError::new(
+                ErrorCode::ActiveStillRunning,
+                format!(
+                    "the active GTM at {} is still streaming to this standby; stop it before promoting",
+                    self.options.standby_of.as_deref().unwrap_or("?")
+                ),
+            ));
+        }
         self.replica_stop.trigger();
         self.role.set(Role::Active);
         let clients = self.state.clients_with_sessions();

@@ -382,6 +382,8 @@ pub enum ErrorCode {
     NotActive,
     /// The GTM could not make the change durable or replicate it.
     Io,
+    /// A standby refuses promotion while its active GTM still streams to it.
+    ActiveStillRunning,
 }
 
 impl ErrorCode {
@@ -399,6 +401,7 @@ impl ErrorCode {
             ErrorCode::UndefinedRelation => "42P01",
             ErrorCode::NotActive => "57P03",
             ErrorCode::Io => "58030",
+            ErrorCode::ActiveStillRunning => "55006",
         }
     }
 }

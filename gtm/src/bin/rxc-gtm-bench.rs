@@ -1,8 +1,9 @@
 //! `rxc-gtm-bench`: GTM throughput and latency, directly or through a proxy.
 //!
-//! Each session is its own connection (as each coordinator backend is) and loops over one
-//! transaction: begin + snapshot (one round trip, as a coordinator asks at its first write),
-//! then commit. It prints a table and, as its last line:
+//! Each session loops over one transaction: begin + snapshot (one round trip, as a coordinator
+//! asks at its first write), then commit. By default each session has its own connection (as a
+//! Postgres-XC backend has); `--connections K` spreads the sessions over K shared connections,
+//! as an rxc coordinator process multiplexes its sessions over one GTM client. It prints a table and, as its last line:
 //!
 //! `result: txns_per_s=<f> requests_per_s=<f> p99_us=<int> min_gxid=<int> max_gxid=<int> errors=<int>`
 //!
@@ -27,6 +28,9 @@ struct Args {
     /// Concurrent sessions, each on its own connection.
     #[arg(long, default_value_t = 64)]
     sessions: usize,
+    /// Connections the sessions share (default: one per session).
+    #[arg(long)]
+    connections: Option<usize>,
     /// How long to run.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -63,8 +67,9 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     let addresses = rxc_common::config::parse_address_list(&args.gtm)
         .map_err(|e| anyhow::anyhow!("--gtm: {e}"))?;
-    let mut clients = Vec::with_capacity(args.sessions);
-    for i in 0..args.sessions {
+    let connections = args.connections.unwrap_or(args.sessions).clamp(1, args.sessions.max(1));
+    let mut clients = Vec::with_capacity(connections);
+    for i in 0..connections {
         let mut options = ClientOptions::new(format!("bench-{i}"));
         options.request_timeout = Duration::from_secs(10);
         options.resume_grace_ms = 10_000;
@@ -72,9 +77,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .map(|client| tokio::spawn(session(client, stop.clone())))
+    let tasks: Vec<_> = (0..args.sessions)
+        .map(|i| tokio::spawn(session(clients[i % connections].clone(), stop.clone())))
         .collect();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     stop.store(true, Ordering::Relaxed);
@@ -112,6 +116,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     println!("{:<22} {:>12}", "target", args.gtm);
     println!("{:<22} {:>12}", "sessions", args.sessions);
+    println!("{:<22} {:>12}", "connections", connections);
     println!("{:<22} {:>12.1}", "seconds", elapsed);
     println!("{:<22} {:>12}", "transactions", total.txns);
     println!("{:<22} {:>12.0}", "transactions/s", txns_per_s);
