@@ -71,6 +71,19 @@ else
     step "cargo test --workspace --no-fail-fast (cargo-nextest not installed)"
     cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
+# The README's other command: the quickstart builds, starts, prints how to connect, stops cleanly.
+if (($# == 0)); then
+    step "quickstart smoke test (deploy/quickstart.sh)"
+    qs_dir=$(mktemp -d)
+    if RXC_QUICKSTART_SECONDS=3 ./deploy/quickstart.sh "$qs_dir" >"$qs_dir/out.txt" 2>&1 &&
+        grep -q "GTM proxy" "$qs_dir/out.txt" && grep -q "rxc quickstart stopped" "$qs_dir/out.txt"; then
+        echo "quickstart: ok"
+    else
+        echo "quickstart: FAILED"; cat "$qs_dir/out.txt"; status=1
+    fi
+    rm -rf "$qs_dir"
+fi
+
 if ((status)); then
     step "Some tests FAILED"
     exit "$status"

@@ -69,7 +69,7 @@ pub(crate) enum Job {
     },
     StandbyAttach {
         name: String,
-        link: standby::Link,
+        link: Box<standby::Link>,
     },
     /// A replicated batch from the active, for a standby; answered once applied and durable.
     ReplicaBatch {
@@ -264,7 +264,7 @@ async fn serve_connection(
             codec::send(&mut writer, &ServerFrame::FrameError(e)).await?;
             return Ok(());
         }
-        let link = standby::Link::new(reader, writer);
+        let link = Box::new(standby::Link::new(reader, writer));
         let _ = jobs.send(Job::StandbyAttach {
             name: standby_name,
             link,
@@ -526,7 +526,7 @@ impl Core {
                 {
                     Ok(Ok(())) => {
                         tracing::info!(standby = %name, "standby GTM attached and in sync");
-                        self.standby = Some((name, link));
+                        self.standby = Some((name, *link));
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(standby = %name, error = %e, "standby GTM failed to attach")

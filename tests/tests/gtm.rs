@@ -3,8 +3,8 @@
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::gtm::codec;
 use rxc_common::gtm::proto::{
-    ClientFrame, ErrorCode, Hello, Request, Response, SeqOptions, ServerFrame, WireRequest,
-    PROTOCOL_VERSION,
+    ClientFrame, ErrorCode, Hello, NodeInfo, NodeKind, Request, Response, SeqOptions, ServerFrame,
+    TxnStatus, WireRequest, PROTOCOL_VERSION,
 };
 use rxc_common::txn::{Gxid, Isolation};
 use rxc_tests::{free_addr, run, Gtm, TempDir};
@@ -37,6 +37,21 @@ async fn kill9_restart_repeats_nothing() {
             )
             .await
             .unwrap();
+            let node = NodeInfo {
+                name: "dn1".into(),
+                kind: NodeKind::Datanode,
+                host: "127.0.0.1".into(),
+                port: 15432,
+            };
+            c.register_node(node).await.unwrap();
+        } else {
+            let nodes = c.list_nodes().await.unwrap();
+            assert_eq!(
+                nodes.len(),
+                1,
+                "the registry did not survive kill -9: {nodes:?}"
+            );
+            assert_eq!(nodes[0].name, "dn1");
         }
         let session = c.new_session();
         for _ in 0..300 {
@@ -86,19 +101,25 @@ async fn dropped_client_gxids_leave_the_snapshot() {
     let watcher = observer.new_session();
     let leaver = client(&addr, "leaver").await;
     let s = leaver.new_session();
+    let (prepared, _) = leaver.begin(s, Isolation::ReadCommitted).await.unwrap();
+    leaver
+        .prepare(prepared, "left-behind", vec!["dn1".into()], "coord1")
+        .await
+        .unwrap();
     let (gxid, _) = leaver.begin(s, Isolation::ReadCommitted).await.unwrap();
     let snap = observer.snapshot(watcher).await.unwrap();
     assert!(
         snap.xip.contains(&gxid),
         "{gxid} should be running: {snap:?}"
     );
-    assert_eq!(snap.xmin, gxid);
+    assert_eq!(snap.xmin, prepared);
     drop(leaver);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let snap = observer.snapshot(watcher).await.unwrap();
         if !snap.xip.contains(&gxid) {
-            assert!(snap.xmin > gxid, "xmin did not advance: {snap:?}");
+            // The prepared one waits for its decision; the other one is gone.
+            assert_eq!(snap.xip, vec![prepared], "{snap:?}");
             break;
         }
         assert!(
@@ -107,10 +128,16 @@ async fn dropped_client_gxids_leave_the_snapshot() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        observer.status(gxid).await.unwrap(),
-        rxc_common::gtm::proto::TxnStatus::Aborted
-    );
+    assert_eq!(observer.status(gxid).await.unwrap(), TxnStatus::Aborted);
+    assert!(matches!(
+        observer.status(prepared).await.unwrap(),
+        TxnStatus::Prepared { .. }
+    ));
+    // Once decided and finished, xmin advances past both.
+    observer.decide("left-behind", false).await.unwrap();
+    observer.forget("left-behind").await.unwrap();
+    let snap = observer.snapshot(watcher).await.unwrap();
+    assert!(snap.xip.is_empty() && snap.xmin > gxid, "{snap:?}");
 }
 
 /// Malformed frames and unknown request kinds get error answers; the connection stays usable.
