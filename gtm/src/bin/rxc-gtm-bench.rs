@@ -67,7 +67,10 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     let addresses = rxc_common::config::parse_address_list(&args.gtm)
         .map_err(|e| anyhow::anyhow!("--gtm: {e}"))?;
-    let connections = args.connections.unwrap_or(args.sessions).clamp(1, args.sessions.max(1));
+    let connections = args
+        .connections
+        .unwrap_or(args.sessions)
+        .clamp(1, args.sessions.max(1));
     let mut clients = Vec::with_capacity(connections);
     for i in 0..connections {
         let mut options = ClientOptions::new(format!("bench-{i}"));
