@@ -16,3 +16,39 @@ pub fn now_micros() -> i64 {
         .map(|d| d.as_micros() as i64)
         .unwrap_or_default()
 }
+
+/// Which tokio runtime a binary runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// One thread (the GTM proxy: short turns of socket calls gain nothing from more).
+    CurrentThread,
+    /// A worker per core.
+    MultiThread,
+}
+
+/// Runs a binary's async main and turns its result into the exit code: on error, one line
+/// `NAME: error: cause` on stderr and exit status 1.
+pub fn run_main<F>(name: &str, runtime: Runtime, main: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let built = match runtime {
+        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let result = match built {
+        Ok(rt) => rt.block_on(main),
+        Err(e) => Err(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use rxc_common::config::{self, LogFormat, ServerArgs};
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::gtm::proto::{Request, Response};
+use rxc_common::net::{run_main, Runtime};
 use rxc_common::shutdown::Shutdown;
 use rxc_gtm_proxy::{ProxyOptions, ProxyServer};
 use serde::Deserialize;
@@ -98,29 +99,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // One thread: the proxy's work is mostly socket calls in short turns, and handing tasks
     // between worker threads costs more than it gains (measured with rxc-gtm-bench).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rxc-gtm-proxy: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
+    run_main("rxc-gtm-proxy", Runtime::CurrentThread, async move {
         match cli.command {
             Some(admin) => run_admin(admin).await,
             None => run_server(cli.server).await,
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rxc-gtm-proxy: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {

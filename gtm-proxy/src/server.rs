@@ -15,18 +15,15 @@
 use crate::router::{ConnId, Job, Router, RouterOptions};
 use crate::upstream::Connector;
 use rxc_common::gtm::client::ClientOptions;
-use rxc_common::gtm::codec::{self, FrameWriter};
-use rxc_common::gtm::proto::{
-    ClientFrame, ErrorCode, GtmError, Hello, Role, ServerFrame, Welcome, PROTOCOL_VERSION,
-};
+use rxc_common::gtm::codec;
+use rxc_common::gtm::proto::{ErrorCode, GtmError, Role, ServerFrame, Welcome, PROTOCOL_VERSION};
+use rxc_common::gtm::serve;
 use rxc_common::shutdown::Shutdown;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-/// How long a new connection may take to send its `Hello`.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for the router to end the sessions at the GTM.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -130,32 +127,9 @@ async fn serve_connection(
     server_name: String,
 ) -> anyhow::Result<()> {
     let (mut reader, mut writer) = codec::split(stream);
-    let hello: Hello =
-        match tokio::time::timeout(HELLO_TIMEOUT, codec::recv::<ClientFrame>(&mut reader)).await? {
-            Ok(Some(Ok(ClientFrame::Hello(hello)))) => hello,
-            Ok(Some(Ok(_))) => {
-                let e = GtmError::new(ErrorCode::Malformed, "the first frame must be Hello");
-                codec::send(&mut writer, &ServerFrame::FrameError(e)).await?;
-                return Ok(());
-            }
-            Ok(Some(Err(e))) => {
-                codec::send(&mut writer, &ServerFrame::FrameError(e)).await?;
-                return Ok(());
-            }
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-    if hello.protocol_version != PROTOCOL_VERSION {
-        let e = GtmError::new(
-            ErrorCode::Malformed,
-            format!(
-                "client speaks GTM protocol {}, this GTM proxy {}",
-                hello.protocol_version, PROTOCOL_VERSION
-            ),
-        );
-        codec::send(&mut writer, &ServerFrame::FrameError(e)).await?;
+    let Some(hello) = serve::read_hello(&mut reader, &mut writer, "GTM proxy").await? else {
         return Ok(());
-    }
+    };
     if let Some(standby) = hello.standby {
         tracing::info!(%standby, "refusing a standby GTM: it must follow the active GTM");
         let e = GtmError::new(
@@ -174,7 +148,7 @@ async fn serve_connection(
     codec::send(&mut writer, &ServerFrame::Welcome(welcome)).await?;
 
     let (out, out_rx) = mpsc::unbounded_channel();
-    let writer_task = tokio::spawn(write_frames(writer, out_rx));
+    let writer_task = tokio::spawn(serve::write_queued(writer, out_rx));
     let connected = Job::Connected {
         conn,
         client: hello.client_id,
@@ -184,56 +158,12 @@ async fn serve_connection(
     if jobs.send(connected).is_err() {
         return Ok(()); // shutting down
     }
-    let result: std::io::Result<()> = async {
-        loop {
-            match codec::recv::<ClientFrame>(&mut reader).await? {
-                None => return Ok(()),
-                Some(Ok(ClientFrame::Requests(requests))) => {
-                    if jobs.send(Job::Frame { conn, requests }).is_err() {
-                        return Ok(());
-                    }
-                }
-                Some(Ok(other)) => {
-                    let e = GtmError::new(
-                        ErrorCode::Malformed,
-                        format!("unexpected frame from a client: {}", frame_name(&other)),
-                    );
-                    let _ = out.send(ServerFrame::FrameError(e));
-                }
-                Some(Err(e)) => {
-                    let _ = out.send(ServerFrame::FrameError(e));
-                }
-            }
-        }
-    }
+    let result = serve::read_requests(&mut reader, &out, |requests| {
+        jobs.send(Job::Frame { conn, requests }).is_ok()
+    })
     .await;
     let _ = jobs.send(Job::Disconnected { conn });
     drop(out);
     let _ = writer_task.await;
     Ok(result?)
-}
-
-fn frame_name(frame: &ClientFrame) -> &'static str {
-    match frame {
-        ClientFrame::Hello(_) => "Hello",
-        ClientFrame::Requests(_) => "Requests",
-        ClientFrame::ReplicaAck { .. } => "ReplicaAck",
-    }
-}
-
-/// Writes answers as they come, coalescing whatever is queued into one flush.
-async fn write_frames(mut writer: FrameWriter, mut rx: mpsc::UnboundedReceiver<ServerFrame>) {
-    while let Some(frame) = rx.recv().await {
-        if codec::feed(&mut writer, &frame).await.is_err() {
-            return;
-        }
-        while let Ok(frame) = rx.try_recv() {
-            if codec::feed(&mut writer, &frame).await.is_err() {
-                return;
-            }
-        }
-        if codec::flush(&mut writer).await.is_err() {
-            return;
-        }
-    }
 }

@@ -2,8 +2,8 @@
 //! ephemeral loopback ports, driven through the proxy with the shared GTM client (and, for
 //! protocol errors, with raw frames).
 //!
-//! `rxc-gtm` comes from the workspace target directory: build it first
-//! (`cargo build -p rxc-gtm -p rxc-gtm-proxy`; `tests/run.sh` builds the whole workspace).
+//! The binaries come from the workspace target directory through the `rxc-tests` harness:
+//! build them first (`tests/run.sh` builds the whole workspace).
 
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::gtm::codec;
@@ -12,137 +12,10 @@ use rxc_common::gtm::proto::{
     WireRequest, PROTOCOL_VERSION,
 };
 use rxc_common::txn::{Gxid, Isolation};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use rxc_tests::{free_addr, run, Process, TempDir};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The directory holding the workspace's binaries (this test runs from `target/<profile>/deps`).
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe.parent().expect("deps directory");
-    let dir = if deps.ends_with("deps") {
-        deps.parent().expect("profile directory")
-    } else {
-        deps
-    };
-    dir.to_path_buf()
-}
-
-fn gtm_bin() -> PathBuf {
-    let path = bin_dir().join("rxc-gtm");
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build -p rxc-gtm -p rxc-gtm-proxy` first",
-        path.display()
-    );
-    path
-}
-
-fn proxy_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rxc-gtm-proxy"))
-}
-
-/// A `127.0.0.1:PORT` address on a port that was free a moment ago.
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    let addr = listener.local_addr().expect("local address");
-    format!("127.0.0.1:{}", addr.port())
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let path = std::env::temp_dir().join(format!(
-            "rxc-gtm-proxy-test-{label}-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process, killed on drop (its log printed if the test is failing).
-struct Process {
-    name: String,
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Process {
-    fn start(name: &str, binary: &Path, args: &[&str], log: PathBuf) -> Process {
-        let file = std::fs::File::create(&log).expect("create log file");
-        let child = Command::new(binary)
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file handle"))
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        Process {
-            name: name.to_string(),
-            child: Some(child),
-            log,
-        }
-    }
-
-    /// Sends SIGTERM and waits (up to 10 s) for the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("process running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for child") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{} did not exit after SIGTERM", self.name);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("----- log of {} -----\n{log}", self.name);
-        }
-    }
-}
 
 /// One GTM and one proxy in front of it, with their data and logs in a temp dir.
 struct Cluster {
@@ -159,7 +32,7 @@ fn start_gtm(dir: &Path, name: &str, addr: &str) -> Process {
     let data = data.to_string_lossy();
     Process::start(
         name,
-        &gtm_bin(),
+        "rxc-gtm",
         &["--node-name", name, "--listen", addr, "--data-dir", &data],
         dir.join(format!("{name}.log")),
     )
@@ -168,7 +41,7 @@ fn start_gtm(dir: &Path, name: &str, addr: &str) -> Process {
 fn start_proxy(dir: &Path, addr: &str, gtm: &str) -> Process {
     Process::start(
         "gtm_proxy",
-        &proxy_bin(),
+        "rxc-gtm-proxy",
         &["--node-name", "gtm_proxy", "--listen", addr, "--gtm", gtm],
         dir.join("gtm_proxy.log"),
     )
@@ -385,7 +258,8 @@ async fn reconnect_moves_the_proxy_to_another_gtm() {
 
     // SIGTERM stops the proxy cleanly.
     let mut cluster = cluster;
-    let status = cluster.proxy.terminate();
+    let status = cluster.proxy.terminate(Duration::from_secs(10));
+    let status = status.expect("the proxy did not exit within 10 s of SIGTERM");
     assert!(status.success(), "proxy exited with {status}");
 }
 
@@ -512,23 +386,18 @@ fn bad_settings_fail_with_one_line() {
     let dir = TempDir::new("config");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(proxy_bin())
-        .args(["--listen", &taken_addr, "--gtm", "127.0.0.1:1"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (ok, _, stderr) = run(
+        "rxc-gtm-proxy",
+        &["--listen", &taken_addr, "--gtm", "127.0.0.1:1"],
+    );
+    assert!(!ok);
     assert!(stderr.contains("cannot listen on"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 
-    let config = dir.path().join("proxy.toml");
+    let config = dir.join("proxy.toml");
     std::fs::write(&config, "node_name = \"p\"\nresume_grace = 5\n").unwrap();
-    let out = Command::new(proxy_bin())
-        .args(["--config", &config.to_string_lossy()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (ok, _, stderr) = run("rxc-gtm-proxy", &["--config", &config.to_string_lossy()]);
+    assert!(!ok);
     assert!(stderr.contains("unknown field `resume_grace`"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     drop(taken);

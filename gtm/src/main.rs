@@ -6,6 +6,7 @@ use rxc_common::config::{self, LogFormat, ServerArgs};
 use rxc_common::datadir::DataDir;
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::gtm::proto::{ErrorCode, Request, Response};
+use rxc_common::net::{run_main, Runtime};
 use rxc_common::shutdown::Shutdown;
 use rxc_gtm::server::{GtmServer, ServerOptions};
 use serde::Deserialize;
@@ -80,26 +81,12 @@ enum Admin {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rxc-gtm: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
+    run_main("rxc-gtm", Runtime::MultiThread, async move {
         match cli.command {
             Some(admin) => run_admin(admin).await,
             None => run_server(cli.server, cli.standby_of).await,
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rxc-gtm: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 async fn run_server(args: ServerArgs, standby_of: Option<String>) -> anyhow::Result<()> {

@@ -17,11 +17,12 @@
 
 use crate::state::{request_name, Command, GtmState};
 use crate::{control, standby};
-use rxc_common::gtm::codec::{self, FrameWriter};
+use rxc_common::gtm::codec;
 use rxc_common::gtm::proto::{
-    decode, ClientFrame, ClientId, ErrorCode, GtmError, Hello, Request, Response, Role,
-    ServerFrame, ServerStatus, Welcome, WireRequest, WireResponse, PROTOCOL_VERSION,
+    decode, ClientId, ErrorCode, GtmError, Request, Response, Role, ServerFrame, ServerStatus,
+    Welcome, WireRequest, WireResponse, PROTOCOL_VERSION,
 };
+use rxc_common::gtm::serve;
 use rxc_common::net::now_micros;
 use rxc_common::shutdown::Shutdown;
 use std::collections::HashMap;
@@ -218,36 +219,9 @@ async fn serve_connection(
     server_name: String,
 ) -> anyhow::Result<()> {
     let (mut reader, mut writer) = codec::split(stream);
-    let hello: Hello = match tokio::time::timeout(
-        Duration::from_secs(10),
-        codec::recv::<ClientFrame>(&mut reader),
-    )
-    .await?
-    {
-        Ok(Some(Ok(ClientFrame::Hello(h)))) => h,
-        Ok(Some(Ok(_))) => {
-            let e = GtmError::new(ErrorCode::Malformed, "the first frame must be Hello");
-            codec::send(&mut writer, &ServerFrame::FrameError(e)).await?;
-            return Ok(());
-        }
-        Ok(Some(Err(e))) => {
-            codec::send(&mut writer, &ServerFrame::FrameError(e)).await?;
-            return Ok(());
-        }
-        Ok(None) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if hello.protocol_version != PROTOCOL_VERSION {
-        let e = GtmError::new(
-            ErrorCode::Malformed,
-            format!(
-                "client speaks GTM protocol {}, this GTM {}",
-                hello.protocol_version, PROTOCOL_VERSION
-            ),
-        );
-        codec::send(&mut writer, &ServerFrame::FrameError(e)).await?;
+    let Some(hello) = serve::read_hello(&mut reader, &mut writer, "GTM").await? else {
         return Ok(());
-    }
+    };
     let welcome = Welcome {
         protocol_version: PROTOCOL_VERSION,
         server_name,
@@ -279,66 +253,20 @@ async fn serve_connection(
         grace_ms: hello.resume_grace_ms,
     });
     let (out, out_rx) = mpsc::unbounded_channel();
-    let writer_task = tokio::spawn(write_frames(writer, out_rx));
-    let result = async {
-        loop {
-            match codec::recv::<ClientFrame>(&mut reader).await? {
-                None => return Ok(()),
-                Some(Ok(ClientFrame::Requests(requests))) => {
-                    if jobs
-                        .send(Job::Requests {
-                            client,
-                            requests,
-                            out: out.clone(),
-                        })
-                        .is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-                Some(Ok(other)) => {
-                    let e = GtmError::new(
-                        ErrorCode::Malformed,
-                        format!("unexpected frame from a client: {}", frame_name(&other)),
-                    );
-                    let _ = out.send(ServerFrame::FrameError(e));
-                }
-                Some(Err(e)) => {
-                    let _ = out.send(ServerFrame::FrameError(e));
-                }
-            }
-        }
-    }
+    let writer_task = tokio::spawn(serve::write_queued(writer, out_rx));
+    let result = serve::read_requests(&mut reader, &out, |requests| {
+        jobs.send(Job::Requests {
+            client,
+            requests,
+            out: out.clone(),
+        })
+        .is_ok()
+    })
     .await;
     let _ = jobs.send(Job::Disconnected { client });
     drop(out);
     let _ = writer_task.await;
-    result
-}
-
-fn frame_name(frame: &ClientFrame) -> &'static str {
-    match frame {
-        ClientFrame::Hello(_) => "Hello",
-        ClientFrame::Requests(_) => "Requests",
-        ClientFrame::ReplicaAck { .. } => "ReplicaAck",
-    }
-}
-
-/// Writes answers as they come, coalescing whatever is queued into one flush.
-async fn write_frames(mut writer: FrameWriter, mut rx: mpsc::UnboundedReceiver<ServerFrame>) {
-    while let Some(frame) = rx.recv().await {
-        if codec::feed(&mut writer, &frame).await.is_err() {
-            return;
-        }
-        while let Ok(frame) = rx.try_recv() {
-            if codec::feed(&mut writer, &frame).await.is_err() {
-                return;
-            }
-        }
-        if codec::flush(&mut writer).await.is_err() {
-            return;
-        }
-    }
+    Ok(result?)
 }
 
 /// The core: owns the state, applies batches, persists, replicates, answers.

@@ -4,3 +4,4 @@
 pub mod client;
 pub mod codec;
 pub mod proto;
+pub mod serve;

@@ -12,6 +12,7 @@
 
 use clap::Parser;
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
+use rxc_common::net::{run_main, Runtime};
 use rxc_common::txn::Isolation;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,20 +49,7 @@ struct SessionStats {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rxc-gtm-bench: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rxc-gtm-bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    run_main("rxc-gtm-bench", Runtime::MultiThread, run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
