@@ -220,12 +220,26 @@ impl Gtm {
 /// A GTM proxy on a free port in front of `gtm` (a comma-separated failover list).
 pub fn start_proxy(name: &str, gtm: &str, log_dir: &Path) -> (String, Process) {
     let addr = free_addr();
+    let process = start_proxy_at(name, &addr, gtm, &[], log_dir);
+    (addr, process)
+}
+
+/// A GTM proxy at `addr` in front of `gtm`, with extra flags.
+pub fn start_proxy_at(
+    name: &str,
+    addr: &str,
+    gtm: &str,
+    extra: &[&str],
+    log_dir: &Path,
+) -> Process {
+    let mut args = vec!["--node-name", name, "--listen", addr, "--gtm", gtm];
+    args.extend_from_slice(extra);
     let process = Process::start(
         name,
         "rxc-gtm-proxy",
-        &["--node-name", name, "--listen", &addr, "--gtm", gtm],
+        &args,
         log_dir.join(format!("{name}.log")),
     );
-    wait_for_port(&addr, Duration::from_secs(10));
-    (addr, process)
+    wait_for_port(addr, Duration::from_secs(10));
+    process
 }

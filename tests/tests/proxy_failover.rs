@@ -4,7 +4,7 @@
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::gtm::proto::TxnStatus;
 use rxc_common::txn::{Gxid, Isolation};
-use rxc_tests::{free_addr, run, start_proxy, Gtm, TempDir};
+use rxc_tests::{free_addr, run, start_proxy, start_proxy_at, Gtm, TempDir};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,4 +125,55 @@ async fn transactions_survive_gtm_failover_through_proxy() {
     let (g, _) = c.begin(s, Isolation::ReadCommitted).await.unwrap();
     assert!(g > *all.last().unwrap());
     c.commit(g).await.unwrap();
+}
+
+/// The proxy keeps no durable state: killed and started again on its address, components carry
+/// on through it, and the sessions it carried end at the GTM after its grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_restart_loses_nothing_durable() {
+    let tmp = TempDir::new("proxy-restart");
+    let gtm_addr = free_addr();
+    let _gtm = Gtm::start("gtm", &tmp.join("gtm"), &gtm_addr, None);
+    let config = tmp.join("proxy.toml");
+    std::fs::write(&config, "resume_grace_ms = 300\n").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let proxy_addr = free_addr();
+    let extra = ["--config", config.as_str()];
+    let mut proxy = start_proxy_at("gtm_proxy", &proxy_addr, &gtm_addr, &extra, tmp.path());
+
+    let mut options = ClientOptions::new("component");
+    options.request_timeout = Duration::from_secs(10);
+    let component = GtmClient::connect(vec![proxy_addr.clone()], options)
+        .await
+        .unwrap();
+    let s = component.new_session();
+    let (orphan, _) = component.begin(s, Isolation::ReadCommitted).await.unwrap();
+    component
+        .create_sequence("kept", Default::default())
+        .await
+        .unwrap();
+
+    proxy.kill9();
+    let _proxy = start_proxy_at("gtm_proxy", &proxy_addr, &gtm_addr, &extra, tmp.path());
+
+    // The same client reconnects to the restarted proxy and goes on.
+    let s2 = component.new_session();
+    let (gxid, _, snap) = component
+        .begin_with_snapshot(s2, Isolation::ReadCommitted)
+        .await
+        .expect("begin through the restarted proxy");
+    assert!(gxid > orphan && snap.xip.contains(&gxid));
+    component.commit(gxid).await.unwrap();
+    assert!(component.nextval("kept").await.is_ok(), "GTM state lost");
+
+    // The transaction the dead proxy carried ends once its grace period passed.
+    let observer = GtmClient::connect(vec![gtm_addr.clone()], ClientOptions::new("observer"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while observer.status(orphan).await.unwrap() != TxnStatus::Aborted {
+        assert!(Instant::now() < deadline, "{orphan} still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!observer.snapshot(1).await.unwrap().xip.contains(&orphan));
 }
