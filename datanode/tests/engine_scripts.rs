@@ -26,6 +26,7 @@ use rxc_datanode::storage::keys::{Key, KeyPrefix};
 use rxc_datanode::storage::{
     Cf, Engine, KeyRange, MemoryEngine, RocksEngine, RocksOptions, WriteBatch, WriteOp,
 };
+use rxc_tests::TempDir;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::ops::Bound;
@@ -211,32 +212,8 @@ impl goldenscript::Runner for Runner {
     }
 }
 
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("rxc-datanode-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn scripts() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/engine");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no scripts in {}", dir.display());
-    paths
+    rxc_tests::script_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/engine"))
 }
 
 #[test]
@@ -252,7 +229,7 @@ fn engine_scripts() {
         // RocksDB must produce exactly the same file.
         let golden = std::fs::read_to_string(&path).unwrap();
         let dir = TempDir::new(&name);
-        let engine = RocksEngine::open(&dir.0, &RocksOptions::default()).unwrap();
+        let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
         let mut rocks = Runner {
             engine: Box::new(engine),
         };

@@ -5,29 +5,13 @@
 use rxc_datanode::storage::{
     Cf, Engine, KeyRange, Lsn, MemoryEngine, RocksEngine, RocksOptions, StorageError, WriteBatch,
 };
+use rxc_tests::TempDir;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Barrier};
 
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("rxc-datanode-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn open(dir: &TempDir) -> RocksEngine {
-    RocksEngine::open(&dir.0, &RocksOptions::default()).unwrap()
+fn open(dir: &Path) -> RocksEngine {
+    RocksEngine::open(dir, &RocksOptions::default()).unwrap()
 }
 
 fn put(engine: &dyn Engine, cf: Cf, key: &str, value: &str) -> Lsn {
@@ -67,7 +51,7 @@ fn stream(engine: &dyn Engine, lsn: Lsn) -> Vec<(Lsn, WriteBatch)> {
 fn data_and_wal_survive_reopen_and_flush() {
     let dir = TempDir::new("reopen");
     {
-        let engine = open(&dir);
+        let engine = open(dir.path());
         put(&engine, Cf::Meta, "epoch", "1");
         put(&engine, Cf::Rows, "r1", "a");
         engine.flush().unwrap();
@@ -75,7 +59,7 @@ fn data_and_wal_survive_reopen_and_flush() {
         batch.put(Cf::Rows, "r2", "b").delete(Cf::Rows, "r1");
         assert_eq!(engine.write(batch).unwrap(), 4);
     }
-    let engine = open(&dir);
+    let engine = open(dir.path());
     assert_eq!(engine.latest_lsn(), 4);
     assert_eq!(engine.get(Cf::Rows, b"r1").unwrap(), None);
     assert_eq!(engine.get(Cf::Rows, b"r2").unwrap(), Some(b"b".to_vec()));
@@ -94,7 +78,7 @@ fn without_retention_flushed_wal_is_unavailable() {
         wal_ttl_seconds: 0,
         ..RocksOptions::default()
     };
-    let engine = RocksEngine::open(&dir.0, &options).unwrap();
+    let engine = RocksEngine::open(dir.path(), &options).unwrap();
     put(&engine, Cf::Rows, "a", "1");
     put(&engine, Cf::Rows, "b", "2");
     engine.flush().unwrap();
@@ -111,13 +95,15 @@ fn without_retention_flushed_wal_is_unavailable() {
 #[test]
 fn checkpoint_is_a_base_backup_the_stream_continues() {
     let dir = TempDir::new("primary");
-    let backup = TempDir::new("backup");
-    let primary = open(&dir);
+    let backup_dir = TempDir::new("backup");
+    // A checkpoint is made into a directory that does not exist yet.
+    let backup = backup_dir.join("checkpoint");
+    let primary = open(dir.path());
     put(&primary, Cf::Meta, "table1", "t");
     put(&primary, Cf::Rows, "k1", "v1");
-    primary.checkpoint(&backup.0).unwrap();
+    primary.checkpoint(&backup).unwrap();
     assert!(matches!(
-        primary.checkpoint(&backup.0),
+        primary.checkpoint(&backup),
         Err(StorageError::InvalidInput(_))
     ));
 
@@ -186,7 +172,7 @@ fn concurrent_writers(engine: Arc<dyn Engine>, writers: usize, per_writer: usize
 #[test]
 fn concurrent_synced_writers_share_fsyncs() {
     let dir = TempDir::new("group-commit");
-    let engine = Arc::new(open(&dir));
+    let engine = Arc::new(open(dir.path()));
     let (writers, per_writer) = (8, 25);
     concurrent_writers(engine.clone(), writers, per_writer);
     let stats = engine.group_commit_stats();

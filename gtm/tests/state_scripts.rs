@@ -367,13 +367,7 @@ impl goldenscript::Runner for Runner {
 #[test]
 fn state_scripts() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no scripts in {}", dir.display());
-    for path in paths {
+    for path in rxc_tests::script_files(&dir) {
         goldenscript::run(&mut Runner::new(), &path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }

@@ -243,3 +243,14 @@ pub fn start_proxy_at(
     wait_for_port(addr, Duration::from_secs(10));
     process
 }
+
+/// The files of a golden-script directory, sorted; fails if there are none.
+pub fn script_files(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no scripts in {}", dir.display());
+    paths
+}
