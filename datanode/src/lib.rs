@@ -3,7 +3,7 @@
 //!
 //! This first increment is the storage layer ([`storage`]): the [`storage::Engine`] trait with
 //! an in-memory and a RocksDB engine, group commit, the WAL stream for standbys, and the
-//! order-preserving key encoding. MVCC, the SQL executor, the wire protocol and replication
-//! come next.
+//! order-preserving key encoding, and the MVCC layer over it ([`storage::mvcc`]). The SQL
+//! executor, the wire protocol and replication come next.
 
 pub mod storage;

@@ -2,7 +2,8 @@
 //! the key encoding that lays SQL data out in it.
 //!
 //! ```text
-//!   rows, indexes, txn status, catalog           (MVCC, executor: later increments)
+//!   mvcc::Mvcc / Transaction   row versions + txn status, visibility, write conflicts, 2PC, GC
+//!        │                    (executor, indexes, catalog: later increments)
 //!        │ keys::Key / KeyPrefix  (keycode: order-preserving bytes)
 //!        ▼
 //!   Engine trait ── get / scan / scan_rev / write(WriteBatch) -> Lsn / updates_since / checkpoint
@@ -43,6 +44,7 @@ pub mod group_commit;
 pub mod keycode;
 pub mod keys;
 pub mod memory;
+pub mod mvcc;
 pub mod rocksdb;
 
 pub use self::group_commit::GroupCommitStats;
