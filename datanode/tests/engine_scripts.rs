@@ -220,24 +220,14 @@ fn scripts() -> Vec<PathBuf> {
 fn engine_scripts() {
     for path in scripts() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        // The memory engine checks (or, with UPDATE_GOLDENFILES=1, writes) the golden file.
         let mut memory = Runner {
             engine: Box::new(MemoryEngine::new()),
         };
-        goldenscript::run(&mut memory, &path).unwrap_or_else(|e| panic!("memory: {name}: {e}"));
-
-        // RocksDB must produce exactly the same file.
-        let golden = std::fs::read_to_string(&path).unwrap();
         let dir = TempDir::new(&name);
         let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
         let mut rocks = Runner {
             engine: Box::new(engine),
         };
-        let output = goldenscript::generate(&mut rocks, &golden)
-            .unwrap_or_else(|e| panic!("rocksdb: {name}: {e}"));
-        assert_eq!(
-            output, golden,
-            "rocksdb output differs from memory for {name}"
-        );
+        rxc_tests::golden_on_both(&path, &mut memory, &mut rocks, "rocksdb");
     }
 }

@@ -316,23 +316,13 @@ fn scripts() -> Vec<PathBuf> {
 fn mvcc_scripts() {
     for path in scripts() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        // The memory engine checks (or, with UPDATE_GOLDENFILES=1, writes) the golden file.
         let memory: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
-        let mut runner = Runner::new(Box::new(move || memory.clone()));
-        goldenscript::run(&mut runner, &path).unwrap_or_else(|e| panic!("memory: {name}: {e}"));
-
-        // RocksDB must produce exactly the same file.
-        let golden = std::fs::read_to_string(&path).unwrap();
+        let mut memory = Runner::new(Box::new(move || memory.clone()));
         let dir = TempDir::new(&name);
         let db = dir.path().to_path_buf();
-        let mut runner = Runner::new(Box::new(move || {
+        let mut rocks = Runner::new(Box::new(move || {
             Arc::new(RocksEngine::open(&db, &RocksOptions::default()).unwrap())
         }));
-        let output = goldenscript::generate(&mut runner, &golden)
-            .unwrap_or_else(|e| panic!("rocksdb: {name}: {e}"));
-        assert_eq!(
-            output, golden,
-            "rocksdb output differs from memory for {name}"
-        );
+        rxc_tests::golden_on_both(&path, &mut memory, &mut rocks, "rocksdb");
     }
 }

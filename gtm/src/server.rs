@@ -321,14 +321,19 @@ impl Core {
         }
     }
 
-    /// Writes `gtm.control` if the batch changed durable state. A GTM that cannot make its
-    /// state durable must not answer: it stops.
+    /// Writes `gtm.control` if the batch changed durable state.
     fn make_durable(&mut self) {
         if self.state.take_persist_needed() {
-            if let Err(e) = control::save(&self.options.data_dir, &self.state.control_file()) {
-                tracing::error!(error = %e, "cannot write gtm.control; stopping so that nothing is handed out twice");
-                std::process::exit(2);
-            }
+            self.persist();
+        }
+    }
+
+    /// Writes `gtm.control` now. A GTM that cannot make its state durable must not answer: it
+    /// stops, so that nothing is handed out twice.
+    fn persist(&self) {
+        if let Err(e) = control::save(&self.options.data_dir, &self.state.control_file()) {
+            tracing::error!(error = %e, "cannot write gtm.control; stopping so that nothing is handed out twice");
+            std::process::exit(2);
         }
     }
 
@@ -479,12 +484,7 @@ impl Core {
                 if self.role.get() == Role::Standby {
                     self.state = *state;
                     // The image's reservations are the active's; write them as ours.
-                    if let Err(e) =
-                        control::save(&self.options.data_dir, &self.state.control_file())
-                    {
-                        tracing::error!(error = %e, "cannot write gtm.control; stopping");
-                        std::process::exit(2);
-                    }
+                    self.persist();
                 }
                 replica_done.push(done);
             }
@@ -619,14 +619,7 @@ impl Core {
                 self.schedule_expiry(client, generation, self.options.promote_grace);
             }
         }
-        self.make_durable_now();
+        self.persist();
         Ok(Response::Ok)
-    }
-
-    fn make_durable_now(&mut self) {
-        if let Err(e) = control::save(&self.options.data_dir, &self.state.control_file()) {
-            tracing::error!(error = %e, "cannot write gtm.control; stopping");
-            std::process::exit(2);
-        }
     }
 }

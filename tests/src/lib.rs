@@ -254,3 +254,20 @@ pub fn script_files(dir: &Path) -> Vec<PathBuf> {
     assert!(!paths.is_empty(), "no scripts in {}", dir.display());
     paths
 }
+
+/// Runs the golden script at `path` with `reference` — checking it, or with
+/// `UPDATE_GOLDENFILES=1` rewriting it — then with `other`, whose output must be the very same
+/// file (e.g. the RocksDB engine against the in-memory one).
+pub fn golden_on_both<A: goldenscript::Runner, B: goldenscript::Runner>(
+    path: &Path,
+    reference: &mut A,
+    other: &mut B,
+    other_name: &str,
+) {
+    let name = path.display();
+    goldenscript::run(reference, path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let golden = std::fs::read_to_string(path).expect("read golden script");
+    let output = goldenscript::generate(other, &golden)
+        .unwrap_or_else(|e| panic!("{other_name}: {name}: {e}"));
+    assert_eq!(output, golden, "{other_name} output differs for {name}");
+}
