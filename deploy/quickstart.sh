@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds rxc and starts what exists so far on this machine: an active GTM, its synchronous
-# standby and a GTM proxy, on free loopback ports, in the foreground. Ctrl-C stops everything.
+# standby, a GTM proxy and a datanode (a PostgreSQL-wire SQL server) behind the proxy, on free
+# loopback ports, in the foreground. Ctrl-C stops everything.
 #
 #   ./deploy/quickstart.sh [DIR]      (data and logs under DIR, default ./rxc-quickstart)
 #
@@ -17,7 +18,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 echo "==> building rxc (release)"
-cargo build --release -p rxc-gtm -p rxc-gtm-proxy
+cargo build --release -p rxc-gtm -p rxc-gtm-proxy -p rxc-datanode
 bin=$root/target/release
 
 free_port() {
@@ -26,6 +27,7 @@ free_port() {
 gtm_port=$(free_port)
 standby_port=$(free_port)
 proxy_port=$(free_port)
+dn_port=$(free_port)
 
 pids=()
 cleanup() {

@@ -7,5 +7,6 @@ pub mod datadir;
 pub mod gtm;
 pub mod net;
 pub mod shutdown;
+pub mod sql;
 pub mod telemetry;
 pub mod txn;

@@ -6,4 +6,6 @@
 //! order-preserving key encoding, and the MVCC layer over it ([`storage::mvcc`]). The SQL
 //! executor, the wire protocol and replication come next.
 
+pub mod server;
+pub mod sql;
 pub mod storage;

@@ -217,6 +217,66 @@ impl Gtm {
     }
 }
 
+/// A datanode process.
+pub struct Datanode {
+    pub addr: String,
+    pub process: Process,
+    pub dir: PathBuf,
+}
+
+impl Datanode {
+    /// Starts a datanode with its data in `dir`, talking to the GTM (or proxy) at `gtm`.
+    pub fn start(name: &str, dir: &Path, addr: &str, gtm: &str) -> Datanode {
+        let dir_s = dir.to_string_lossy().into_owned();
+        let args = [
+            "--node-name",
+            name,
+            "--data-dir",
+            &dir_s,
+            "--listen",
+            addr,
+            "--gtm",
+            gtm,
+        ];
+        let process = Process::start(name, "rxc-datanode", &args, dir.with_extension("log"));
+        wait_for_port(addr, Duration::from_secs(20));
+        Datanode {
+            addr: addr.to_string(),
+            process,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The host and port, for clients.
+    pub fn host_port(&self) -> (String, u16) {
+        let (host, port) = self.addr.rsplit_once(':').expect("HOST:PORT");
+        (host.to_string(), port.parse().expect("port"))
+    }
+
+    /// A tokio-postgres connection string for this datanode.
+    pub fn conninfo(&self) -> String {
+        let (host, port) = self.host_port();
+        format!("host={host} port={port} user=postgres dbname=postgres")
+    }
+}
+
+/// A GTM and a datanode using it, in a fresh temporary directory.
+pub struct SingleNode {
+    pub gtm: Gtm,
+    pub datanode: Datanode,
+    pub dir: TempDir,
+}
+
+impl SingleNode {
+    /// Starts a GTM and a datanode `dn1`.
+    pub fn start(label: &str) -> SingleNode {
+        let dir = TempDir::new(label);
+        let gtm = Gtm::start("gtm", &dir.join("gtm"), &free_addr(), None);
+        let datanode = Datanode::start("dn1", &dir.join("dn1"), &free_addr(), &gtm.addr);
+        SingleNode { gtm, datanode, dir }
+    }
+}
+
 /// A GTM proxy on a free port in front of `gtm` (a comma-separated failover list).
 pub fn start_proxy(name: &str, gtm: &str, log_dir: &Path) -> (String, Process) {
     let addr = free_addr();

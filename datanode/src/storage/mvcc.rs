@@ -46,10 +46,10 @@
 //!   row: [`MvccError::Conflict`] names it. The caller will wait for it and retry; the waiting
 //!   itself comes with the lock manager in the next increment.
 //! - for update and delete, a version visible to the snapshot must exist (else nothing is
-//!   updated). If a writer that committed after the snapshot changed the row since, REPEATABLE
-//!   READ fails with [`MvccError::Serialization`] (40001); READ COMMITTED proceeds against the
-//!   newest committed version — the re-check after the wait of PostgreSQL's EvalPlanQual, in its
-//!   simplest form (the caller re-evaluates its WHERE clause on the returned row later).
+//!   updated). If a writer that committed after the snapshot changed the row since, the write
+//!   fails with [`MvccError::Serialization`] (40001) — for REPEATABLE READ as in PostgreSQL,
+//!   and for now also for READ COMMITTED, which PostgreSQL would let re-check its WHERE clause
+//!   on the newest version (EvalPlanQual); that comes with the lock manager.
 //! - an insert over a live version (own or committed, visible or not) is a
 //!   [`MvccError::UniqueViolation`] (23505), as PostgreSQL's unique check sees committed rows
 //!   whatever the snapshot.
@@ -522,7 +522,10 @@ impl Transaction {
                 }
             }
         }
-        if check_serialization && unseen_commit && self.isolation == Isolation::RepeatableRead {
+        // Until the lock manager brings PostgreSQL's re-check (EvalPlanQual), READ COMMITTED
+        // fails too rather than write a row computed from a version that is no longer the
+        // newest (a lost update).
+        if check_serialization && unseen_commit {
             return Err(MvccError::Serialization);
         }
         Ok(())

@@ -1,0 +1,17 @@
+//! rxc's SQL engine core, shared by the datanode and the coordinator: errors with SQLSTATEs,
+//! values and types, the parser wrapper, and the binder/planner/executor.
+
+pub mod binder;
+pub mod catalog;
+pub mod ddl;
+pub mod error;
+pub mod exec;
+pub mod expr;
+pub mod functions;
+pub mod optimizer;
+pub mod parser;
+pub mod plan;
+pub mod value;
+
+pub use error::{sqlstate, Result, SqlError};
+pub use value::{DataType, Value};

@@ -1,0 +1,504 @@
+//! The datanode's PostgreSQL wire endpoint (pgwire): startup and authentication, the simple
+//! and extended query protocols, and the mapping of rxc values to wire formats.
+//!
+//! Every connection gets its own handler set owning its [`Session`]; pgwire drives the
+//! protocol and calls into it. Text-format values are rendered by rxc's own
+//! [`Value::to_text`] (PostgreSQL's output format); binary values use the postgres-types
+//! encodings of the matching Rust types.
+
+use crate::sql::session::{Node, Session, StatementResult};
+use async_trait::async_trait;
+use futures::{stream, Sink, SinkExt};
+use pgwire::api::auth::{
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
+    DefaultServerParameterProvider, StartupHandler,
+};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo,
+    QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::{
+    ClientInfo, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+    METADATA_DATABASE, METADATA_USER,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use rxc_common::sql::error::{sqlstate, SqlError};
+use rxc_common::sql::parser::{self, Statement};
+use rxc_common::sql::plan::OutputColumn;
+use rxc_common::sql::{DataType, Value};
+use std::fmt::Debug;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// The PostgreSQL version rxc reports (clients key features off it).
+pub const SERVER_VERSION: &str = "15.0";
+
+fn error_info(e: &SqlError) -> ErrorInfo {
+    let mut info = ErrorInfo::new("ERROR".into(), e.code.into(), e.message.clone());
+    info.detail = e.detail.clone();
+    info.hint = e.hint.clone();
+    info
+}
+
+fn user_error(e: &SqlError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(e)))
+}
+
+fn fatal(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code.into(),
+        message,
+    )))
+}
+
+/// The wire type of a column.
+fn wire_type(t: &DataType) -> Type {
+    Type::from_oid(t.oid()).unwrap_or(Type::TEXT)
+}
+
+fn field_info(columns: &[OutputColumn], format: &Format) -> Vec<FieldInfo> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            FieldInfo::new(
+                c.name.clone(),
+                c.table_id.map(|t| t as i32),
+                None,
+                wire_type(&c.data_type),
+                format.format_for(i),
+            )
+            .with_type_modifier(c.data_type.typmod())
+            .with_type_size(c.data_type.len())
+        })
+        .collect()
+}
+
+/// Encodes one value into the row being built.
+fn encode_value(enc: &mut DataRowEncoder, field: &FieldInfo, v: &Value) -> PgWireResult<()> {
+    let ty = field.datatype().clone();
+    let options = field.format_options().clone();
+    if field.format() == FieldFormat::Text {
+        return enc.encode_field_with_type_and_format(
+            &v.to_text(),
+            &ty,
+            FieldFormat::Text,
+            &options,
+        );
+    }
+    let f = FieldFormat::Binary;
+    match v {
+        Value::Null => enc.encode_field_with_type_and_format(&None::<i32>, &ty, f, &options),
+        Value::Bool(b) => enc.encode_field_with_type_and_format(b, &ty, f, &options),
+        Value::Int2(i) => enc.encode_field_with_type_and_format(i, &ty, f, &options),
+        Value::Int4(i) => enc.encode_field_with_type_and_format(i, &ty, f, &options),
+        Value::Int8(i) => enc.encode_field_with_type_and_format(i, &ty, f, &options),
+        Value::Float4(x) => enc.encode_field_with_type_and_format(x, &ty, f, &options),
+        Value::Float8(x) => enc.encode_field_with_type_and_format(x, &ty, f, &options),
+        Value::Numeric(d) => enc.encode_field_with_type_and_format(d, &ty, f, &options),
+        Value::Text(s) => enc.encode_field_with_type_and_format(s, &ty, f, &options),
+        Value::Date(d) => enc.encode_field_with_type_and_format(d, &ty, f, &options),
+        Value::Timestamp(t) => enc.encode_field_with_type_and_format(t, &ty, f, &options),
+        Value::TimestampTz(t) => enc.encode_field_with_type_and_format(t, &ty, f, &options),
+        Value::Bytea(b) => enc.encode_field_with_type_and_format(b, &ty, f, &options),
+    }
+}
+
+fn rows_response(
+    columns: &[OutputColumn],
+    rows: Vec<Vec<Value>>,
+    format: &Format,
+    tag: &str,
+) -> PgWireResult<Response> {
+    let fields = Arc::new(field_info(columns, format));
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        for (i, v) in row.iter().enumerate() {
+            encode_value(&mut encoder, &fields[i], v)?;
+        }
+        out.push(Ok(encoder.take_row()));
+    }
+    let mut response = QueryResponse::new(fields, stream::iter(out));
+    response.set_command_tag(tag);
+    Ok(Response::Query(response))
+}
+
+fn to_response(result: StatementResult, format: &Format) -> PgWireResult<Response> {
+    Ok(match result {
+        StatementResult::Rows { columns, rows, tag } => {
+            rows_response(&columns, rows, format, &tag)?
+        }
+        StatementResult::Command(tag) => Response::Execution(Tag::new(&tag)),
+        StatementResult::Begin => Response::TransactionStart(Tag::new("BEGIN")),
+        StatementResult::End(tag) => Response::TransactionEnd(Tag::new(&tag)),
+    })
+}
+
+/// Decodes the parameters of a portal to values of the described types.
+fn decode_params(
+    portal: &Portal<ParsedStatement>,
+    types: &[DataType],
+) -> Result<Vec<Value>, SqlError> {
+    let mut out = Vec::with_capacity(portal.parameters.len());
+    for (i, raw) in portal.parameters.iter().enumerate() {
+        let ty = types.get(i).cloned().unwrap_or(DataType::Text);
+        let Some(bytes) = raw else {
+            out.push(Value::Null);
+            continue;
+        };
+        if !portal.parameter_format.is_binary(i) {
+            let text = std::str::from_utf8(bytes).map_err(|_| {
+                SqlError::new(
+                    sqlstate::INVALID_TEXT_REPRESENTATION,
+                    "invalid UTF-8 in parameter",
+                )
+            })?;
+            out.push(Value::parse(text, &ty)?);
+            continue;
+        }
+        let wire = wire_type(&ty);
+        let bad = |e: PgWireError| {
+            SqlError::new(
+                sqlstate::INVALID_BINARY_REPRESENTATION,
+                format!(
+                    "incorrect binary data format in bind parameter {}: {e}",
+                    i + 1
+                ),
+            )
+        };
+        let v = match ty {
+            DataType::Bool => portal
+                .parameter::<bool>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Bool),
+            DataType::Int2 => portal
+                .parameter::<i16>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Int2),
+            DataType::Int4 => portal
+                .parameter::<i32>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Int4),
+            DataType::Int8 => portal
+                .parameter::<i64>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Int8),
+            DataType::Float4 => portal
+                .parameter::<f32>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Float4),
+            DataType::Float8 => portal
+                .parameter::<f64>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Float8),
+            DataType::Numeric(_) => portal
+                .parameter::<rust_decimal::Decimal>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Numeric),
+            DataType::Date => portal
+                .parameter::<chrono::NaiveDate>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Date),
+            DataType::Timestamp => portal
+                .parameter::<chrono::NaiveDateTime>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Timestamp),
+            DataType::TimestampTz => portal
+                .parameter::<chrono::DateTime<chrono::FixedOffset>>(i, &wire)
+                .map_err(bad)?
+                .map(|t| Value::TimestampTz(t.with_timezone(&chrono::Utc))),
+            DataType::Bytea => portal
+                .parameter::<Vec<u8>>(i, &wire)
+                .map_err(bad)?
+                .map(Value::Bytea),
+            DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Unknown => portal
+                .parameter::<String>(i, &Type::TEXT)
+                .map_err(bad)?
+                .map(Value::Text),
+        };
+        out.push(v.unwrap_or(Value::Null).cast_assign(&ty)?);
+    }
+    Ok(out)
+}
+
+/// A statement prepared with Parse: the parsed form, or nothing for an empty query.
+#[derive(Clone, Debug)]
+pub struct ParsedStatement {
+    statement: Option<Statement>,
+}
+
+/// Parses Parse messages with rxc's parser.
+#[derive(Debug, Default)]
+pub struct RxcQueryParser;
+
+#[async_trait]
+impl QueryParser for RxcQueryParser {
+    type Statement = ParsedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<ParsedStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let statement = parser::parse_single(sql).map_err(|e| user_error(&e))?;
+        Ok(Some(ParsedStatement { statement }))
+    }
+
+    fn get_parameter_types(&self, _stmt: &ParsedStatement) -> PgWireResult<Vec<Type>> {
+        Ok(vec![])
+    }
+
+    fn get_result_schema(
+        &self,
+        _stmt: &ParsedStatement,
+        _column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(vec![])
+    }
+}
+
+/// The handlers of one connection.
+pub struct Connection {
+    session: Arc<Mutex<Session>>,
+    parser: Arc<RxcQueryParser>,
+}
+
+impl Connection {
+    /// Handlers for a new connection to `node`.
+    pub fn new(node: Arc<Node>) -> Arc<Connection> {
+        Arc::new(Connection {
+            session: Arc::new(Mutex::new(Session::new(node))),
+            parser: Arc::new(RxcQueryParser),
+        })
+    }
+
+    fn client_types(stmt: &StoredStatement<ParsedStatement>) -> Vec<DataType> {
+        stmt.parameter_types
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .and_then(|t| DataType::from_oid(t.oid()))
+                    .unwrap_or(DataType::Unknown)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // The client is gone: abort its open transaction and end its GTM session.
+        let session = self.session.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                session.lock().await.close().await;
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let statements = match parser::parse(query) {
+            Ok(s) => s,
+            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
+        };
+        let mut session = self.session.lock().await;
+        let mut out = Vec::with_capacity(statements.len());
+        for stmt in &statements {
+            match session.execute(stmt, &[]).await {
+                Ok(r) => out.push(to_response(r, &Format::UnifiedText)?),
+                Err(e) => {
+                    out.push(Response::Error(Box::new(error_info(&e))));
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Connection {
+    type Statement = ParsedStatement;
+    type QueryParser = RxcQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let Some(stmt) = &portal.statement.statement.statement else {
+            return Ok(Response::EmptyQuery);
+        };
+        let mut session = self.session.lock().await;
+        let client_types = Self::client_types(&portal.statement);
+        let result = async {
+            let (types, _) = session.describe(stmt, &client_types).await?;
+            let params = decode_params(portal, &types)?;
+            session.execute(stmt, &params).await
+        }
+        .await;
+        match result {
+            Ok(r) => to_response(r, &portal.result_column_format),
+            Err(e) => Ok(Response::Error(Box::new(error_info(&e)))),
+        }
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Self::Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let Some(stmt) = &target.statement.statement else {
+            return Ok(DescribeStatementResponse::new(vec![], vec![]));
+        };
+        let mut session = self.session.lock().await;
+        let (params, columns) = session
+            .describe(stmt, &Self::client_types(target))
+            .await
+            .map_err(|e| user_error(&e))?;
+        Ok(DescribeStatementResponse::new(
+            params.iter().map(wire_type).collect(),
+            field_info(&columns, &Format::UnifiedText),
+        ))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Self::Statement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let Some(stmt) = &portal.statement.statement.statement else {
+            return Ok(DescribePortalResponse::new(vec![]));
+        };
+        let mut session = self.session.lock().await;
+        let (_, columns) = session
+            .describe(stmt, &Self::client_types(&portal.statement))
+            .await
+            .map_err(|e| user_error(&e))?;
+        Ok(DescribePortalResponse::new(field_info(
+            &columns,
+            &portal.result_column_format,
+        )))
+    }
+}
+
+/// Startup: the database must be `postgres` and the role `postgres`; loopback clients are
+/// trusted. Other addresses are refused until password authentication arrives.
+pub struct Startup;
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgWireFrontendMessage::Startup(ref startup) = message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, startup).await?;
+        save_startup_parameters_to_metadata(client, startup);
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
+        let database = client
+            .metadata()
+            .get(METADATA_DATABASE)
+            .cloned()
+            .unwrap_or_else(|| user.clone());
+        if !client.socket_addr().ip().is_loopback() {
+            return Err(fatal(
+                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!(
+                    "no pg_hba.conf entry for host \"{}\", user \"{user}\", database \"{database}\"",
+                    client.socket_addr().ip()
+                ),
+            ));
+        }
+        if user != "postgres" {
+            return Err(fatal(
+                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("role \"{user}\" does not exist"),
+            ));
+        }
+        if database != "postgres" {
+            return Err(fatal(
+                sqlstate::INVALID_CATALOG_NAME,
+                format!("database \"{database}\" does not exist"),
+            ));
+        }
+        let (pid, secret) = RandomPidSecretKeyGenerator::default().generate(client);
+        client.set_pid_and_secret_key(pid, secret);
+        let mut parameters = DefaultServerParameterProvider::default();
+        parameters.server_version = SERVER_VERSION.into();
+        parameters.time_zone = "UTC".into();
+        parameters.date_style = "ISO, MDY".into();
+        finish_authentication(client, &parameters).await?;
+        let _ = client.flush().await;
+        Ok(())
+    }
+}
+
+/// The handler set pgwire asks for, per connection.
+pub struct Handlers {
+    connection: Arc<Connection>,
+}
+
+impl Handlers {
+    /// Handlers for a new connection.
+    pub fn new(node: Arc<Node>) -> Handlers {
+        Handlers {
+            connection: Connection::new(node),
+        }
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.connection.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.connection.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::new(Startup)
+    }
+}

@@ -1,0 +1,7 @@
+//! The datanode's SQL layer: the catalog kept in its own storage, the executor's
+//! [`Storage`](rxc_common::sql::exec::Storage) over an MVCC transaction, and sessions that
+//! run statements with transaction context from the GTM.
+
+pub mod catalog;
+pub mod session;
+pub mod table;

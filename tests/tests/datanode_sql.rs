@@ -1,0 +1,340 @@
+//! The datanode as a SQL server: real `rxc-gtm` and `rxc-datanode` processes on ephemeral
+//! ports, driven by real clients (tokio-postgres in simple and extended mode, psql).
+
+use rxc_tests::{Datanode, SingleNode};
+use std::process::Command;
+use std::time::Duration;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+async fn connect(dn: &Datanode) -> Client {
+    let (client, connection) = tokio_postgres::connect(&dn.conninfo(), NoTls)
+        .await
+        .expect("connect to the datanode");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// The rows of a simple query as text, NULL as "NULL".
+async fn rows(client: &Client, sql: &str) -> Vec<Vec<String>> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn error_code(client: &Client, sql: &str) -> String {
+    let e = client
+        .simple_query(sql)
+        .await
+        .expect_err(&format!("{sql} should fail"));
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+}
+
+fn table(rows: &[&[&str]]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| r.iter().map(|s| s.to_string()).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simple_queries_ddl_dml_and_errors() {
+    let cluster = SingleNode::start("dn-simple");
+    let c = connect(&cluster.datanode).await;
+    c.batch_execute(
+        "CREATE TABLE accounts (id integer PRIMARY KEY, owner text NOT NULL, balance bigint DEFAULT 0);
+         INSERT INTO accounts VALUES (1, 'ann', 100), (2, 'bob', 50);
+         INSERT INTO accounts (id, owner) VALUES (3, 'cy');",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&c, "SELECT id, owner, balance FROM accounts ORDER BY id").await,
+        table(&[&["1", "ann", "100"], &["2", "bob", "50"], &["3", "cy", "0"]])
+    );
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT count(*), sum(balance), max(owner) FROM accounts WHERE balance >= 50"
+        )
+        .await,
+        table(&[&["2", "150", "bob"]])
+    );
+    // Joins, grouping, subqueries.
+    c.batch_execute(
+        "CREATE TABLE moves (n serial, account integer, amount integer);
+         INSERT INTO moves (account, amount) VALUES (1, 10), (1, -5), (2, 7), (9, 1);",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT a.owner, sum(m.amount) AS total FROM accounts a JOIN moves m ON m.account = a.id \
+             GROUP BY a.owner HAVING sum(m.amount) > 0 ORDER BY total DESC"
+        )
+        .await,
+        table(&[&["bob", "7"], &["ann", "5"]])
+    );
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT n, account FROM moves WHERE account NOT IN (SELECT id FROM accounts)"
+        )
+        .await,
+        table(&[&["4", "9"]])
+    );
+    assert_eq!(
+        rows(&c, "SELECT owner FROM accounts a WHERE EXISTS (SELECT 1 FROM moves m WHERE m.account = a.id) ORDER BY 1").await,
+        table(&[&["ann"], &["bob"]])
+    );
+    // UPDATE / DELETE with RETURNING and command tags.
+    assert_eq!(
+        rows(
+            &c,
+            "UPDATE accounts SET balance = balance + 1 WHERE id = 2 RETURNING balance"
+        )
+        .await,
+        table(&[&["51"]])
+    );
+    let done = c
+        .execute("DELETE FROM moves WHERE amount < 0", &[])
+        .await
+        .unwrap();
+    assert_eq!(done, 1);
+    // PostgreSQL's SQLSTATEs.
+    assert_eq!(
+        error_code(&c, "INSERT INTO accounts VALUES (1, 'dup', 0)").await,
+        "23505"
+    );
+    assert_eq!(
+        error_code(&c, "INSERT INTO accounts (id) VALUES (7)").await,
+        "23502"
+    );
+    assert_eq!(error_code(&c, "SELECT * FROM nowhere").await, "42P01");
+    assert_eq!(error_code(&c, "SELEC 1").await, "42601");
+    assert_eq!(error_code(&c, "SELECT 1/0").await, "22012");
+    assert_eq!(error_code(&c, "SELECT 2147483647 + 1").await, "22003");
+    assert_eq!(error_code(&c, "SELECT 'abc'::integer").await, "22P02");
+    assert_eq!(error_code(&c, "SELECT nope FROM accounts").await, "42703");
+    assert_eq!(
+        error_code(&c, "CREATE TABLE accounts (x int)").await,
+        "42P07"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_isolate_and_roll_back() {
+    let cluster = SingleNode::start("dn-txn");
+    let a = connect(&cluster.datanode).await;
+    let b = connect(&cluster.datanode).await;
+    a.batch_execute("CREATE TABLE t (k int PRIMARY KEY, v text)")
+        .await
+        .unwrap();
+    a.batch_execute("BEGIN; INSERT INTO t VALUES (1, 'one')")
+        .await
+        .unwrap();
+    // Not visible to another session before commit; visible to its own.
+    assert!(rows(&b, "SELECT * FROM t").await.is_empty());
+    assert_eq!(rows(&a, "SELECT v FROM t").await, table(&[&["one"]]));
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&b, "SELECT v FROM t").await, table(&[&["one"]]));
+    // Rollback discards; a failed block refuses statements until ROLLBACK.
+    a.batch_execute("BEGIN; INSERT INTO t VALUES (2, 'two')")
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(&a, "INSERT INTO t VALUES (1, 'again')").await,
+        "23505"
+    );
+    assert_eq!(error_code(&a, "SELECT 1").await, "25P02");
+    a.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        rows(&b, "SELECT k FROM t ORDER BY k").await,
+        table(&[&["1"]])
+    );
+    // REPEATABLE READ keeps its snapshot; READ COMMITTED sees new commits.
+    b.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .unwrap();
+    assert_eq!(rows(&b, "SELECT count(*) FROM t").await, table(&[&["1"]]));
+    a.batch_execute("INSERT INTO t VALUES (3, 'three')")
+        .await
+        .unwrap();
+    assert_eq!(rows(&b, "SELECT count(*) FROM t").await, table(&[&["1"]]));
+    b.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&b, "SELECT count(*) FROM t").await, table(&[&["2"]]));
+    // DDL is transactional.
+    a.batch_execute("BEGIN; CREATE TABLE later (x int); INSERT INTO later VALUES (1)")
+        .await
+        .unwrap();
+    assert_eq!(error_code(&b, "SELECT * FROM later").await, "42P01");
+    a.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(error_code(&a, "SELECT * FROM later").await, "42P01");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extended_protocol_with_binary_parameters_and_results() {
+    let cluster = SingleNode::start("dn-extended");
+    let c = connect(&cluster.datanode).await;
+    c.batch_execute(
+        "CREATE TABLE typed (id bigint PRIMARY KEY, i2 smallint, i4 integer, f8 double precision, \
+         n numeric(10,2), t text, b boolean, d date, ts timestamp, by bytea)",
+    )
+    .await
+    .unwrap();
+    let insert = c
+        .prepare("INSERT INTO typed VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        .await
+        .unwrap();
+    let d = chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+    let ts = d.and_hms_micro_opt(12, 34, 56, 789).unwrap();
+    let n: rust_decimal::Decimal = "12.34".parse().unwrap();
+    c.execute(
+        &insert,
+        &[
+            &7i64,
+            &3i16,
+            &-42i32,
+            &1.5f64,
+            &n,
+            &"héllo",
+            &true,
+            &d,
+            &ts,
+            &vec![0u8, 255],
+        ],
+    )
+    .await
+    .unwrap();
+    let row = c
+        .query_one(
+            "SELECT id, i2, i4, f8, n, t, b, d, ts, by FROM typed WHERE id = $1",
+            &[&7i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 7);
+    assert_eq!(row.get::<_, i16>(1), 3);
+    assert_eq!(row.get::<_, i32>(2), -42);
+    assert_eq!(row.get::<_, f64>(3), 1.5);
+    assert_eq!(row.get::<_, rust_decimal::Decimal>(4), n);
+    assert_eq!(row.get::<_, String>(5), "héllo");
+    assert!(row.get::<_, bool>(6));
+    assert_eq!(row.get::<_, chrono::NaiveDate>(7), d);
+    assert_eq!(row.get::<_, chrono::NaiveDateTime>(8), ts);
+    assert_eq!(row.get::<_, Vec<u8>>(9), vec![0u8, 255]);
+    // Parameter types are inferred from context; NULL parameters work.
+    let none: Option<i32> = None;
+    let n = c
+        .execute("UPDATE typed SET i4 = $1 WHERE id = $2", &[&none, &7i64])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let row = c
+        .query_one("SELECT i4 IS NULL FROM typed WHERE id = 7", &[])
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    // Errors in the extended protocol carry their SQLSTATE.
+    let e = c
+        .execute(
+            &insert,
+            &[
+                &7i64,
+                &none.map(|v| v as i16),
+                &none,
+                &none.map(f64::from),
+                &None::<rust_decimal::Decimal>,
+                &None::<String>,
+                &None::<bool>,
+                &None::<chrono::NaiveDate>,
+                &None::<chrono::NaiveDateTime>,
+                &None::<Vec<u8>>,
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().unwrap().code(), "23505");
+}
+
+#[test]
+fn psql_and_restart_keep_committed_data() {
+    let mut cluster = SingleNode::start("dn-psql");
+    let (host, port) = cluster.datanode.host_port();
+    let psql = |sql: &str| {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                &host,
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("run psql");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, _, err) = psql("CREATE TABLE kv (k text PRIMARY KEY, v integer)");
+    assert!(ok, "{err}");
+    let (ok, _, err) = psql("INSERT INTO kv SELECT 'k' || 1, 1 UNION ALL SELECT 'k2', 2");
+    assert!(ok, "{err}");
+    let (ok, out, _) = psql("SELECT k || '=' || v FROM kv ORDER BY k");
+    assert!(ok);
+    assert_eq!(out, "k1=1\nk2=2");
+    // Unknown database and role are refused with PostgreSQL's messages.
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            &host,
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "nodb",
+            "-c",
+            "select 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database \"nodb\" does not exist"));
+    // kill -9 and restart: the acknowledged commits are there.
+    cluster.datanode.process.kill9();
+    let addr = cluster.datanode.addr.clone();
+    let dir = cluster.datanode.dir.clone();
+    cluster.datanode = Datanode::start("dn1", &dir, &addr, &cluster.gtm.addr);
+    std::thread::sleep(Duration::from_millis(100));
+    let (ok, out, err) = psql("SELECT count(*), sum(v) FROM kv");
+    assert!(ok, "{err}");
+    assert_eq!(out, "2|3");
+}
