@@ -1,6 +1,6 @@
-//! Golden scripts for the MVCC layer (`tests/scripts/mvcc/*`). Every script runs against the
-//! memory engine and against RocksDB (in a temporary directory), and both must produce the
-//! recorded output. Rewrite the expected output with
+//! Golden scripts for the MVCC layer (`tests/scripts/mvcc/*`), and a stress test of concurrent
+//! transfers. Every script runs against the memory engine and against RocksDB (in a temporary
+//! directory), and both must produce the recorded output. Rewrite the expected output with
 //! `UPDATE_GOLDENFILES=1 cargo test -p rxc-datanode --test mvcc_scripts` and review the diff.
 //!
 //! The runner plays a tiny GTM: a GXID counter (from 3) and the set of running GXIDs, from which
@@ -11,9 +11,27 @@
 //! tN: begin [rr] [readonly]        a writer (READ COMMITTED unless rr) or a reader; prints its
 //!                                  GXID and snapshot
 //! tN: snapshot                     a fresh snapshot (READ COMMITTED: the next statement)
-//! tN: insert TABLE pk=PK row=ROW   tN: update TABLE pk=PK row=ROW   tN: delete TABLE pk=PK
-//! tN: get TABLE PK                 tN: scan TABLE
+//! tN: insert TABLE pk=PK row=ROW   prints ok
+//! tN: update TABLE pk=PK row=ROW   tN: delete TABLE pk=PK
+//!                                  prints "ok, was OLD" (the version acted on) or "not found"
+//! tN: lock TABLE pk=PK mode=update|share
+//!                                  SELECT ... FOR UPDATE/SHARE: "locked ROW" or "not found"
+//! tN: <insert|update|delete|lock ...> [bg]
+//!                                  runs the statement on a thread of its own: prints its outcome
+//!                                  if it ends at once, else "waiting for GXID" (deterministic:
+//!                                  the runner asks the lock manager, no sleeping)
+//! tN: blocked                      "waiting for GXID" while the background statement waits for
+//!                                  a transaction in progress, else "done"
+//! tN: await                        waits for the background statement and prints its outcome
+//! tN: cancel                       sets the transaction's cancel flag (cleared by await)
+//! tN: set_wait [lock_timeout=MS] [deadlock_timeout=MS] [statement_timeout=MS]
+//!                                  wait options of the following statements (default: no lock
+//!                                  timeout, deadlock check after 1000 ms, statement timeout of
+//!                                  10 s so that a mistaken script fails instead of hanging)
 //! tN: commit | abort | prepare     tN: commit_prepared | rollback_prepared   (also after restart)
+//! tN: get TABLE PK                 tN: scan TABLE
+//! waits                            the wait-for graph, once every background statement settled
+//! sleep MS                         lets time pass (for timeouts that must not fire)
 //! restart                          drops every transaction and the Mvcc, reopens the engine (the
 //!                                  same object for memory), runs recover
 //! gc [budget=N]                    GC with the oldest xmin of the open snapshots
@@ -23,16 +41,115 @@
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use rxc_datanode::storage::keycode::Value;
 use rxc_datanode::storage::keys::Key;
-use rxc_datanode::storage::mvcc::{self, Mvcc, MvccError, Transaction};
+use rxc_datanode::storage::locks::{RowLockMode, WaitOptions};
+use rxc_datanode::storage::mvcc::{self, Mvcc, MvccError, Transaction, TxnStatus};
 use rxc_datanode::storage::{Cf, Engine, KeyRange, MemoryEngine, RocksEngine, RocksOptions};
 use rxc_tests::TempDir;
 use std::collections::{BTreeSet, HashMap};
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 type Open = Box<dyn Fn() -> Arc<dyn Engine>>;
+
+/// How long the runner lets a background statement take to settle or finish.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+
+/// A statement that may wait.
+#[derive(Clone, Debug)]
+enum Op {
+    Insert {
+        table: u64,
+        pk: String,
+        row: String,
+    },
+    Update {
+        table: u64,
+        pk: String,
+        row: String,
+    },
+    Delete {
+        table: u64,
+        pk: String,
+    },
+    Lock {
+        table: u64,
+        pk: String,
+        mode: RowLockMode,
+    },
+}
+
+impl Op {
+    fn run(&self, txn: &mut Transaction) -> Result<String, MvccError> {
+        let key = |pk: &str| vec![Value::Text(pk.to_string())];
+        let was = |old: Option<Vec<u8>>| match old {
+            Some(old) => format!("ok, was {}", show_row(&old)),
+            None => "not found".into(),
+        };
+        Ok(match self {
+            Op::Insert { table, pk, row } => {
+                txn.insert(*table, &key(pk), row.clone().into_bytes())?;
+                "ok".into()
+            }
+            Op::Update { table, pk, row } => {
+                was(txn.update(*table, &key(pk), row.clone().into_bytes())?)
+            }
+            Op::Delete { table, pk } => was(txn.delete(*table, &key(pk))?),
+            Op::Lock { table, pk, mode } => match txn.lock_row(*table, &key(pk), *mode)? {
+                Some(row) => format!("locked {}", show_row(&row)),
+                None => "not found".into(),
+            },
+        })
+    }
+}
+
+/// A transaction's wait settings in the script.
+struct WaitConfig {
+    lock_timeout: Option<Duration>,
+    deadlock_timeout: Duration,
+    statement_timeout: Duration,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Default for WaitConfig {
+    fn default() -> Self {
+        WaitConfig {
+            lock_timeout: None,
+            deadlock_timeout: Duration::from_millis(1000),
+            statement_timeout: SETTLE_LIMIT,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl WaitConfig {
+    /// The options of a statement starting now.
+    fn options(&self) -> WaitOptions {
+        WaitOptions {
+            lock_timeout: self.lock_timeout,
+            deadlock_timeout: self.deadlock_timeout,
+            cancel: Some(self.cancel.clone()),
+            deadline: Some(Instant::now() + self.statement_timeout),
+        }
+    }
+}
+
+/// A statement running on a thread of its own, with its transaction.
+struct Background {
+    gxid: Gxid,
+    xmin: Gxid,
+    handle: JoinHandle<(Transaction, Result<String, MvccError>)>,
+}
+
+/// Where a background statement stands.
+enum Settled {
+    Finished,
+    Waiting(Gxid),
+}
 
 struct Runner {
     open: Open,
@@ -41,6 +158,8 @@ struct Runner {
     next: u64,
     running: BTreeSet<Gxid>,
     txns: HashMap<String, Transaction>,
+    waits: HashMap<String, WaitConfig>,
+    background: HashMap<String, Background>,
     /// GXIDs of prepared transactions, by name.
     prepared: HashMap<String, Gxid>,
 }
@@ -54,6 +173,8 @@ impl Runner {
             next: Gxid::FIRST.0,
             running: BTreeSet::new(),
             txns: HashMap::new(),
+            waits: HashMap::new(),
+            background: HashMap::new(),
             prepared: HashMap::new(),
         }
     }
@@ -65,7 +186,9 @@ impl Runner {
     /// The oldest xmin any open transaction holds, or the next GXID.
     fn global_xmin(&self) -> Gxid {
         let held = self.txns.values().map(|t| t.snapshot().xmin);
-        held.chain([self.running.first().copied().unwrap_or(Gxid(self.next))])
+        let busy = self.background.values().map(|b| b.xmin);
+        held.chain(busy)
+            .chain([self.running.first().copied().unwrap_or(Gxid(self.next))])
             .min()
             .unwrap_or(Gxid(self.next))
     }
@@ -90,16 +213,80 @@ impl Runner {
         snapshot
     }
 
+    fn idle(&self, name: &str) -> Result<(), Box<dyn Error>> {
+        if self.background.contains_key(name) {
+            return Err(format!("{name} has a statement running in the background").into());
+        }
+        Ok(())
+    }
+
     fn txn(&mut self, name: &str) -> Result<&mut Transaction, Box<dyn Error>> {
+        self.idle(name)?;
         self.txns
             .get_mut(name)
             .ok_or_else(|| format!("no transaction {name}").into())
     }
 
     fn take(&mut self, name: &str) -> Result<Transaction, Box<dyn Error>> {
+        self.idle(name)?;
+        self.waits.remove(name);
         self.txns
             .remove(name)
             .ok_or_else(|| format!("no transaction {name}").into())
+    }
+
+    /// Sets the wait options of `name` for a statement starting now.
+    fn start_statement(&mut self, name: &str) -> Result<(), Box<dyn Error>> {
+        let options = self.waits.entry(name.to_string()).or_default().options();
+        self.txn(name)?.set_wait(options);
+        Ok(())
+    }
+
+    /// Waits until the background statement of `name` has finished, or waits for a
+    /// transaction still in progress (a state that lasts until the script changes it).
+    fn settle(&self, name: &str) -> Result<Settled, Box<dyn Error>> {
+        let background = self
+            .background
+            .get(name)
+            .ok_or_else(|| format!("{name} has no background statement"))?;
+        let limit = Instant::now() + SETTLE_LIMIT;
+        while Instant::now() < limit {
+            if background.handle.is_finished() {
+                return Ok(Settled::Finished);
+            }
+            if let Some(holder) = self.mvcc().lock_manager().waiting_for(background.gxid) {
+                if TxnStatus::in_progress(self.mvcc().status(holder)?) {
+                    return Ok(Settled::Waiting(holder));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Err(format!("{name}'s background statement neither finishes nor waits").into())
+    }
+
+    /// Waits for the background statement of `name` to finish and returns its outcome.
+    fn join(&mut self, name: &str) -> Result<Result<String, MvccError>, Box<dyn Error>> {
+        let limit = Instant::now() + SETTLE_LIMIT;
+        let background = self
+            .background
+            .get(name)
+            .ok_or_else(|| format!("{name} has no background statement"))?;
+        while !background.handle.is_finished() {
+            if Instant::now() > limit {
+                return Err(format!("{name}'s background statement is still blocked").into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let background = self.background.remove(name).expect("checked above");
+        let (txn, result) = background
+            .handle
+            .join()
+            .map_err(|_| format!("{name}'s background statement panicked"))?;
+        self.txns.insert(name.to_string(), txn);
+        if let Some(wait) = self.waits.get(name) {
+            wait.cancel.store(false, Ordering::Relaxed);
+        }
+        Ok(result)
     }
 }
 
@@ -124,10 +311,21 @@ fn show_pk(pk: &[Value]) -> String {
 }
 
 fn mvcc_err(e: MvccError) -> Box<dyn Error> {
-    match e.sqlstate() {
-        Some(code) => format!("{e} [{code}]").into(),
-        None => format!("{e}").into(),
+    let mut message = e.to_string();
+    if let Some(code) = e.sqlstate() {
+        message = format!("{message} [{code}]");
     }
+    if let Some(detail) = e.detail() {
+        message = format!("{message}\nDETAIL: {detail}");
+    }
+    message.into()
+}
+
+fn parse_ms(
+    args: &mut goldenscript::ArgumentConsumer,
+    key: &str,
+) -> Result<Option<Duration>, Box<dyn Error>> {
+    Ok(args.lookup_parse::<u64>(key)?.map(Duration::from_millis))
 }
 
 impl goldenscript::Runner for Runner {
@@ -164,6 +362,7 @@ impl goldenscript::Runner for Runner {
                     writeln!(out, "gxid={gxid} {}", show_snapshot(&snapshot))?;
                     self.mvcc().begin(gxid, snapshot, isolation)
                 };
+                self.waits.insert(name.clone(), WaitConfig::default());
                 self.txns.insert(name, txn);
             }
             "snapshot" => {
@@ -173,22 +372,100 @@ impl goldenscript::Runner for Runner {
                 writeln!(out, "{}", show_snapshot(&snapshot))?;
                 self.txn(&name)?.set_snapshot(snapshot).map_err(mvcc_err)?;
             }
-            "insert" | "update" | "delete" => {
+            "set_wait" => {
+                let name = named()?;
+                let wait = self.waits.entry(name).or_default();
+                wait.lock_timeout = parse_ms(&mut args, "lock_timeout")?.or(wait.lock_timeout);
+                if let Some(t) = parse_ms(&mut args, "deadlock_timeout")? {
+                    wait.deadlock_timeout = t;
+                }
+                if let Some(t) = parse_ms(&mut args, "statement_timeout")? {
+                    wait.statement_timeout = t;
+                }
+            }
+            "insert" | "update" | "delete" | "lock" => {
                 let name = named()?;
                 let table: u64 = args.next_pos().ok_or("TABLE needed")?.parse()?;
                 let pk: String = args.lookup_parse("pk")?.ok_or("pk= needed")?;
-                let pk = vec![Value::Text(pk)];
                 let row: Option<String> = args.lookup_parse("row")?;
-                let txn = self.txn(&name)?;
-                let result = match command.name.as_str() {
-                    "insert" => txn
-                        .insert(table, &pk, row.ok_or("row= needed")?.into_bytes())
-                        .map(|()| true),
-                    "update" => txn.update(table, &pk, row.ok_or("row= needed")?.into_bytes()),
-                    _ => txn.delete(table, &pk),
+                let row = || row.clone().ok_or("row= needed");
+                let op = match command.name.as_str() {
+                    "insert" => Op::Insert {
+                        table,
+                        pk,
+                        row: row()?,
+                    },
+                    "update" => Op::Update {
+                        table,
+                        pk,
+                        row: row()?,
+                    },
+                    "delete" => Op::Delete { table, pk },
+                    _ => {
+                        let mode = match args.lookup("mode").map(|a| a.value.as_str()) {
+                            Some("update") => RowLockMode::Update,
+                            Some("share") => RowLockMode::Share,
+                            other => {
+                                return Err(
+                                    format!("mode=update|share needed, not {other:?}").into()
+                                )
+                            }
+                        };
+                        Op::Lock { table, pk, mode }
+                    }
                 };
-                let found = result.map_err(mvcc_err)?;
-                writeln!(out, "{}", if found { "ok" } else { "not found" })?;
+                self.start_statement(&name)?;
+                if command.tags.contains("bg") {
+                    self.idle(&name)?;
+                    let mut txn = self.txns.remove(&name).ok_or("no such transaction")?;
+                    let gxid = txn.gxid().ok_or("a background statement needs a writer")?;
+                    let xmin = txn.snapshot().xmin;
+                    let handle = std::thread::spawn(move || {
+                        let result = op.run(&mut txn);
+                        (txn, result)
+                    });
+                    self.background
+                        .insert(name.clone(), Background { gxid, xmin, handle });
+                    match self.settle(&name)? {
+                        Settled::Waiting(holder) => writeln!(out, "waiting for {holder}")?,
+                        Settled::Finished => {
+                            writeln!(out, "{}", self.join(&name)?.map_err(mvcc_err)?)?
+                        }
+                    }
+                } else {
+                    let result = op.run(self.txn(&name)?).map_err(mvcc_err)?;
+                    writeln!(out, "{result}")?;
+                }
+            }
+            "blocked" => match self.settle(&named()?)? {
+                Settled::Waiting(holder) => writeln!(out, "waiting for {holder}")?,
+                Settled::Finished => writeln!(out, "done")?,
+            },
+            "await" => {
+                let result = self.join(&named()?)?.map_err(mvcc_err)?;
+                writeln!(out, "{result}")?;
+            }
+            "cancel" => {
+                let name = named()?;
+                let wait = self.waits.get(&name).ok_or("no such transaction")?;
+                wait.cancel.store(true, Ordering::Relaxed);
+            }
+            "waits" => {
+                let names: Vec<String> = self.background.keys().cloned().collect();
+                for name in names {
+                    self.settle(&name)?;
+                }
+                let graph = self.mvcc().lock_manager().wait_for_graph();
+                if graph.is_empty() {
+                    writeln!(out, "no waits")?;
+                }
+                for (waiter, holder) in graph {
+                    writeln!(out, "{waiter} waits for {holder}")?;
+                }
+            }
+            "sleep" => {
+                let ms: u64 = args.next_pos().ok_or("MS needed")?.parse()?;
+                std::thread::sleep(Duration::from_millis(ms));
             }
             "get" => {
                 let name = named()?;
@@ -215,6 +492,15 @@ impl goldenscript::Runner for Runner {
                 let name = named()?;
                 let txn = self.take(&name)?;
                 let gxid = txn.gxid();
+                let after = txn.commit_after().to_vec();
+                if command.name != "abort" && !after.is_empty() {
+                    // The GTM must learn of these commits first (see Transaction::commit_after).
+                    if let Some(g) = after.iter().find(|g| self.running.contains(g)) {
+                        return Err(format!("{g} must reach the GTM before {name}").into());
+                    }
+                    let list: Vec<String> = after.iter().map(|g| g.to_string()).collect();
+                    writeln!(out, "commit after {}", list.join(","))?;
+                }
                 match command.name.as_str() {
                     "commit" => txn.commit(),
                     "abort" => txn.abort(),
@@ -241,12 +527,16 @@ impl goldenscript::Runner for Runner {
                 self.running.remove(&gxid);
             }
             "restart" => {
+                if !self.background.is_empty() {
+                    return Err("background statements still run".into());
+                }
                 // Open transactions die with the node; prepared ones survive.
                 for txn in std::mem::take(&mut self.txns).into_values() {
                     if let Some(gxid) = txn.gxid() {
                         self.running.remove(&gxid);
                     }
                 }
+                self.waits.clear();
                 self.mvcc = None;
                 let mvcc = Mvcc::new((self.open)());
                 let aborted = mvcc.recover().map_err(mvcc_err)?;
@@ -285,12 +575,21 @@ impl goldenscript::Runner for Runner {
                     };
                     let v = mvcc::decode_version(&value).map_err(mvcc_err)?;
                     let deleter = v.deleter.map_or("-".into(), |d| d.to_string());
-                    writeln!(
+                    write!(
                         out,
                         "row {table_id}/{} v{version} = {} deleter={deleter}",
                         show_pk(&pk),
                         show_row(&v.row)
                     )?;
+                    if !v.lockers.is_empty() {
+                        let lockers: Vec<String> = v
+                            .lockers
+                            .iter()
+                            .map(|l| format!("{}:{}", l.gxid, l.mode))
+                            .collect();
+                        write!(out, " lockers=[{}]", lockers.join(","))?;
+                    }
+                    writeln!(out)?;
                 }
                 for item in engine.scan(Cf::TxnStatus, KeyRange::all()) {
                     let (key, value) = item?;
@@ -305,6 +604,14 @@ impl goldenscript::Runner for Runner {
         }
         args.reject_rest()?;
         Ok(out)
+    }
+
+    fn end_script(&mut self) -> Result<(), Box<dyn Error>> {
+        if !self.background.is_empty() {
+            let names: Vec<&String> = self.background.keys().collect();
+            return Err(format!("background statements never awaited: {names:?}").into());
+        }
+        Ok(())
     }
 }
 
@@ -325,4 +632,242 @@ fn mvcc_scripts() {
         }));
         rxc_tests::golden_on_both(&path, &mut memory, &mut rocks, "rocksdb");
     }
+}
+
+/// The GTM of the stress test: GXIDs and snapshots for many threads.
+#[derive(Default)]
+struct SharedGtm {
+    /// The last GXID handed out and the running ones.
+    state: Mutex<(u64, BTreeSet<Gxid>)>,
+    /// Signalled when a transaction ends.
+    ended: std::sync::Condvar,
+}
+
+impl SharedGtm {
+    fn begin(&self) -> (Gxid, Snapshot) {
+        let mut state = self.state.lock().unwrap();
+        state.0 = state.0.max(Gxid::FIRST.0 - 1) + 1;
+        let gxid = Gxid(state.0);
+        state.1.insert(gxid);
+        drop(state);
+        (gxid, self.snapshot(Some(gxid)))
+    }
+
+    fn snapshot(&self, own: Option<Gxid>) -> Snapshot {
+        let state = self.state.lock().unwrap();
+        let xmax = Gxid(state.0.max(Gxid::FIRST.0 - 1) + 1);
+        let xip: Vec<Gxid> = state
+            .1
+            .iter()
+            .copied()
+            .filter(|g| Some(*g) != own)
+            .collect();
+        let xmin = xip.first().copied().unwrap_or(xmax);
+        Snapshot {
+            xmin,
+            xmax,
+            xip,
+            global_xmin: xmin,
+        }
+    }
+
+    /// Ends `gxid` once every transaction of `after` has ended (the commit order
+    /// [`Transaction::commit_after`] asks for).
+    fn end(&self, gxid: Gxid, after: &[Gxid]) {
+        let mut state = self.state.lock().unwrap();
+        while after.iter().any(|g| state.1.contains(g)) {
+            state = self.ended.wait(state).unwrap();
+        }
+        state.1.remove(&gxid);
+        self.ended.notify_all();
+    }
+}
+
+/// A small xorshift generator: the stress test needs no crate for randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+const ACCOUNTS: u64 = 5;
+const OPENING_BALANCE: i64 = 1000;
+
+fn account(i: u64) -> Vec<Value> {
+    vec![Value::Text(format!("acct{i}"))]
+}
+
+fn balance(row: Option<Vec<u8>>) -> i64 {
+    let row = row.expect("accounts are never deleted");
+    String::from_utf8(row).unwrap().parse().unwrap()
+}
+
+/// One transaction of the stress test: a transfer between two accounts (locked FOR UPDATE in
+/// random order, then updated), or, one time in five, an audit that locks every account
+/// FOR SHARE in random order and checks the total.
+fn stress_step(txn: &mut Transaction, gtm: &SharedGtm, rng: &mut Rng) -> Result<(), MvccError> {
+    let own = txn.gxid();
+    let statement = |txn: &mut Transaction| {
+        if txn.isolation() == Isolation::ReadCommitted {
+            txn.set_snapshot(gtm.snapshot(own)).unwrap();
+        }
+    };
+    if rng.below(5) == 0 {
+        let mut order: Vec<u64> = (0..ACCOUNTS).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut total = 0;
+        for i in order {
+            statement(txn);
+            total += balance(txn.lock_row(1, &account(i), RowLockMode::Share)?);
+        }
+        assert_eq!(
+            total,
+            ACCOUNTS as i64 * OPENING_BALANCE,
+            "audit under share locks"
+        );
+        return Ok(());
+    }
+    let from = rng.below(ACCOUNTS);
+    let to = (from + 1 + rng.below(ACCOUNTS - 1)) % ACCOUNTS;
+    let amount = rng.below(100) as i64 + 1;
+    statement(txn);
+    let from_balance = balance(txn.lock_row(1, &account(from), RowLockMode::Update)?);
+    statement(txn);
+    let to_balance = balance(txn.lock_row(1, &account(to), RowLockMode::Update)?);
+    for (i, old, new) in [
+        (from, from_balance, from_balance - amount),
+        (to, to_balance, to_balance + amount),
+    ] {
+        statement(txn);
+        let replaced = txn.update(1, &account(i), new.to_string().into_bytes())?;
+        // The row is locked by this transaction: the update acts on the version it locked.
+        assert_eq!(balance(replaced), old);
+    }
+    Ok(())
+}
+
+/// Threads transfer money between a few accounts, in READ COMMITTED and REPEATABLE READ, with
+/// deadlocks and serialization failures retried; readers check every snapshot sees the same
+/// total. At the end the total is conserved and no thread hung.
+fn stress(engine: Arc<dyn Engine>, threads: u64, steps: usize) {
+    let started = Instant::now();
+    let mvcc = Arc::new(Mvcc::new(engine));
+    mvcc.recover().unwrap();
+    let gtm = Arc::new(SharedGtm::default());
+    let (gxid, snapshot) = gtm.begin();
+    let mut setup = mvcc.begin(gxid, snapshot, Isolation::ReadCommitted);
+    for i in 0..ACCOUNTS {
+        let row = OPENING_BALANCE.to_string().into_bytes();
+        setup.insert(1, &account(i), row).unwrap();
+    }
+    setup.commit().unwrap();
+    gtm.end(gxid, &[]);
+
+    let expected = ACCOUNTS as i64 * OPENING_BALANCE;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, finished) = mpsc::channel();
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let (mvcc, gtm, done) = (mvcc.clone(), gtm.clone(), done.clone());
+        handles.push(std::thread::spawn(move || {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (t + 1).wrapping_mul(0x2545_f491));
+            let isolation = if t % 2 == 0 {
+                Isolation::ReadCommitted
+            } else {
+                Isolation::RepeatableRead
+            };
+            let mut retries = 0;
+            for _ in 0..steps {
+                loop {
+                    let (gxid, snapshot) = gtm.begin();
+                    let mut txn = mvcc.begin(gxid, snapshot, isolation);
+                    txn.set_wait(WaitOptions {
+                        deadlock_timeout: Duration::from_millis(5),
+                        deadline: Some(Instant::now() + Duration::from_secs(20)),
+                        ..WaitOptions::default()
+                    });
+                    let result = stress_step(&mut txn, &gtm, &mut rng);
+                    let after = match result {
+                        Ok(()) => {
+                            let after = txn.commit_after().to_vec();
+                            txn.commit().unwrap();
+                            after
+                        }
+                        Err(MvccError::Deadlock { .. } | MvccError::Serialization) => {
+                            txn.abort().unwrap();
+                            Vec::new()
+                        }
+                        Err(e) => panic!("transaction {gxid}: {e}"),
+                    };
+                    gtm.end(gxid, &after);
+                    if result.is_ok() {
+                        break;
+                    }
+                    retries += 1;
+                }
+            }
+            done.send(retries).unwrap();
+        }));
+    }
+    let reader = {
+        let (mvcc, gtm, stop) = (mvcc.clone(), gtm.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let txn = mvcc.read_only(gtm.snapshot(None));
+                let total: i64 = txn
+                    .scan(1)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(_, row)| balance(Some(row)))
+                    .sum();
+                assert_eq!(total, expected, "a snapshot saw a transfer half done");
+                reads += 1;
+            }
+            reads
+        })
+    };
+
+    let limit = Instant::now() + Duration::from_secs(60);
+    let mut retries = 0;
+    for _ in 0..threads {
+        let left = limit.saturating_duration_since(Instant::now());
+        match finished.recv_timeout(left) {
+            Ok(r) => retries += r,
+            Err(_) => {
+                let graph = mvcc.lock_manager().wait_for_graph();
+                panic!("stress threads hung or failed; wait-for graph {graph:?}");
+            }
+        }
+    }
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads = reader.join().unwrap();
+    let txn = mvcc.read_only(gtm.snapshot(None));
+    let rows = txn.scan(1).unwrap();
+    assert_eq!(rows.len() as u64, ACCOUNTS);
+    let total: i64 = rows.into_iter().map(|(_, row)| balance(Some(row))).sum();
+    assert_eq!(total, expected);
+    assert!(mvcc.lock_manager().wait_for_graph().is_empty());
+    eprintln!(
+        "stress: {threads} threads x {steps} steps, {retries} retries, {reads} audit reads, {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn concurrent_transfers_conserve_the_total() {
+    stress(Arc::new(MemoryEngine::new()), 8, 50);
+    let dir = TempDir::new("mvcc-stress");
+    let rocks = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+    stress(Arc::new(rocks), 8, 25);
 }

@@ -338,3 +338,78 @@ fn psql_and_restart_keep_committed_data() {
     assert!(ok, "{err}");
     assert_eq!(out, "2|3");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_wait_recheck_time_out_and_break_deadlocks() {
+    let cluster = SingleNode::start("dn-locks");
+    let a = connect(&cluster.datanode).await;
+    let b = connect(&cluster.datanode).await;
+    a.batch_execute(
+        "CREATE TABLE c (k int PRIMARY KEY, n int); INSERT INTO c VALUES (1, 0), (2, 0)",
+    )
+    .await
+    .unwrap();
+    // READ COMMITTED: b waits for a, then re-checks and applies its increment to a's row.
+    a.batch_execute("BEGIN; UPDATE c SET n = n + 1 WHERE k = 1")
+        .await
+        .unwrap();
+    let waiter = tokio::spawn(async move {
+        b.batch_execute("UPDATE c SET n = n + 10 WHERE k = 1")
+            .await
+            .unwrap();
+        b
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "the second writer must wait");
+    a.batch_execute("COMMIT").await.unwrap();
+    let b = waiter.await.unwrap();
+    assert_eq!(
+        rows(&a, "SELECT n FROM c WHERE k = 1").await,
+        table(&[&["11"]])
+    );
+    // lock_timeout: 55P03.
+    a.batch_execute("BEGIN; SELECT * FROM c WHERE k = 2 FOR UPDATE")
+        .await
+        .unwrap();
+    b.batch_execute("SET lock_timeout = 100").await.unwrap();
+    assert_eq!(
+        error_code(&b, "UPDATE c SET n = 1 WHERE k = 2").await,
+        "55P03"
+    );
+    b.batch_execute("SET lock_timeout = 0; SET deadlock_timeout = 100")
+        .await
+        .unwrap();
+    a.batch_execute("ROLLBACK").await.unwrap();
+    // A deadlock: one of the two gets 40P01, the other proceeds.
+    a.batch_execute("SET deadlock_timeout = 100; BEGIN; UPDATE c SET n = 100 WHERE k = 1")
+        .await
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE c SET n = 200 WHERE k = 2")
+        .await
+        .unwrap();
+    let b_task = tokio::spawn(async move {
+        let r = b.simple_query("UPDATE c SET n = 201 WHERE k = 1").await;
+        (b, r)
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ra = a.simple_query("UPDATE c SET n = 101 WHERE k = 2").await;
+    let (b, rb) = b_task.await.unwrap();
+    let codes: Vec<String> = [&ra, &rb]
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| e.code().map(|c| c.code().to_string()).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        codes,
+        vec!["40P01".to_string()],
+        "exactly one victim: {ra:?} {rb:?}"
+    );
+    let _ = a.batch_execute("COMMIT").await;
+    let _ = b.batch_execute("COMMIT").await;
+    let total: Vec<Vec<String>> = rows(&a, "SELECT count(*) FROM c WHERE n >= 100").await;
+    assert_eq!(
+        total,
+        table(&[&["2"]]),
+        "the survivor's two updates committed"
+    );
+}

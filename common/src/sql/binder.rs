@@ -1831,8 +1831,9 @@ impl<'a> Binder<'a> {
                 let ty = DataType::from_sql(data_type)?;
                 let (b, t) = self.expr(expr, cx)?;
                 match b {
+                    // A cast of a string literal parses it (and truncates for varchar(n)).
                     Expr::Constant(Value::Text(s)) if t == DataType::Unknown => {
-                        (Expr::Constant(Value::parse(&s, &ty)?), ty)
+                        (Expr::Constant(Value::Text(s).cast(&ty)?), ty)
                     }
                     Expr::Param(i) if self.params.get(i) == Some(&DataType::Unknown) => {
                         self.params[i] = ty.clone();
@@ -1850,7 +1851,7 @@ impl<'a> Binder<'a> {
                     (Expr::Constant(Value::Text(field_name)), DataType::Text),
                     arg,
                 ];
-                self.call("date_part", args)?
+                self.call("extract", args)?
             }
             E::Substring {
                 expr,

@@ -143,5 +143,6 @@ pub fn update_table(txn: &mut Transaction, table: &Table) -> Result<()> {
 /// Removes a table's descriptor; false if it did not exist.
 pub fn delete_table(txn: &mut Transaction, name: &str) -> Result<bool> {
     txn.delete(CATALOG_TABLE_ID, &key(name))
+        .map(|old| old.is_some())
         .map_err(super::table::mvcc_error)
 }

@@ -16,6 +16,7 @@
 use super::catalog::{self, CatalogView, IdAllocator};
 use super::table::{mvcc_error, TxnStorage};
 use crate::storage::keys::Key;
+use crate::storage::locks::WaitOptions;
 use crate::storage::mvcc::{Mvcc, Transaction};
 use crate::storage::{Cf, WriteBatch};
 use rxc_common::gtm::client::GtmClient;
@@ -32,6 +33,7 @@ use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use sqlparser::ast;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What every session of a datanode shares.
 pub struct Node {
@@ -172,6 +174,7 @@ impl Session {
             ("search_path", "\"$user\", public"),
             ("statement_timeout", "0"),
             ("lock_timeout", "0"),
+            ("deadlock_timeout", "1s"),
         ] {
             settings.insert(k.to_string(), v.to_string());
         }
@@ -204,6 +207,40 @@ impl Session {
                 "SERIALIZABLE isolation is not supported yet; use REPEATABLE READ",
             )),
             _ => Ok(Isolation::ReadCommitted),
+        }
+    }
+
+    /// A setting in milliseconds (PostgreSQL's `lock_timeout`, `statement_timeout`,
+    /// `deadlock_timeout`: a number of ms, or with a unit `ms`/`s`/`min`); 0 means none.
+    fn setting_ms(&self, name: &str) -> u64 {
+        let Some(v) = self.settings.get(name) else {
+            return 0;
+        };
+        let v = v.trim().trim_matches('\'').to_lowercase();
+        let (digits, unit): (String, String) = v.chars().partition(|c| c.is_ascii_digit());
+        let n: u64 = digits.parse().unwrap_or(0);
+        match unit.trim() {
+            "s" => n * 1000,
+            "min" => n * 60_000,
+            _ => n,
+        }
+    }
+
+    /// How the next statement waits for row locks.
+    fn wait_options(&self) -> WaitOptions {
+        let lock_timeout = self.setting_ms("lock_timeout");
+        let statement_timeout = self.setting_ms("statement_timeout");
+        let deadlock_timeout = self.setting_ms("deadlock_timeout");
+        WaitOptions {
+            lock_timeout: (lock_timeout > 0).then(|| Duration::from_millis(lock_timeout)),
+            deadlock_timeout: if deadlock_timeout > 0 {
+                Duration::from_millis(deadlock_timeout)
+            } else {
+                Duration::from_secs(1)
+            },
+            cancel: None,
+            deadline: (statement_timeout > 0)
+                .then(|| Instant::now() + Duration::from_millis(statement_timeout)),
         }
     }
 
@@ -459,6 +496,14 @@ impl Session {
             return Ok(());
         };
         let commit = commit && !txn.failed;
+        // Transactions this one waited for (or acted on after they committed here) must be
+        // finished at the GTM before this commit is reported, or a snapshot could see this
+        // transaction's change without theirs.
+        let commit_after: Vec<Gxid> = txn
+            .mvcc
+            .as_ref()
+            .map(|m| m.commit_after().to_vec())
+            .unwrap_or_default();
         if let Some(m) = txn.mvcc {
             let result =
                 tokio::task::spawn_blocking(move || if commit { m.commit() } else { m.abort() })
@@ -471,6 +516,9 @@ impl Session {
                 return Err(mvcc_error(e));
             }
         }
+        if commit {
+            self.await_finished_at_gtm(&commit_after).await?;
+        }
         if let Some(g) = txn.gxid {
             let report = if commit {
                 self.node.gtm.commit(g).await
@@ -478,6 +526,35 @@ impl Session {
                 self.node.gtm.abort(g).await
             };
             report.map_err(gtm_error)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the GTM no longer counts any of `gxids` as running (their sessions report
+    /// them right after their local commit).
+    async fn await_finished_at_gtm(&self, gxids: &[Gxid]) -> Result<()> {
+        for &g in gxids {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let status = self.node.gtm.status(g).await.map_err(gtm_error)?;
+                if !matches!(
+                    status,
+                    rxc_common::gtm::proto::TxnStatus::InProgress
+                        | rxc_common::gtm::proto::TxnStatus::Prepared { .. }
+                ) {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(SqlError::new(
+                        sqlstate::SERIALIZATION_FAILURE,
+                        format!(
+                            "transaction {} this one waited for is not finished at the GTM",
+                            g.0
+                        ),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
         }
         Ok(())
     }
@@ -561,6 +638,7 @@ impl Session {
         params: Vec<Value>,
     ) -> Result<StatementResult> {
         self.prepare_context(writes(&stmt)).await?;
+        let wait = self.wait_options();
         let txn = self
             .txn
             .as_mut()
@@ -569,6 +647,7 @@ impl Session {
             .mvcc
             .take()
             .ok_or_else(|| SqlError::internal("no MVCC transaction"))?;
+        mvcc_txn.set_wait(wait);
         let mut row_ids = txn.row_ids;
         let node = self.node.clone();
         let handle = tokio::runtime::Handle::current();

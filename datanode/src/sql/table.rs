@@ -7,6 +7,7 @@
 
 use super::catalog::storage_error;
 use crate::storage::keycode::Value as KeyValue;
+use crate::storage::locks::RowLockMode;
 use crate::storage::mvcc::{MvccError, Transaction};
 use rxc_common::sql::catalog::Table;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
@@ -25,16 +26,15 @@ pub fn mvcc_error(e: MvccError) -> SqlError {
             sqlstate::READ_ONLY_SQL_TRANSACTION,
             "cannot execute this statement in a read-only transaction",
         ),
-        MvccError::Conflict { holder } => SqlError::new(
-            sqlstate::LOCK_NOT_AVAILABLE,
-            format!("could not obtain lock on row: transaction {} holds it", holder.0),
-        )
-        .with_hint("Waiting for row locks is not implemented yet: retry the transaction."),
         MvccError::UniqueViolation { .. } => {
             SqlError::new(sqlstate::UNIQUE_VIOLATION, e.to_string())
         }
         _ => match e.sqlstate() {
-            Some(code) => SqlError::new(static_code(code), e.to_string()),
+            Some(code) => {
+                let mut err = SqlError::new(static_code(code), e.to_string());
+                err.detail = e.detail().map(str::to_string);
+                err
+            }
             None => storage_error(e),
         },
     }
@@ -109,6 +109,28 @@ pub struct TxnStorage<'a> {
 }
 
 impl TxnStorage<'_> {
+    /// Before changing a row read as `old`: locks it (waiting for a concurrent writer, as
+    /// PostgreSQL does) and reports `Changed` with the newest version if a transaction that
+    /// committed meanwhile changed it, so the executor re-checks its WHERE clause first.
+    /// (REPEATABLE READ gets 40001 from the MVCC layer instead.)
+    fn claim(&mut self, table: &Table, id: &RowId, old: &Row) -> Result<WriteOutcome> {
+        let newest = self
+            .txn
+            .lock_row(table.id, &key_of(id)?, RowLockMode::Update)
+            .map_err(mvcc_error)?;
+        match newest {
+            None => Ok(WriteOutcome::Gone),
+            Some(bytes) => {
+                let newest = decode_row(&bytes)?;
+                if newest == *old {
+                    Ok(WriteOutcome::Done)
+                } else {
+                    Ok(WriteOutcome::Changed(id.clone(), newest))
+                }
+            }
+        }
+    }
+
     fn read(&self, table: &Table, key: &[KeyValue], id: &RowId) -> Result<Option<(RowId, Row)>> {
         match self.txn.get(table.id, key).map_err(mvcc_error)? {
             None => Ok(None),
@@ -204,35 +226,50 @@ impl Storage for TxnStorage<'_> {
                 other => Ok(other),
             };
         }
+        match self.claim(table, id, old)? {
+            WriteOutcome::Done => {}
+            other => return Ok(other),
+        }
         let found = self
             .txn
             .update(table.id, &key_of(id)?, encode_row(new)?)
             .map_err(mvcc_error)?;
-        Ok(if found {
+        Ok(if found.is_some() {
             WriteOutcome::Done
         } else {
             WriteOutcome::Gone
         })
     }
 
-    fn delete(&mut self, table: &Table, id: &RowId, _old: &Row) -> Result<WriteOutcome> {
+    fn delete(&mut self, table: &Table, id: &RowId, old: &Row) -> Result<WriteOutcome> {
+        match self.claim(table, id, old)? {
+            WriteOutcome::Done => {}
+            other => return Ok(other),
+        }
         let found = self
             .txn
             .delete(table.id, &key_of(id)?)
             .map_err(mvcc_error)?;
-        Ok(if found {
+        Ok(if found.is_some() {
             WriteOutcome::Done
         } else {
             WriteOutcome::Gone
         })
     }
 
-    fn lock(&mut self, table: &Table, id: &RowId, _mode: RowLock) -> Result<WriteOutcome> {
-        // Row locks arrive with the lock manager (issue 3 continues).
-        let _ = (table, id);
-        Err(SqlError::unsupported(
-            "SELECT ... FOR UPDATE/SHARE is not supported yet",
-        ))
+    fn lock(&mut self, table: &Table, id: &RowId, mode: RowLock) -> Result<WriteOutcome> {
+        let mode = match mode {
+            RowLock::Update => RowLockMode::Update,
+            RowLock::Share => RowLockMode::Share,
+        };
+        match self
+            .txn
+            .lock_row(table.id, &key_of(id)?, mode)
+            .map_err(mvcc_error)?
+        {
+            None => Ok(WriteOutcome::Gone),
+            Some(_) => Ok(WriteOutcome::Done),
+        }
     }
 
     fn nextval(&mut self, sequence: &str) -> Result<i64> {

@@ -43,6 +43,7 @@
 pub mod group_commit;
 pub mod keycode;
 pub mod keys;
+pub mod locks;
 pub mod memory;
 pub mod mvcc;
 pub mod rocksdb;

@@ -1,15 +1,16 @@
 //! Multi-version concurrency control over an [`Engine`]: row versions stamped with the GXID that
-//! wrote them, the local commit status of each GXID, and the visibility rule of the design brief
-//! (§3). GXIDs and snapshots come from outside (the GTM, through the coordinator): this layer
-//! never assigns them.
+//! wrote them, the local commit status of each GXID, the visibility rule of the design brief
+//! (§3), and PostgreSQL's write conflicts and row locks. GXIDs and snapshots come from outside
+//! (the GTM, through the coordinator): this layer never assigns them.
 //!
 //! ```text
 //!   coordinator / GTM ── gxid, snapshot, isolation ──▶ Mvcc::begin ─▶ Transaction
-//!                                                                       │ insert/update/delete
-//!                                                                       │ get/scan (Snapshot::sees)
-//!                                                                       │ commit/abort/prepare
-//!                                                                       ▼
-//!   cf rows        Row { table_id, pk, version: creator }  →  Version { row, deleter }
+//!                                                        │ insert/update/delete/lock_row
+//!                                                        │   (may wait: locks::LockManager)
+//!                                                        │ get/scan (Snapshot::sees)
+//!                                                        │ commit/abort/prepare
+//!                                                        ▼
+//!   cf rows        Row { table_id, pk, version: creator }  →  Version { row, deleter, lockers }
 //!                  (a row's versions newest creator first)
 //!   cf txn_status  TxnStatus { gxid }  →  Running | Prepared | Committed | Aborted
 //! ```
@@ -18,15 +19,17 @@
 //!
 //! As in PostgreSQL's heap, a transaction's writes go to the engine at once (unsynced): an
 //! insert writes a version under its own GXID; a delete sets `deleter` on the version it
-//! deletes; an update does both. Those versions are invisible to everyone else until the
-//! transaction's status says `Committed`. Commit is one synced batch writing that status (group
-//! commit shares the fsync); abort writes `Aborted` and leaves the dead versions to [`Mvcc::gc`].
+//! deletes; an update does both; a row lock adds a [`RowLocker`] to the version's `lockers`.
+//! Those versions are invisible to everyone else until the transaction's status says
+//! `Committed` (a lock never changes visibility). Commit is one synced batch writing that status
+//! (group commit shares the fsync); abort writes `Aborted` and leaves the dead versions to
+//! [`Mvcc::gc`].
 //!
-//! The first write of a transaction also writes status `Running` in the same batch. A missing
-//! status and `Running` both mean "in progress"; `Running` lets [`Mvcc::recover`] find, after a
-//! restart, every writer that neither committed, aborted nor prepared, and mark it `Aborted`
-//! (it crashed). Because the marker travels in the same batch as the first version, no version
-//! can reach disk without it.
+//! The first write (or lock) of a transaction also writes status `Running` in the same batch.
+//! A missing status and `Running` both mean "in progress"; `Running` lets [`Mvcc::recover`]
+//! find, after a restart, every writer that neither committed, aborted nor prepared, and mark it
+//! `Aborted` (it crashed). Because the marker travels in the same batch as the first version,
+//! no version can reach disk without it.
 //!
 //! # Visibility
 //!
@@ -38,41 +41,79 @@
 //! visible" would not do. The chain of updates is serialised by the conflict rules below, so at
 //! most one version passes for any snapshot.
 //!
-//! # Write conflicts
+//! # Write conflicts and waiting
 //!
-//! Before a write to a row, every version of it is checked, as PostgreSQL does:
+//! Before a write to a row, its versions are checked under the row's latch, as PostgreSQL's
+//! `heap_update` does:
 //!
-//! - a creator or deleter that is another transaction still in progress (or prepared) holds the
-//!   row: [`MvccError::Conflict`] names it. The caller will wait for it and retry; the waiting
-//!   itself comes with the lock manager in the next increment.
-//! - for update and delete, a version visible to the snapshot must exist (else nothing is
-//!   updated). If a writer that committed after the snapshot changed the row since, the write
-//!   fails with [`MvccError::Serialization`] (40001) — for REPEATABLE READ as in PostgreSQL,
-//!   and for now also for READ COMMITTED, which PostgreSQL would let re-check its WHERE clause
-//!   on the newest version (EvalPlanQual); that comes with the lock manager.
-//! - an insert over a live version (own or committed, visible or not) is a
-//!   [`MvccError::UniqueViolation`] (23505), as PostgreSQL's unique check sees committed rows
-//!   whatever the snapshot.
+//! - update, delete and [`Transaction::lock_row`] find the row through the statement's snapshot
+//!   (else there is nothing to do), then follow the chain of updates from that version: a
+//!   version's deleter created the next one (`deleter == creator`), or deleted the row.
+//!   - a deleter on the chain, or a locker of its last version whose mode conflicts with the
+//!     access (FOR SHARE blocks writes and FOR UPDATE; FOR UPDATE blocks everything), that is
+//!     another transaction still in progress or prepared holds the row: the latch is released
+//!     and the writer waits for it to finish ([`LockManager`]), then starts over;
+//!   - a deleter that aborted does not count;
+//!   - a deleter that committed changed the row after the snapshot: REPEATABLE READ fails with
+//!     [`MvccError::Serialization`] (40001); READ COMMITTED moves on to the next version
+//!     (PostgreSQL's EvalPlanQual), or finds the row deleted.
 //!
-//! The check and the write are one step under a node-wide write latch, so two writers cannot
-//! both pass the check for the same row. Reads, commits and aborts do not take it. (A latch per
-//! row, or the lock manager that brings waiting, can replace it.)
+//!   The version at the end of the chain is the one acted on, and is returned: under READ
+//!   COMMITTED it may be newer than the version the statement saw, and the caller re-evaluates
+//!   its WHERE clause on it. A statement whose new row depends on the old one (`SET x = x + 1`)
+//!   first locks the row with [`RowLockMode::Update`] (which returns the newest version),
+//!   computes the new row from it, then updates: the update finds the row locked by itself and
+//!   does not wait.
+//! - an insert waits for an in-progress creator or deleter of any version of the key; then a
+//!   live version (own or committed, visible or not) is a [`MvccError::UniqueViolation`]
+//!   (23505), as PostgreSQL's unique check sees committed rows whatever the snapshot. Lockers
+//!   do not block inserts.
+//!
+//! A row lock ([`RowLockMode::Share`] or [`RowLockMode::Update`]) is recorded on the version at
+//! the end of the chain; an in-progress or prepared locker holds the row like a writer for the
+//! accesses its mode blocks, a finished one not at all. Locking a row one wrote or already
+//! locked as strongly is a no-op. Waiting honours the transaction's [`WaitOptions`]
+//! (`lock_timeout`, `deadlock_timeout`, cancel flag, statement deadline); see [`locks`](super::locks).
+//!
+//! Writers of different rows run in parallel (a latch per row, striped); reads, commits and
+//! aborts take no latch. Every commit, abort, prepare and COMMIT/ROLLBACK PREPARED wakes the
+//! waiters after writing its status.
+//!
+//! # Commit order at the GTM
+//!
+//! A transaction commits on this node before its coordinator reports the commit to the GTM,
+//! and snapshots count it as running until then. A waiter wakes at the local commit, so it may
+//! write on a version its snapshot (and everyone's) still hides; were its own commit reported
+//! first, a snapshot could see its version and the holder's predecessor version both — two
+//! live versions of a row, half of another transaction. So a transaction collects
+//! [`Transaction::commit_after`]: every transaction it waited for that committed, and every
+//! committed transaction its snapshot counts as running whose update, delete or lock it acted
+//! on. Whoever reports commits to the GTM must report those first (PostgreSQL gets this for
+//! free: its waiters wake only once the holder has left the proc array).
 //!
 //! # Two-phase commit and recovery
 //!
-//! [`Transaction::prepare`] writes `Prepared`, synced. Prepared versions stay invisible and keep
-//! conflicting; [`Mvcc::commit_prepared`] and [`Mvcc::rollback_prepared`] finish them, also from
-//! a fresh `Mvcc` over a reopened engine. [`Mvcc::recover`] must run once at startup, before any
-//! transaction begins.
+//! [`Transaction::prepare`] writes `Prepared`, synced (which also makes every earlier write and
+//! lock of the transaction durable). Prepared versions stay invisible, and prepared writes and
+//! locks keep holding their rows; [`Mvcc::commit_prepared`] and [`Mvcc::rollback_prepared`]
+//! finish them, also from a fresh `Mvcc` over a reopened engine. [`Mvcc::recover`] must run once
+//! at startup, before any transaction begins.
+//!
+//! A transaction must end with commit, abort or prepare: one dropped without them stays in
+//! progress, holding its rows, until the next restart's recovery aborts it.
 //!
 //! # Garbage collection
 //!
 //! [`Mvcc::gc`] removes versions of aborted transactions and versions whose deleter committed
 //! below `global_xmin` (no snapshot can see them any more), examining at most `budget` versions
-//! per call and continuing where the previous call stopped.
+//! per call and continuing where the previous call stopped. Neither kind can carry a lock that
+//! still holds (locks sit on live versions, and a deleter waited for every locker), so a
+//! prepared transaction's locks are never removed; dead lockers are dropped at the version's
+//! next write.
 
 use super::keycode::Value;
 use super::keys::{Key, KeyPrefix};
+use super::locks::{Access, CancelReason, LockManager, RowLockMode, RowLocker, WaitOptions};
 use super::{Cf, Engine, KeyRange, StorageError, WriteBatch};
 use crate::{errdata, errinput};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
@@ -83,10 +124,16 @@ use std::sync::{Arc, Mutex};
 
 /// SQLSTATE of a serialization failure.
 pub const SQLSTATE_SERIALIZATION_FAILURE: &str = "40001";
+/// SQLSTATE of a detected deadlock.
+pub const SQLSTATE_DEADLOCK_DETECTED: &str = "40P01";
 /// SQLSTATE of a unique violation.
 pub const SQLSTATE_UNIQUE_VIOLATION: &str = "23505";
 /// SQLSTATE of a write in a read-only transaction.
 pub const SQLSTATE_READ_ONLY: &str = "25006";
+/// SQLSTATE of a lock not obtained in time (lock_timeout).
+pub const SQLSTATE_LOCK_NOT_AVAILABLE: &str = "55P03";
+/// SQLSTATE of a canceled statement (cancel request, statement_timeout).
+pub const SQLSTATE_QUERY_CANCELED: &str = "57014";
 
 /// The result of an MVCC operation.
 pub type Result<T, E = MvccError> = std::result::Result<T, E>;
@@ -94,16 +141,22 @@ pub type Result<T, E = MvccError> = std::result::Result<T, E>;
 /// An MVCC failure, grouped by what the caller must do.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MvccError {
-    /// Another transaction, still in progress or prepared, has written the row: wait for it to
-    /// finish, then retry the write.
-    #[error("row is locked by transaction {holder}")]
-    Conflict {
-        /// The transaction to wait for.
-        holder: Gxid,
-    },
     /// A REPEATABLE READ transaction met a row changed after its snapshot: abort and retry.
     #[error("could not serialize access due to concurrent update")]
     Serialization,
+    /// Waiting for a row closed a cycle of waiting transactions, and this one is the victim:
+    /// abort it (the others proceed) and retry.
+    #[error("deadlock detected")]
+    Deadlock {
+        /// PostgreSQL's DETAIL: one line per waiting transaction of the cycle.
+        detail: String,
+    },
+    /// The wait for a row lasted longer than `lock_timeout`: the statement fails.
+    #[error("canceling statement due to lock timeout")]
+    LockTimeout,
+    /// The statement was canceled while it waited: the statement fails.
+    #[error("canceling statement due to {0}")]
+    Canceled(CancelReason),
     /// An insert met a live row with the same primary key.
     #[error("duplicate key value violates unique constraint: table {table_id} key {pk}")]
     UniqueViolation {
@@ -125,9 +178,20 @@ impl MvccError {
     pub fn sqlstate(&self) -> Option<&'static str> {
         match self {
             MvccError::Serialization => Some(SQLSTATE_SERIALIZATION_FAILURE),
+            MvccError::Deadlock { .. } => Some(SQLSTATE_DEADLOCK_DETECTED),
+            MvccError::LockTimeout => Some(SQLSTATE_LOCK_NOT_AVAILABLE),
+            MvccError::Canceled(_) => Some(SQLSTATE_QUERY_CANCELED),
             MvccError::UniqueViolation { .. } => Some(SQLSTATE_UNIQUE_VIOLATION),
             MvccError::ReadOnly => Some(SQLSTATE_READ_ONLY),
-            MvccError::Conflict { .. } | MvccError::Storage(_) => None,
+            MvccError::Storage(_) => None,
+        }
+    }
+
+    /// The DETAIL a SQL client sees, if the error has one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            MvccError::Deadlock { detail } => Some(detail),
+            _ => None,
         }
     }
 }
@@ -146,7 +210,7 @@ pub enum TxnStatus {
 }
 
 impl TxnStatus {
-    /// Whether the transaction is still in progress (its writes hold their rows).
+    /// Whether the transaction is still in progress (its writes and locks hold their rows).
     pub fn in_progress(status: Option<TxnStatus>) -> bool {
         matches!(
             status,
@@ -162,6 +226,20 @@ pub struct Version {
     pub row: Vec<u8>,
     /// The transaction that deleted or updated this version, if any.
     pub deleter: Option<Gxid>,
+    /// Row locks taken on this version (`SELECT ... FOR UPDATE / FOR SHARE`), oldest first;
+    /// only those of transactions in progress or prepared still hold.
+    pub lockers: Vec<RowLocker>,
+}
+
+impl Version {
+    /// A new, unlocked version.
+    fn new(row: Vec<u8>) -> Self {
+        Version {
+            row,
+            deleter: None,
+            lockers: Vec::new(),
+        }
+    }
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -199,6 +277,10 @@ impl<'a> Statuses<'a> {
         self.cache.insert(gxid, status);
         Ok(status)
     }
+
+    fn in_progress(&mut self, gxid: Gxid) -> Result<bool> {
+        Ok(TxnStatus::in_progress(self.get(gxid)?))
+    }
 }
 
 fn read_status(engine: &dyn Engine, gxid: Gxid) -> Result<Option<TxnStatus>> {
@@ -220,8 +302,8 @@ fn put_status(batch: &mut WriteBatch, gxid: Gxid, status: TxnStatus) {
 /// The MVCC layer of one datanode.
 pub struct Mvcc {
     engine: Arc<dyn Engine>,
-    /// Makes each write's conflict check and its write one atomic step (see the module doc).
-    write_latch: Arc<Mutex<()>>,
+    /// Row latches and waiting (see the module doc).
+    locks: Arc<LockManager>,
     /// Where the next [`Mvcc::gc`] call continues (the last row key it examined).
     gc_cursor: Mutex<Option<Vec<u8>>>,
 }
@@ -231,7 +313,7 @@ impl Mvcc {
     pub fn new(engine: Arc<dyn Engine>) -> Self {
         Mvcc {
             engine,
-            write_latch: Arc::new(Mutex::new(())),
+            locks: Arc::new(LockManager::new()),
             gc_cursor: Mutex::new(None),
         }
     }
@@ -241,15 +323,23 @@ impl Mvcc {
         &self.engine
     }
 
-    /// A writing transaction with the GXID and snapshot the GTM gave it.
+    /// The lock manager (who waits for whom).
+    pub fn lock_manager(&self) -> &Arc<LockManager> {
+        &self.locks
+    }
+
+    /// A writing transaction with the GXID and snapshot the GTM gave it. It waits for rows
+    /// with the default [`WaitOptions`] until [`Transaction::set_wait`] says otherwise.
     pub fn begin(&self, gxid: Gxid, snapshot: Snapshot, isolation: Isolation) -> Transaction {
         Transaction {
             engine: self.engine.clone(),
-            write_latch: self.write_latch.clone(),
+            locks: self.locks.clone(),
             gxid: Some(gxid),
             snapshot,
             isolation,
             wrote: false,
+            wait: WaitOptions::default(),
+            commit_after: Vec::new(),
         }
     }
 
@@ -257,11 +347,13 @@ impl Mvcc {
     pub fn read_only(&self, snapshot: Snapshot) -> Transaction {
         Transaction {
             engine: self.engine.clone(),
-            write_latch: self.write_latch.clone(),
+            locks: self.locks.clone(),
             gxid: None,
             snapshot,
             isolation: Isolation::RepeatableRead,
             wrote: false,
+            wait: WaitOptions::default(),
+            commit_after: Vec::new(),
         }
     }
 
@@ -305,6 +397,7 @@ impl Mvcc {
             }
         }
         self.engine.write(batch)?;
+        self.locks.transaction_finished();
         Ok(aborted)
     }
 
@@ -319,15 +412,17 @@ impl Mvcc {
         let mut batch = WriteBatch::synced();
         put_status(&mut batch, gxid, status);
         self.engine.write(batch)?;
+        self.locks.transaction_finished();
         Ok(())
     }
 
-    /// Commits a prepared transaction (COMMIT PREPARED).
+    /// Commits a prepared transaction (COMMIT PREPARED), waking the transactions waiting for it.
     pub fn commit_prepared(&self, gxid: Gxid) -> Result<()> {
         self.finish_prepared(gxid, TxnStatus::Committed)
     }
 
-    /// Rolls back a prepared transaction (ROLLBACK PREPARED).
+    /// Rolls back a prepared transaction (ROLLBACK PREPARED), waking the transactions waiting
+    /// for it.
     pub fn rollback_prepared(&self, gxid: Gxid) -> Result<()> {
         self.finish_prepared(gxid, TxnStatus::Aborted)
     }
@@ -382,15 +477,30 @@ struct StoredVersion {
     version: Version,
 }
 
+/// Where a write or lock stands after checking a row's versions.
+enum Step<'v> {
+    /// The version to act on: the newest of the row the statement sees.
+    Found(&'v StoredVersion),
+    /// The statement does not see the row, or it was deleted meanwhile.
+    Missing,
+    /// This transaction holds the row: wait for it, then check again.
+    Wait(Gxid),
+}
+
 /// A transaction: a writer with a GXID, or a read-only reader.
 pub struct Transaction {
     engine: Arc<dyn Engine>,
-    write_latch: Arc<Mutex<()>>,
+    locks: Arc<LockManager>,
     gxid: Option<Gxid>,
     snapshot: Snapshot,
     isolation: Isolation,
-    /// Whether the transaction has written (and so has a `Running` status).
+    /// Whether the transaction has written or locked (and so has a `Running` status).
     wrote: bool,
+    /// How it waits for rows held by others.
+    wait: WaitOptions,
+    /// Committed transactions its snapshot does not see finished whose outcome this one
+    /// waited for or built on, sorted: see [`Transaction::commit_after`].
+    commit_after: Vec<Gxid>,
 }
 
 impl Transaction {
@@ -415,6 +525,43 @@ impl Transaction {
             return Err(errinput!("a REPEATABLE READ transaction keeps its snapshot").into());
         }
         self.snapshot = snapshot;
+        Ok(())
+    }
+
+    /// How the transaction waits for rows held by others, from now on (the caller sets the
+    /// statement's deadline before each statement, if it has one).
+    pub fn set_wait(&mut self, options: WaitOptions) {
+        self.wait = options;
+    }
+
+    /// The current wait options.
+    pub fn wait_options(&self) -> &WaitOptions {
+        &self.wait
+    }
+
+    /// The transactions whose commit must be reported to the GTM before this one's: those
+    /// it waited for that committed, and those whose committed change or lock it acted on
+    /// although its snapshot still counted them as running (they had committed on this node,
+    /// not yet at the GTM). Were this one reported first, a snapshot could see its versions
+    /// without theirs — two visible versions of one row, half a transfer. PostgreSQL needs no
+    /// such rule: a waiter there wakes only once the holder has left the proc array.
+    pub fn commit_after(&self) -> &[Gxid] {
+        &self.commit_after
+    }
+
+    /// Records that this transaction's commit must be reported after `gxid`'s.
+    fn commit_after_gxid(&mut self, gxid: Gxid) {
+        if let Err(i) = self.commit_after.binary_search(&gxid) {
+            self.commit_after.insert(i, gxid);
+        }
+    }
+
+    /// Records `gxid` as a commit dependency if it committed here while this transaction's
+    /// snapshot still counts it as running.
+    fn note_unseen_commit(&mut self, statuses: &mut Statuses, gxid: Gxid) -> Result<()> {
+        if !self.snapshot.is_finished(gxid) && statuses.get(gxid)? == Some(TxnStatus::Committed) {
+            self.commit_after_gxid(gxid);
+        }
         Ok(())
     }
 
@@ -493,46 +640,96 @@ impl Transaction {
         Ok(out)
     }
 
-    /// Checks the versions of a row before a write: returns the in-progress holder as a
-    /// conflict, and under REPEATABLE READ fails if a writer this snapshot does not see
-    /// committed a change to the row (only when `check_serialization`).
-    fn check_conflicts(
+    /// The version an update, delete or row lock acts on, or whom to wait for (see "Write
+    /// conflicts and waiting" in the module doc).
+    fn target<'v>(
+        &mut self,
+        statuses: &mut Statuses,
+        versions: &'v [StoredVersion],
+        access: Access,
+    ) -> Result<Step<'v>> {
+        let own = self.writer()?;
+        let mut current = None;
+        for v in versions {
+            if self.visible(statuses, v)? {
+                current = Some(v);
+                break;
+            }
+        }
+        let Some(mut current) = current else {
+            return Ok(Step::Missing);
+        };
+        loop {
+            if let Some(deleter) = current.version.deleter {
+                if deleter != own {
+                    match statuses.get(deleter)? {
+                        Some(TxnStatus::Aborted) => {
+                            return self.unlocked(statuses, current, access)
+                        }
+                        Some(TxnStatus::Committed) => {
+                            if self.isolation == Isolation::RepeatableRead {
+                                return Err(MvccError::Serialization);
+                            }
+                            self.note_unseen_commit(statuses, deleter)?;
+                        }
+                        _ => return Ok(Step::Wait(deleter)),
+                    }
+                }
+                // Follow the update to the version the deleter wrote, if it wrote one.
+                match versions.iter().find(|v| v.creator == deleter) {
+                    Some(next) => current = next,
+                    None => return Ok(Step::Missing),
+                }
+            } else {
+                return self.unlocked(statuses, current, access);
+            }
+        }
+    }
+
+    /// `version` if no lock of another transaction in progress blocks `access` to it, else
+    /// the first such locker to wait for.
+    fn unlocked<'v>(
+        &mut self,
+        statuses: &mut Statuses,
+        version: &'v StoredVersion,
+        access: Access,
+    ) -> Result<Step<'v>> {
+        let own = self.writer()?;
+        for locker in &version.version.lockers {
+            if locker.gxid != own && access.blocked_by_lock(locker.mode) {
+                if statuses.in_progress(locker.gxid)? {
+                    return Ok(Step::Wait(locker.gxid));
+                }
+                self.note_unseen_commit(statuses, locker.gxid)?;
+            }
+        }
+        Ok(Step::Found(version))
+    }
+
+    /// The first creator or deleter of any version of the key, other than this transaction,
+    /// still in progress: an insert waits for it.
+    fn insert_holder(
         &self,
         statuses: &mut Statuses,
         versions: &[StoredVersion],
-        check_serialization: bool,
-    ) -> Result<()> {
+    ) -> Result<Option<Gxid>> {
         let own = self.writer()?;
-        let mut unseen_commit = false;
         for v in versions {
             if statuses.get(v.creator)? == Some(TxnStatus::Aborted) {
                 continue;
             }
-            let writers = std::iter::once(v.creator).chain(v.version.deleter);
-            for gxid in writers {
-                if gxid == own {
-                    continue;
-                }
-                let status = statuses.get(gxid)?;
-                if TxnStatus::in_progress(status) {
-                    return Err(MvccError::Conflict { holder: gxid });
-                }
-                if status == Some(TxnStatus::Committed) && !self.snapshot.is_finished(gxid) {
-                    unseen_commit = true;
+            for gxid in std::iter::once(v.creator).chain(v.version.deleter) {
+                if gxid != own && statuses.in_progress(gxid)? {
+                    return Ok(Some(gxid));
                 }
             }
         }
-        // Until the lock manager brings PostgreSQL's re-check (EvalPlanQual), READ COMMITTED
-        // fails too rather than write a row computed from a version that is no longer the
-        // newest (a lost update).
-        if check_serialization && unseen_commit {
-            return Err(MvccError::Serialization);
-        }
-        Ok(())
+        Ok(None)
     }
 
-    /// The live version of a row: created by a transaction that did not abort, and not deleted
-    /// by one that did not abort. After the conflict check these are all committed or own.
+    /// The live version of a key: created by a transaction that did not abort, and not deleted
+    /// by one that did not abort. After [`Transaction::insert_holder`] these are all committed
+    /// or own.
     fn live<'v>(
         statuses: &mut Statuses,
         versions: &'v [StoredVersion],
@@ -552,6 +749,20 @@ impl Transaction {
         Ok(None)
     }
 
+    /// Waits for `holder` to finish, under the transaction's wait options.
+    /// A holder that committed becomes a commit dependency ([`Transaction::commit_after`]).
+    fn wait(&mut self, holder: Gxid) -> Result<()> {
+        let engine = &*self.engine;
+        self.locks
+            .wait_for(self.writer()?, holder, &self.wait, || {
+                Ok(!TxnStatus::in_progress(read_status(engine, holder)?))
+            })?;
+        if read_status(engine, holder)? == Some(TxnStatus::Committed) {
+            self.commit_after_gxid(holder);
+        }
+        Ok(())
+    }
+
     /// Writes `batch`, with the `Running` marker on the transaction's first write.
     fn write(&mut self, mut batch: WriteBatch) -> Result<()> {
         if !self.wrote {
@@ -562,38 +773,61 @@ impl Transaction {
         Ok(())
     }
 
-    /// Inserts row `pk` of `table_id`.
+    /// Inserts row `pk` of `table_id`. Waits while another transaction in progress has
+    /// written the key; then a live row with this key is a [`MvccError::UniqueViolation`].
     pub fn insert(&mut self, table_id: u64, pk: &[Value], row: Vec<u8>) -> Result<()> {
         let own = self.writer()?;
-        let latch = self.write_latch.clone();
-        let _latch = latch.lock().unwrap_or_else(|e| e.into_inner());
-        let mut statuses = Statuses::new(&*self.engine);
-        let versions = self.versions(table_id, pk)?;
-        self.check_conflicts(&mut statuses, &versions, false)?;
-        if Self::live(&mut statuses, &versions)?.is_some() {
-            return Err(MvccError::UniqueViolation {
-                table_id,
-                pk: show_pk(pk),
-            });
+        let latch_key = row_latch_key(table_id, pk);
+        let locks = self.locks.clone();
+        let mut row = Some(row);
+        loop {
+            let holder = {
+                let _latch = locks.latch(&latch_key);
+                let engine = self.engine.clone();
+                let mut statuses = Statuses::new(&*engine);
+                let versions = self.versions(table_id, pk)?;
+                match self.insert_holder(&mut statuses, &versions)? {
+                    Some(holder) => holder,
+                    None => {
+                        if Self::live(&mut statuses, &versions)?.is_some() {
+                            return Err(MvccError::UniqueViolation {
+                                table_id,
+                                pk: show_pk(pk),
+                            });
+                        }
+                        // The key is free because of deletes: the insert builds on them.
+                        for v in &versions {
+                            if let Some(deleter) = v.version.deleter {
+                                self.note_unseen_commit(&mut statuses, deleter)?;
+                            }
+                        }
+                        let key = Key::Row {
+                            table_id,
+                            pk: pk.to_vec(),
+                            version: own,
+                        };
+                        let version = Version::new(row.take().unwrap_or_default());
+                        let mut batch = WriteBatch::new();
+                        batch.put(Cf::Rows, key.encode(), encode(&version));
+                        return self.write(batch);
+                    }
+                }
+            };
+            self.wait(holder)?;
         }
-        let key = Key::Row {
-            table_id,
-            pk: pk.to_vec(),
-            version: own,
-        };
-        let mut batch = WriteBatch::new();
-        let version = Version { row, deleter: None };
-        batch.put(Cf::Rows, key.encode(), encode(&version));
-        self.write(batch)
     }
 
-    /// Replaces row `pk` of `table_id` with `row`. Returns whether the row existed.
-    pub fn update(&mut self, table_id: u64, pk: &[Value], row: Vec<u8>) -> Result<bool> {
+    /// Replaces row `pk` of `table_id` with `row`. Returns the version it replaced, or `None`
+    /// if the statement does not see the row (or, READ COMMITTED, it was deleted while this
+    /// transaction waited). Waits for transactions that hold the row; under READ COMMITTED the
+    /// version replaced may be newer than the one the snapshot sees (see the module doc).
+    pub fn update(&mut self, table_id: u64, pk: &[Value], row: Vec<u8>) -> Result<Option<Vec<u8>>> {
         self.delete_or_update(table_id, pk, Some(row))
     }
 
-    /// Deletes row `pk` of `table_id`. Returns whether the row existed.
-    pub fn delete(&mut self, table_id: u64, pk: &[Value]) -> Result<bool> {
+    /// Deletes row `pk` of `table_id`. Returns the version it deleted, or `None`, as
+    /// [`Transaction::update`].
+    pub fn delete(&mut self, table_id: u64, pk: &[Value]) -> Result<Option<Vec<u8>>> {
         self.delete_or_update(table_id, pk, None)
     }
 
@@ -601,75 +835,131 @@ impl Transaction {
         &mut self,
         table_id: u64,
         pk: &[Value],
-        new_row: Option<Vec<u8>>,
-    ) -> Result<bool> {
+        mut new_row: Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>> {
         let own = self.writer()?;
-        let latch = self.write_latch.clone();
-        let _latch = latch.lock().unwrap_or_else(|e| e.into_inner());
-        let mut statuses = Statuses::new(&*self.engine);
-        let versions = self.versions(table_id, pk)?;
-        // The statement finds the row through its snapshot, or not at all.
-        let mut found = false;
-        for v in &versions {
-            if self.visible(&mut statuses, v)? {
-                found = true;
-                break;
-            }
-        }
-        if !found {
-            return Ok(false);
-        }
-        self.check_conflicts(&mut statuses, &versions, true)?;
-        // READ COMMITTED follows the row to its newest committed version (EvalPlanQual); it
-        // may have been deleted meanwhile.
-        let Some(live) = Self::live(&mut statuses, &versions)? else {
-            return Ok(false);
-        };
-        let mut batch = WriteBatch::new();
-        match new_row {
-            Some(row) if live.creator == own => {
-                // Updating our own version: replace it in place.
-                let version = Version { row, deleter: None };
-                batch.put(Cf::Rows, live.key.clone(), encode(&version));
-            }
-            new_row => {
-                let old = Version {
-                    row: live.version.row.clone(),
-                    deleter: Some(own),
+        let latch_key = row_latch_key(table_id, pk);
+        let locks = self.locks.clone();
+        loop {
+            let holder = 'step: {
+                let _latch = locks.latch(&latch_key);
+                let engine = self.engine.clone();
+                let mut statuses = Statuses::new(&*engine);
+                let versions = self.versions(table_id, pk)?;
+                let target = match self.target(&mut statuses, &versions, Access::Write)? {
+                    Step::Wait(holder) => break 'step holder,
+                    Step::Missing => return Ok(None),
+                    Step::Found(target) => target,
                 };
-                batch.put(Cf::Rows, live.key.clone(), encode(&old));
-                if let Some(row) = new_row {
-                    let key = Key::Row {
-                        table_id,
-                        pk: pk.to_vec(),
-                        version: own,
-                    };
-                    let version = Version { row, deleter: None };
-                    batch.put(Cf::Rows, key.encode(), encode(&version));
+                let mut batch = WriteBatch::new();
+                match new_row.take() {
+                    Some(row) if target.creator == own => {
+                        // Updating our own version: replace it in place.
+                        batch.put(Cf::Rows, target.key.clone(), encode(&Version::new(row)));
+                    }
+                    new_row => {
+                        // Every other locker has finished: the deleter supersedes them.
+                        let old = Version {
+                            row: target.version.row.clone(),
+                            deleter: Some(own),
+                            lockers: Vec::new(),
+                        };
+                        batch.put(Cf::Rows, target.key.clone(), encode(&old));
+                        if let Some(row) = new_row {
+                            let key = Key::Row {
+                                table_id,
+                                pk: pk.to_vec(),
+                                version: own,
+                            };
+                            batch.put(Cf::Rows, key.encode(), encode(&Version::new(row)));
+                        }
+                    }
                 }
-            }
+                let old = target.version.row.clone();
+                self.write(batch)?;
+                return Ok(Some(old));
+            };
+            self.wait(holder)?;
         }
-        self.write(batch)?;
-        Ok(true)
     }
 
-    /// Commits: one synced batch writing status `Committed` (nothing if it never wrote).
+    /// Locks row `pk` of `table_id` in `mode` (`SELECT ... FOR UPDATE / FOR SHARE`) and returns
+    /// it: the newest version under READ COMMITTED, which the caller re-checks its WHERE
+    /// clause against. `None` if the statement does not see the row or it was deleted while
+    /// this transaction waited. Waits as an update does; a lock blocks the writes and locks its
+    /// mode conflicts with until the transaction ends. Locking a row this transaction wrote, or
+    /// locked at least as strongly, changes nothing.
+    pub fn lock_row(
+        &mut self,
+        table_id: u64,
+        pk: &[Value],
+        mode: RowLockMode,
+    ) -> Result<Option<Vec<u8>>> {
+        let own = self.writer()?;
+        let latch_key = row_latch_key(table_id, pk);
+        let locks = self.locks.clone();
+        loop {
+            let holder = 'step: {
+                let _latch = locks.latch(&latch_key);
+                let engine = self.engine.clone();
+                let mut statuses = Statuses::new(&*engine);
+                let versions = self.versions(table_id, pk)?;
+                let target = match self.target(&mut statuses, &versions, Access::Lock(mode))? {
+                    Step::Wait(holder) => break 'step holder,
+                    Step::Missing => return Ok(None),
+                    Step::Found(target) => target,
+                };
+                let row = target.version.row.clone();
+                let held = target
+                    .version
+                    .lockers
+                    .iter()
+                    .any(|l| l.gxid == own && l.mode >= mode);
+                if target.creator == own || held {
+                    return Ok(Some(row));
+                }
+                // Keep the lockers that still hold (compatible ones), drop the dead ones.
+                let mut lockers = Vec::new();
+                for locker in &target.version.lockers {
+                    if locker.gxid != own && statuses.in_progress(locker.gxid)? {
+                        lockers.push(*locker);
+                    }
+                }
+                lockers.push(RowLocker { gxid: own, mode });
+                let locked = Version {
+                    row: row.clone(),
+                    deleter: target.version.deleter,
+                    lockers,
+                };
+                let mut batch = WriteBatch::new();
+                batch.put(Cf::Rows, target.key.clone(), encode(&locked));
+                self.write(batch)?;
+                return Ok(Some(row));
+            };
+            self.wait(holder)?;
+        }
+    }
+
+    /// Commits: one synced batch writing status `Committed` (nothing if it never wrote), then
+    /// wakes the transactions waiting for it.
     pub fn commit(self) -> Result<()> {
         self.finish(TxnStatus::Committed, true)
     }
 
-    /// Aborts: writes status `Aborted`; the dead versions are left to [`Mvcc::gc`].
+    /// Aborts: writes status `Aborted` and wakes the waiters; the dead versions are left to
+    /// [`Mvcc::gc`].
     pub fn abort(self) -> Result<()> {
         self.finish(TxnStatus::Aborted, false)
     }
 
-    /// Prepares for two-phase commit: writes status `Prepared`, synced. Finish it with
-    /// [`Mvcc::commit_prepared`] or [`Mvcc::rollback_prepared`].
+    /// Prepares for two-phase commit: writes status `Prepared`, synced. Its writes and locks
+    /// keep holding their rows until [`Mvcc::commit_prepared`] or [`Mvcc::rollback_prepared`].
     pub fn prepare(self) -> Result<()> {
         let gxid = self.writer()?;
         let mut batch = WriteBatch::synced();
         put_status(&mut batch, gxid, TxnStatus::Prepared);
         self.engine.write(batch)?;
+        self.locks.transaction_finished();
         Ok(())
     }
 
@@ -684,8 +974,18 @@ impl Transaction {
         batch.sync = sync;
         put_status(&mut batch, gxid, status);
         self.engine.write(batch)?;
+        self.locks.transaction_finished();
         Ok(())
     }
+}
+
+/// The bytes that choose a row's latch: the prefix of its versions' keys.
+fn row_latch_key(table_id: u64, pk: &[Value]) -> Vec<u8> {
+    KeyPrefix::RowVersions {
+        table_id,
+        pk: pk.to_vec(),
+    }
+    .encode()
 }
 
 fn stored(key: Vec<u8>, value: &[u8]) -> Result<StoredVersion> {
@@ -721,7 +1021,28 @@ mod tests {
             pk: "a".into(),
         };
         assert_eq!(unique.sqlstate(), Some("23505"));
-        assert_eq!(MvccError::Conflict { holder: Gxid(3) }.sqlstate(), None);
+        let deadlock = MvccError::Deadlock {
+            detail: "Process 3 waits".into(),
+        };
+        assert_eq!(deadlock.sqlstate(), Some("40P01"));
+        assert_eq!(deadlock.to_string(), "deadlock detected");
+        assert_eq!(deadlock.detail(), Some("Process 3 waits"));
+        assert_eq!(MvccError::LockTimeout.sqlstate(), Some("55P03"));
+        assert_eq!(
+            MvccError::LockTimeout.to_string(),
+            "canceling statement due to lock timeout"
+        );
+        for (reason, message) in [
+            (CancelReason::UserRequest, "user request"),
+            (CancelReason::StatementTimeout, "statement timeout"),
+        ] {
+            let canceled = MvccError::Canceled(reason);
+            assert_eq!(canceled.sqlstate(), Some("57014"));
+            assert_eq!(
+                canceled.to_string(),
+                format!("canceling statement due to {message}")
+            );
+        }
     }
 
     #[test]
@@ -729,6 +1050,16 @@ mod tests {
         let v = Version {
             row: b"x".to_vec(),
             deleter: Some(Gxid(7)),
+            lockers: vec![
+                RowLocker {
+                    gxid: Gxid(8),
+                    mode: RowLockMode::Share,
+                },
+                RowLocker {
+                    gxid: Gxid(9),
+                    mode: RowLockMode::Update,
+                },
+            ],
         };
         assert_eq!(decode_version(&encode(&v)).unwrap(), v);
         for s in [
