@@ -62,14 +62,21 @@ wait_port "$standby_port"
 pids+=($!)
 wait_port "$proxy_port"
 
+"$bin/rxc-datanode" --node-name dn1 --data-dir "$dir/dn1" --listen "127.0.0.1:$dn_port" \
+    --gtm "127.0.0.1:$proxy_port" >>"$dir/dn1.log" 2>&1 &
+pids+=($!)
+wait_port "$dn_port"
+
 cat <<MSG
 
 rxc is running (data and logs in $dir):
   GTM (active)      127.0.0.1:$gtm_port
   GTM standby       127.0.0.1:$standby_port   (synchronous)
   GTM proxy         127.0.0.1:$proxy_port      (components connect here)
+  datanode dn1      127.0.0.1:$dn_port      (PostgreSQL wire protocol)
 
 Try, from another terminal:
+  psql -h 127.0.0.1 -p $dn_port -U postgres postgres
   $bin/rxc-gtm status --gtm 127.0.0.1:$gtm_port
   $bin/rxc-gtm-bench --gtm 127.0.0.1:$proxy_port --sessions 64 --seconds 5
   $bin/rxc-gtm promote --gtm 127.0.0.1:$standby_port     # after stopping the active
