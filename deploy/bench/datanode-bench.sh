@@ -59,14 +59,15 @@ SELECT v FROM kv WHERE k = :k;
 SQL
 cat >"$work/insert.sql" <<'SQL'
 \set k random(1, 1000000)
-INSERT INTO log VALUES (:client_id * 1000000000 + :k * 1000 + random(0, 999), :k, 'x') ON CONFLICT DO NOTHING;
+\set r random(0, 999)
+INSERT INTO log VALUES (:client_id * 1000000000 + :k * 1000 + :r, :k, 'x') ON CONFLICT DO NOTHING;
 SQL
 summary=()
 failed=0
 printf '%-14s %-9s %12s %12s %7s\n' workload mode rxc_tps pg_tps ratio
 for target in rxc pg; do
     port=$dn_port; [[ $target == pg ]] && port=$pg_port
-    psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -f "$work/setup.sql" >/dev/null
+    psql -X -q -o /dev/null -h 127.0.0.1 -p "$port" -U postgres -d postgres -f "$work/setup.sql" >/dev/null 2>&1
     pgbench -n -h 127.0.0.1 -p "$port" -U postgres -c 8 -j 2 -t 2500 -f "$work/fill.sql" postgres >/dev/null 2>&1
 done
 declare -A tps
