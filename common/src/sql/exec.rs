@@ -58,6 +58,9 @@ pub trait Storage {
     }
 }
 
+/// One write to a row for [`Executor::follow`]: the storage's outcome and the row it produced.
+type RowWrite<'a, E> = dyn FnMut(&mut E, &RowId, &Row) -> Result<(WriteOutcome, Row)> + 'a;
+
 /// The result of running a statement.
 #[derive(Debug, Default)]
 pub struct Output {
@@ -325,30 +328,20 @@ impl Executor<'_> {
             } => {
                 let filter = source_filter(source);
                 let mut out = Vec::new();
-                for (id, row) in self.source_rows_unlocked(source)? {
-                    let (mut id, mut row) = (id, row);
-                    loop {
+                let mut update =
+                    |ex: &mut Self, id: &RowId, row: &Row| -> Result<(WriteOutcome, Row)> {
                         let mut new = row.clone();
                         for (i, e) in assignments {
-                            new[*i] = e.eval(&row, self)?;
+                            new[*i] = e.eval(row, ex)?;
                         }
-                        self.check_row(table, &new, checks)?;
-                        match self.storage.update(table, &id, &row, &new)? {
-                            WriteOutcome::Done => {
-                                self.affected += 1;
-                                if let Some((exprs, _)) = returning {
-                                    out.push(eval_all(exprs, &new, self)?);
-                                }
-                                break;
-                            }
-                            WriteOutcome::Gone => break,
-                            WriteOutcome::Changed(newest_id, newest) => {
-                                if !passes(&filter, &newest, self)? {
-                                    break;
-                                }
-                                id = newest_id;
-                                row = newest;
-                            }
+                        ex.check_row(table, &new, checks)?;
+                        Ok((ex.storage.update(table, id, row, &new)?, new))
+                    };
+                for (id, row) in self.source_rows_unlocked(source)? {
+                    if let Some((_, new)) = self.follow(&filter, id, row, &mut update)? {
+                        self.affected += 1;
+                        if let Some((exprs, _)) = returning {
+                            out.push(eval_all(exprs, &new, self)?);
                         }
                     }
                 }
@@ -361,29 +354,46 @@ impl Executor<'_> {
             } => {
                 let filter = source_filter(source);
                 let mut out = Vec::new();
+                let mut delete =
+                    |ex: &mut Self, id: &RowId, row: &Row| -> Result<(WriteOutcome, Row)> {
+                        Ok((ex.storage.delete(table, id, row)?, row.clone()))
+                    };
                 for (id, row) in self.source_rows_unlocked(source)? {
-                    let (mut id, mut row) = (id, row);
-                    loop {
-                        match self.storage.delete(table, &id, &row)? {
-                            WriteOutcome::Done => {
-                                self.affected += 1;
-                                if let Some((exprs, _)) = returning {
-                                    out.push(eval_all(exprs, &row, self)?);
-                                }
-                                break;
-                            }
-                            WriteOutcome::Gone => break,
-                            WriteOutcome::Changed(newest_id, newest) => {
-                                if !passes(&filter, &newest, self)? {
-                                    break;
-                                }
-                                id = newest_id;
-                                row = newest;
-                            }
+                    if let Some((_, old)) = self.follow(&filter, id, row, &mut delete)? {
+                        self.affected += 1;
+                        if let Some((exprs, _)) = returning {
+                            out.push(eval_all(exprs, &old, self)?);
                         }
                     }
                 }
                 Ok(out)
+            }
+        }
+    }
+
+    /// Applies `write` to a row, following it as PostgreSQL's READ COMMITTED does: when the
+    /// storage reports the row changed meanwhile, re-checks `filter` on the newest version and
+    /// applies `write` there. Returns the id and the row `write` produced, or None when the
+    /// row is gone or no longer matches.
+    fn follow(
+        &mut self,
+        filter: &Option<Expr>,
+        mut id: RowId,
+        mut row: Row,
+        write: &mut RowWrite<'_, Self>,
+    ) -> Result<Option<(RowId, Row)>> {
+        loop {
+            let (outcome, produced) = write(self, &id, &row)?;
+            match outcome {
+                WriteOutcome::Done => return Ok(Some((id, produced))),
+                WriteOutcome::Gone => return Ok(None),
+                WriteOutcome::Changed(newest_id, newest) => {
+                    if !passes(filter, &newest, self)? {
+                        return Ok(None);
+                    }
+                    id = newest_id;
+                    row = newest;
+                }
             }
         }
     }
@@ -420,23 +430,12 @@ impl Executor<'_> {
         };
         let filter = source_filter(plan);
         let mut out = Vec::new();
+        let mut lock = |ex: &mut Self, id: &RowId, row: &Row| -> Result<(WriteOutcome, Row)> {
+            Ok((ex.storage.lock(table, id, *mode)?, row.clone()))
+        };
         for (id, row) in rows {
-            let (mut id, mut row) = (id, row);
-            loop {
-                match self.storage.lock(table, &id, *mode)? {
-                    WriteOutcome::Done => {
-                        out.push((id, row));
-                        break;
-                    }
-                    WriteOutcome::Gone => break,
-                    WriteOutcome::Changed(newest_id, newest) => {
-                        if !passes(&filter, &newest, self)? {
-                            break;
-                        }
-                        id = newest_id;
-                        row = newest;
-                    }
-                }
+            if let Some(locked) = self.follow(&filter, id, row, &mut lock)? {
+                out.push(locked);
             }
         }
         Ok(out)
