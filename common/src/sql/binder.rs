@@ -1185,22 +1185,13 @@ impl<'a> Binder<'a> {
             ));
         };
         // VALUES binds each row's expressions against the target types; DEFAULT is allowed.
-        let (source_plan, source_columns, per_row) = match &*source.body {
+        let (source_plan, source_columns) = match &*source.body {
             ast::SetExpr::Values(values)
                 if source.order_by.is_none() && source.limit_clause.is_none() =>
             {
                 let mut rows = Vec::new();
                 for row in &values.rows {
-                    if row.len() > targets.len() {
-                        return Err(SqlError::syntax(
-                            "INSERT has more expressions than target columns",
-                        ));
-                    }
-                    if row.len() < targets.len() && !insert.columns.is_empty() {
-                        return Err(SqlError::syntax(
-                            "INSERT has more target columns than expressions",
-                        ));
-                    }
+                    check_insert_width(row.len(), targets.len(), !insert.columns.is_empty())?;
                     let mut out = Vec::new();
                     for (c, e) in row.iter().enumerate() {
                         let col = &table.columns[targets[c]];
@@ -1221,20 +1212,11 @@ impl<'a> Binder<'a> {
                     .iter()
                     .map(|t| output(String::new(), t.clone()))
                     .collect();
-                (Plan::Values { rows, columns }, target_types.clone(), true)
+                (Plan::Values { rows, columns }, target_types.clone())
             }
             _ => {
                 let (plan, columns) = self.query(source)?;
-                if columns.len() > targets.len() {
-                    return Err(SqlError::syntax(
-                        "INSERT has more expressions than target columns",
-                    ));
-                }
-                if columns.len() < targets.len() && !insert.columns.is_empty() {
-                    return Err(SqlError::syntax(
-                        "INSERT has more target columns than expressions",
-                    ));
-                }
+                check_insert_width(columns.len(), targets.len(), !insert.columns.is_empty())?;
                 // Coerce each source column to its target.
                 let mut exprs = Vec::new();
                 for (i, c) in columns.iter().enumerate() {
@@ -1257,11 +1239,9 @@ impl<'a> Binder<'a> {
                         columns: out,
                     },
                     types,
-                    false,
                 )
             }
         };
-        let _ = per_row;
         let filled = &targets[..source_columns.len()];
         let mut defaults = Vec::new();
         for i in 0..table.columns.len() {
@@ -2379,6 +2359,22 @@ impl<'a> Binder<'a> {
         let exprs = args.into_iter().map(|(e, _)| e).collect();
         Ok((Expr::Function(name.to_string(), exprs), ret))
     }
+}
+
+/// PostgreSQL's checks of an INSERT's width: more values than target columns is always an
+/// error; fewer only when the columns were listed (else the rest get their defaults).
+fn check_insert_width(given: usize, targets: usize, listed: bool) -> Result<()> {
+    if given > targets {
+        return Err(SqlError::syntax(
+            "INSERT has more expressions than target columns",
+        ));
+    }
+    if given < targets && listed {
+        return Err(SqlError::syntax(
+            "INSERT has more target columns than expressions",
+        ));
+    }
+    Ok(())
 }
 
 fn null() -> (Expr, DataType) {

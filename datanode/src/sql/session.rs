@@ -159,25 +159,7 @@ impl Session {
     /// A new session of `node`.
     pub fn new(node: Arc<Node>) -> Session {
         let gtm_session = node.gtm.new_session();
-        let mut settings = BTreeMap::new();
-        for (k, v) in [
-            ("client_encoding", "UTF8"),
-            ("datestyle", "ISO, MDY"),
-            ("timezone", "UTC"),
-            ("extra_float_digits", "1"),
-            ("default_transaction_isolation", "read committed"),
-            ("standard_conforming_strings", "on"),
-            ("integer_datetimes", "on"),
-            ("server_version", "15.0"),
-            ("server_encoding", "UTF8"),
-            ("application_name", ""),
-            ("search_path", "\"$user\", public"),
-            ("statement_timeout", "0"),
-            ("lock_timeout", "0"),
-            ("deadlock_timeout", "1s"),
-        ] {
-            settings.insert(k.to_string(), v.to_string());
-        }
+        let settings = default_settings();
         Session {
             node,
             gtm_session,
@@ -404,11 +386,7 @@ impl Session {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let value = if value.eq_ignore_ascii_case("default") {
-                    Session::new(self.node.clone())
-                        .settings
-                        .get(&name)
-                        .cloned()
-                        .unwrap_or_default()
+                    default_settings().remove(&name).unwrap_or_default()
                 } else {
                     value
                 };
@@ -775,6 +753,29 @@ impl Session {
         let _ = self.finish(false).await;
         let _ = self.node.gtm.end_session(self.gtm_session).await;
     }
+}
+
+/// The settings a session starts with (what `SET x = DEFAULT` returns to).
+fn default_settings() -> BTreeMap<String, String> {
+    [
+        ("client_encoding", "UTF8"),
+        ("datestyle", "ISO, MDY"),
+        ("timezone", "UTC"),
+        ("extra_float_digits", "1"),
+        ("default_transaction_isolation", "read committed"),
+        ("standard_conforming_strings", "on"),
+        ("integer_datetimes", "on"),
+        ("server_version", "15.0"),
+        ("server_encoding", "UTF8"),
+        ("application_name", ""),
+        ("search_path", "\"$user\", public"),
+        ("statement_timeout", "0"),
+        ("lock_timeout", "0"),
+        ("deadlock_timeout", "1s"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 fn gid_key(gid: &str) -> Vec<u8> {
