@@ -1,0 +1,479 @@
+//! A client session on the datanode: transaction blocks, statements, and the transaction
+//! context they run in.
+//!
+//! A client connected directly (a DBA with psql) gets its transaction context from the GTM
+//! (through the proxy): a snapshot per statement under READ COMMITTED or one per transaction
+//! under REPEATABLE READ, and a GXID at the transaction's first write (begin and snapshot in
+//! one round trip when both are needed). A statement outside a transaction block runs in its
+//! own transaction, committed when it succeeds.
+//!
+//! Statements execute on a blocking thread (storage reads, lock waits and fsyncs block); the
+//! MVCC transaction moves there and back with each statement.
+//!
+//! Commit order: the local commit (one synced batch) first, then the report to the GTM, so a
+//! snapshot that sees the GXID as finished always finds it committed here.
+//!
+//! The parts: [`settings`] (SET/SHOW, timeouts), [`statement`] (one statement on a blocking
+//! thread), [`ddl`] (CREATE/DROP/ALTER TABLE, TRUNCATE), [`prepared`] (two-phase commit).
+
+use super::catalog::{CatalogView, IdAllocator};
+use super::table::mvcc_error;
+use crate::storage::mvcc::{Mvcc, Transaction};
+use rxc_common::gtm::client::GtmClient;
+use rxc_common::gtm::proto::SessionId;
+use rxc_common::sql::binder;
+use rxc_common::sql::error::{sqlstate, Result, SqlError};
+use rxc_common::sql::exec::Row;
+use rxc_common::sql::parser::Statement;
+use rxc_common::sql::plan::OutputColumn;
+use rxc_common::sql::{DataType, Value};
+use rxc_common::txn::{Gxid, Isolation, Snapshot};
+use sqlparser::ast;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+mod ddl;
+mod prepared;
+mod settings;
+mod statement;
+
+use settings::{default_settings, isolation_from_modes};
+use statement::run_statement;
+
+/// What every session of a datanode shares.
+pub struct Node {
+    /// The node's name.
+    pub name: String,
+    /// The MVCC layer over the node's storage.
+    pub mvcc: Arc<Mvcc>,
+    /// Table and index ids.
+    pub ids: IdAllocator,
+    /// The GTM (or proxy).
+    pub gtm: GtmClient,
+    /// Cached sequence ranges: name → (next value, values left, increment).
+    sequences: Mutex<HashMap<String, (i64, u64, i64)>>,
+}
+
+impl Node {
+    /// A node over `mvcc` (recovered) talking to `gtm`.
+    pub fn new(name: String, mvcc: Arc<Mvcc>, gtm: GtmClient) -> Result<Node> {
+        Ok(Node {
+            name,
+            ids: IdAllocator::open(mvcc.clone())?,
+            mvcc,
+            gtm,
+            sequences: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// What a statement returns to the client.
+#[derive(Debug)]
+pub enum StatementResult {
+    /// Rows, with the command tag's verb (`SELECT`, `INSERT 0`, ...).
+    Rows {
+        columns: Vec<OutputColumn>,
+        rows: Vec<Row>,
+        tag: String,
+    },
+    /// A command with its full tag.
+    Command(String),
+    /// BEGIN / START TRANSACTION.
+    Begin,
+    /// COMMIT, ROLLBACK, PREPARE TRANSACTION (the tag says which happened).
+    End(String),
+}
+
+struct Txn {
+    explicit: bool,
+    failed: bool,
+    isolation: Isolation,
+    gxid: Option<Gxid>,
+    mvcc: Option<Transaction>,
+    row_ids: u32,
+}
+
+/// One client's session.
+pub struct Session {
+    node: Arc<Node>,
+    gtm_session: SessionId,
+    txn: Option<Txn>,
+    settings: BTreeMap<String, String>,
+}
+
+fn gtm_error(e: impl std::fmt::Display) -> SqlError {
+    SqlError::new(
+        sqlstate::CONNECTION_FAILURE,
+        format!("GTM request failed: {e}"),
+    )
+}
+
+/// The snapshot that sees every locally committed transaction: for describing statements
+/// (catalog reads) without a GTM round trip.
+fn latest_snapshot() -> Snapshot {
+    Snapshot {
+        xmin: Gxid(u64::MAX),
+        xmax: Gxid(u64::MAX),
+        xip: Vec::new(),
+        global_xmin: Gxid(0),
+    }
+}
+
+/// Whether a statement writes (needs a GXID).
+fn writes(stmt: &ast::Statement) -> bool {
+    match stmt {
+        ast::Statement::Query(q) => !q.locks.is_empty(),
+        ast::Statement::Insert(_)
+        | ast::Statement::Update(_)
+        | ast::Statement::Delete(_)
+        | ast::Statement::CreateTable(_)
+        | ast::Statement::Drop { .. }
+        | ast::Statement::Truncate(_)
+        | ast::Statement::AlterTable(_) => true,
+        _ => false,
+    }
+}
+
+impl Session {
+    /// A new session of `node`.
+    pub fn new(node: Arc<Node>) -> Session {
+        let gtm_session = node.gtm.new_session();
+        let settings = default_settings();
+        Session {
+            node,
+            gtm_session,
+            txn: None,
+            settings,
+        }
+    }
+
+    /// Whether a transaction block is open (for ReadyForQuery).
+    pub fn in_transaction_block(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.explicit)
+    }
+
+    /// Whether the open transaction block failed.
+    pub fn in_failed_block(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.explicit && t.failed)
+    }
+
+    /// Binds a statement to learn its parameter and result types (Describe).
+    pub async fn describe(
+        &mut self,
+        stmt: &Statement,
+        param_types: &[DataType],
+    ) -> Result<(Vec<DataType>, Vec<OutputColumn>)> {
+        let Statement::Sql(ast) = stmt else {
+            return Ok((param_types.to_vec(), vec![]));
+        };
+        if !matches!(
+            **ast,
+            ast::Statement::Query(_)
+                | ast::Statement::Insert(_)
+                | ast::Statement::Update(_)
+                | ast::Statement::Delete(_)
+        ) {
+            if let ast::Statement::ShowVariable { variable } = &**ast {
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                return Ok((
+                    vec![],
+                    vec![OutputColumn {
+                        name,
+                        data_type: DataType::Text,
+                        table_id: None,
+                    }],
+                ));
+            }
+            return Ok((param_types.to_vec(), vec![]));
+        }
+        let bound = match self.txn.as_ref().and_then(|t| t.mvcc.as_ref()) {
+            Some(txn) => binder::bind(&CatalogView { txn }, ast, param_types)?,
+            None => {
+                let txn = self.node.mvcc.read_only(latest_snapshot());
+                binder::bind(&CatalogView { txn: &txn }, ast, param_types)?
+            }
+        };
+        let params = bound
+            .params
+            .iter()
+            .map(|t| {
+                if *t == DataType::Unknown {
+                    DataType::Text
+                } else {
+                    t.clone()
+                }
+            })
+            .collect();
+        Ok((params, bound.root.columns()))
+    }
+
+    /// Runs one statement with parameter values (already of the described types).
+    pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<StatementResult> {
+        // Transaction control first: it is allowed in a failed block.
+        match stmt {
+            Statement::PrepareTransaction(gid) => return self.prepare_transaction(gid).await,
+            Statement::CommitPrepared(gid) => return self.finish_prepared(gid, true).await,
+            Statement::RollbackPrepared(gid) => return self.finish_prepared(gid, false).await,
+            Statement::Sql(s) => match &**s {
+                ast::Statement::StartTransaction { modes, .. } => return self.begin(modes),
+                ast::Statement::Commit { .. } => return self.commit_block().await,
+                ast::Statement::Rollback {
+                    savepoint: None, ..
+                } => return self.rollback_block().await,
+                _ => {}
+            },
+        }
+        if self.in_failed_block() {
+            return Err(SqlError::new(
+                sqlstate::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        let Statement::Sql(ast) = stmt else {
+            return Err(SqlError::internal("unexpected statement"));
+        };
+        if let Some(result) = self.utility(ast)? {
+            return Ok(result);
+        }
+        let result = self.run_in_transaction(ast.clone(), params.to_vec()).await;
+        match result {
+            Ok(r) => {
+                if !self.in_transaction_block() {
+                    self.finish(true).await?;
+                }
+                Ok(r)
+            }
+            Err(e) => {
+                self.fail().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Statements that touch neither storage nor the GTM (SET, SHOW, VACUUM, ...).
+
+    fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<StatementResult> {
+        let isolation = match isolation_from_modes(modes)? {
+            Some(i) => i,
+            None => self.default_isolation()?,
+        };
+        match &mut self.txn {
+            Some(t) if t.explicit => {
+                // PostgreSQL warns and stays in the block.
+                tracing::debug!("BEGIN inside a transaction block");
+            }
+            _ => {
+                self.txn = Some(Txn {
+                    explicit: true,
+                    failed: false,
+                    isolation,
+                    gxid: None,
+                    mvcc: None,
+                    row_ids: 0,
+                })
+            }
+        }
+        Ok(StatementResult::Begin)
+    }
+
+    async fn commit_block(&mut self) -> Result<StatementResult> {
+        let failed = self.txn.as_ref().is_some_and(|t| t.failed);
+        if failed {
+            self.finish(false).await?;
+            return Ok(StatementResult::End("ROLLBACK".into()));
+        }
+        self.finish(true).await?;
+        Ok(StatementResult::End("COMMIT".into()))
+    }
+
+    async fn rollback_block(&mut self) -> Result<StatementResult> {
+        self.finish(false).await?;
+        Ok(StatementResult::End("ROLLBACK".into()))
+    }
+
+    /// Ends the current transaction (if any) with a commit or an abort.
+    async fn finish(&mut self, commit: bool) -> Result<()> {
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        let commit = commit && !txn.failed;
+        // Transactions this one waited for (or acted on after they committed here) must be
+        // finished at the GTM before this commit is reported, or a snapshot could see this
+        // transaction's change without theirs.
+        let commit_after: Vec<Gxid> = txn
+            .mvcc
+            .as_ref()
+            .map(|m| m.commit_after().to_vec())
+            .unwrap_or_default();
+        if let Some(m) = txn.mvcc {
+            let result =
+                tokio::task::spawn_blocking(move || if commit { m.commit() } else { m.abort() })
+                    .await
+                    .map_err(|e| SqlError::internal(format!("commit task failed: {e}")))?;
+            if let Err(e) = result {
+                if let Some(g) = txn.gxid {
+                    let _ = self.node.gtm.abort(g).await;
+                }
+                return Err(mvcc_error(e));
+            }
+        }
+        if commit {
+            self.await_finished_at_gtm(&commit_after).await?;
+        }
+        if let Some(g) = txn.gxid {
+            let report = if commit {
+                self.node.gtm.commit(g).await
+            } else {
+                self.node.gtm.abort(g).await
+            };
+            report.map_err(gtm_error)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the GTM no longer counts any of `gxids` as running (their sessions report
+    /// them right after their local commit).
+    async fn await_finished_at_gtm(&self, gxids: &[Gxid]) -> Result<()> {
+        for &g in gxids {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let status = self.node.gtm.status(g).await.map_err(gtm_error)?;
+                if !matches!(
+                    status,
+                    rxc_common::gtm::proto::TxnStatus::InProgress
+                        | rxc_common::gtm::proto::TxnStatus::Prepared { .. }
+                ) {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(SqlError::new(
+                        sqlstate::SERIALIZATION_FAILURE,
+                        format!(
+                            "transaction {} this one waited for is not finished at the GTM",
+                            g.0
+                        ),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A statement failed: abort its transaction's writes now; an explicit block stays
+    /// open (failed) until ROLLBACK.
+    async fn fail(&mut self) {
+        let explicit = self.txn.as_ref().is_some_and(|t| t.explicit);
+        if let Some(t) = &mut self.txn {
+            t.failed = true;
+        }
+        let taken = self.txn.as_mut().map(|t| (t.mvcc.take(), t.gxid.take()));
+        if let Some((m, g)) = taken {
+            if let Some(m) = m {
+                let _ = tokio::task::spawn_blocking(move || m.abort()).await;
+            }
+            if let Some(g) = g {
+                if let Err(e) = self.node.gtm.abort(g).await {
+                    tracing::warn!(gxid = g.0, error = %e, "could not report an abort to the GTM");
+                }
+            }
+        }
+        if !explicit {
+            self.txn = None;
+        }
+    }
+
+    /// Makes sure a transaction with the right context is open for a statement.
+    async fn prepare_context(&mut self, write: bool) -> Result<()> {
+        if self.txn.is_none() {
+            self.txn = Some(Txn {
+                explicit: false,
+                failed: false,
+                isolation: self.default_isolation()?,
+                gxid: None,
+                mvcc: None,
+                row_ids: 0,
+            });
+        }
+        let session = self.gtm_session;
+        let gtm = self.node.gtm.clone();
+        let mvcc = self.node.mvcc.clone();
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| SqlError::internal("no txn"))?;
+        let fresh_snapshot = txn.mvcc.is_none() || txn.isolation == Isolation::ReadCommitted;
+        if write && txn.gxid.is_none() {
+            let (gxid, snapshot) = if fresh_snapshot {
+                let (gxid, _, snapshot) = gtm
+                    .begin_with_snapshot(session, txn.isolation)
+                    .await
+                    .map_err(gtm_error)?;
+                (gxid, snapshot)
+            } else {
+                let (gxid, _) = gtm.begin(session, txn.isolation).await.map_err(gtm_error)?;
+                let snapshot = txn
+                    .mvcc
+                    .as_ref()
+                    .map(|m| m.snapshot().clone())
+                    .ok_or_else(|| SqlError::internal("no snapshot"))?;
+                (gxid, snapshot)
+            };
+            txn.gxid = Some(gxid);
+            txn.mvcc = Some(mvcc.begin(gxid, snapshot, txn.isolation));
+            return Ok(());
+        }
+        if fresh_snapshot {
+            let snapshot = gtm.snapshot(session).await.map_err(gtm_error)?;
+            match &mut txn.mvcc {
+                Some(m) if txn.gxid.is_some() => m.set_snapshot(snapshot).map_err(mvcc_error)?,
+                _ => txn.mvcc = Some(mvcc.read_only(snapshot)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_in_transaction(
+        &mut self,
+        stmt: Box<ast::Statement>,
+        params: Vec<Value>,
+    ) -> Result<StatementResult> {
+        self.prepare_context(writes(&stmt)).await?;
+        let wait = self.wait_options();
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| SqlError::internal("no txn"))?;
+        let mut mvcc_txn = txn
+            .mvcc
+            .take()
+            .ok_or_else(|| SqlError::internal("no MVCC transaction"))?;
+        mvcc_txn.set_wait(wait);
+        let mut row_ids = txn.row_ids;
+        let node = self.node.clone();
+        let handle = tokio::runtime::Handle::current();
+        let (mvcc_txn_back, row_ids_back, result) = tokio::task::spawn_blocking(move || {
+            let result = run_statement(&node, &handle, &mut mvcc_txn, &mut row_ids, &stmt, &params);
+            (mvcc_txn, row_ids, result)
+        })
+        .await
+        .map_err(|e| SqlError::internal(format!("statement task failed: {e}")))?;
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| SqlError::internal("no txn"))?;
+        txn.mvcc = Some(mvcc_txn_back);
+        txn.row_ids = row_ids_back;
+        result
+    }
+
+    /// Ends the session: an open transaction aborts.
+    pub async fn close(&mut self) {
+        let _ = self.finish(false).await;
+        let _ = self.node.gtm.end_session(self.gtm_session).await;
+    }
+}

@@ -1,0 +1,128 @@
+//! Two-phase commit on the datanode: `PREPARE TRANSACTION 'gid'` registers the GID at the GTM,
+//! records `gid/<gid> → gxid` in `meta` and makes the transaction's writes and locks durable;
+//! `COMMIT PREPARED` / `ROLLBACK PREPARED` finish it, also after a restart.
+
+use super::{gtm_error, Session, StatementResult};
+use crate::sql::catalog;
+use crate::sql::table::mvcc_error;
+use crate::storage::keys::Key;
+use crate::storage::{Cf, WriteBatch};
+use rxc_common::sql::error::{sqlstate, Result, SqlError};
+use rxc_common::txn::Gxid;
+
+impl Session {
+    pub(super) async fn prepare_transaction(&mut self, gid: &str) -> Result<StatementResult> {
+        if !self.in_transaction_block() {
+            return Err(SqlError::new(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                "PREPARE TRANSACTION can only be used in transaction blocks",
+            ));
+        }
+        if self.in_failed_block() {
+            self.finish(false).await?;
+            return Ok(StatementResult::End("ROLLBACK".into()));
+        }
+        let Some(txn) = self.txn.take() else {
+            return Ok(StatementResult::End("ROLLBACK".into()));
+        };
+        let (Some(gxid), Some(m)) = (txn.gxid, txn.mvcc) else {
+            // Nothing written: nothing to keep.
+            return Ok(StatementResult::End("PREPARE TRANSACTION".into()));
+        };
+        let key = gid_key(gid);
+        if self
+            .node
+            .mvcc
+            .engine()
+            .get(Cf::Meta, &key)
+            .map_err(catalog::storage_error)?
+            .is_some()
+        {
+            let _ = tokio::task::spawn_blocking(move || m.abort()).await;
+            let _ = self.node.gtm.abort(gxid).await;
+            return Err(SqlError::new(
+                sqlstate::DUPLICATE_PREPARED_TRANSACTION,
+                format!("transaction identifier \"{gid}\" is already in use"),
+            ));
+        }
+        // Register at the GTM first, so the GXID outlives this session there.
+        self.node
+            .gtm
+            .prepare(gxid, gid, vec![self.node.name.clone()], &self.node.name)
+            .await
+            .map_err(gtm_error)?;
+        let engine = self.node.mvcc.engine().clone();
+        let gid_owned = gid.to_string();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut batch = WriteBatch::synced();
+            batch.put(Cf::Meta, gid_key(&gid_owned), gxid.0.to_be_bytes().to_vec());
+            engine.write(batch).map_err(catalog::storage_error)?;
+            m.prepare().map_err(mvcc_error)
+        })
+        .await
+        .map_err(|e| SqlError::internal(format!("prepare task failed: {e}")))??;
+        Ok(StatementResult::End("PREPARE TRANSACTION".into()))
+    }
+
+    pub(super) async fn finish_prepared(
+        &mut self,
+        gid: &str,
+        commit: bool,
+    ) -> Result<StatementResult> {
+        if self.in_transaction_block() {
+            let what = if commit { "COMMIT" } else { "ROLLBACK" };
+            return Err(SqlError::new(
+                sqlstate::ACTIVE_SQL_TRANSACTION,
+                format!("{what} PREPARED cannot run inside a transaction block"),
+            ));
+        }
+        let key = gid_key(gid);
+        let engine = self.node.mvcc.engine().clone();
+        let gxid = match engine.get(Cf::Meta, &key).map_err(catalog::storage_error)? {
+            Some(bytes) if bytes.len() == 8 => {
+                Gxid(u64::from_be_bytes(bytes.try_into().unwrap_or([0; 8])))
+            }
+            _ => {
+                return Err(SqlError::new(
+                    sqlstate::UNDEFINED_OBJECT,
+                    format!("prepared transaction with identifier \"{gid}\" does not exist"),
+                ))
+            }
+        };
+        let mvcc = self.node.mvcc.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            if commit {
+                mvcc.commit_prepared(gxid).map_err(mvcc_error)?;
+            } else {
+                mvcc.rollback_prepared(gxid).map_err(mvcc_error)?;
+            }
+            let mut batch = WriteBatch::synced();
+            batch.delete(Cf::Meta, key);
+            mvcc.engine().write(batch).map_err(catalog::storage_error)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| SqlError::internal(format!("task failed: {e}")))??;
+        let gtm = &self.node.gtm;
+        let _ = gtm.decide(gid, commit).await;
+        let report = if commit {
+            gtm.commit(gxid).await
+        } else {
+            gtm.abort(gxid).await
+        };
+        report.map_err(gtm_error)?;
+        let _ = gtm.forget(gid).await;
+        Ok(StatementResult::Command(if commit {
+            "COMMIT PREPARED".into()
+        } else {
+            "ROLLBACK PREPARED".into()
+        }))
+    }
+}
+
+fn gid_key(gid: &str) -> Vec<u8> {
+    Key::Meta {
+        name: format!("gid/{gid}"),
+    }
+    .encode()
+}

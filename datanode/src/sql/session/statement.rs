@@ -1,0 +1,100 @@
+//! Running one statement inside an MVCC transaction, on a blocking thread: DDL goes to
+//! [`ddl`], everything else is bound against the transaction's catalog view and executed over
+//! [`TxnStorage`]. Sequence values come from the GTM through a node-wide cache of ranges.
+
+use super::ddl;
+use super::{gtm_error, Node, StatementResult};
+use crate::sql::catalog::CatalogView;
+use crate::sql::table::TxnStorage;
+use crate::storage::mvcc::Transaction;
+use rxc_common::sql::binder;
+use rxc_common::sql::error::{sqlstate, Result, SqlError};
+use rxc_common::sql::exec;
+use rxc_common::sql::plan::BoundQuery;
+use rxc_common::sql::{DataType, Value};
+use sqlparser::ast;
+
+/// Runs one statement inside `txn` on a blocking thread.
+pub(super) fn run_statement(
+    node: &Node,
+    handle: &tokio::runtime::Handle,
+    txn: &mut Transaction,
+    row_ids: &mut u32,
+    stmt: &ast::Statement,
+    params: &[Value],
+) -> Result<StatementResult> {
+    let sequences = &|name: &str| nextval(node, handle, name);
+    if let Some(result) = ddl::run(node, handle, sequences, txn, row_ids, stmt) {
+        return result;
+    }
+    let bound: BoundQuery = {
+        let view = CatalogView { txn };
+        binder::bind(&view, stmt, &vec![DataType::Unknown; params.len()])?
+    };
+    let columns = bound.root.columns();
+    let mut storage = storage(sequences, txn, row_ids);
+    let output = exec::execute(&bound, params, &mut storage)?;
+    let (verb, has_rows) = match stmt {
+        ast::Statement::Insert(i) => ("INSERT 0", i.returning.is_some()),
+        ast::Statement::Update(u) => ("UPDATE", u.returning.is_some()),
+        ast::Statement::Delete(d) => ("DELETE", d.returning.is_some()),
+        _ => ("SELECT", true),
+    };
+    if has_rows {
+        Ok(StatementResult::Rows {
+            columns,
+            rows: output.rows,
+            tag: verb.to_string(),
+        })
+    } else {
+        Ok(StatementResult::Command(format!(
+            "{verb} {}",
+            output.affected
+        )))
+    }
+}
+
+pub(super) type Sequences<'a> = &'a dyn Fn(&str) -> Result<i64>;
+
+pub(super) fn storage<'a>(
+    sequences: Sequences<'a>,
+    txn: &'a mut Transaction,
+    row_ids: &'a mut u32,
+) -> TxnStorage<'a> {
+    TxnStorage {
+        txn,
+        row_ids,
+        nextval: sequences,
+        cancel: &|| Ok(()),
+    }
+}
+
+pub(super) fn nextval(node: &Node, handle: &tokio::runtime::Handle, name: &str) -> Result<i64> {
+    {
+        let mut cache = node.sequences.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((next, left, inc)) = cache.get_mut(name) {
+            if *left > 0 {
+                let v = *next;
+                *next += *inc;
+                *left -= 1;
+                return Ok(v);
+            }
+        }
+    }
+    let (first, count, increment) = handle.block_on(node.gtm.nextval(name)).map_err(|e| {
+        if e.to_string().contains("does not exist") {
+            SqlError::new(
+                sqlstate::UNDEFINED_SEQUENCE,
+                format!("relation \"{name}\" does not exist"),
+            )
+        } else {
+            gtm_error(e)
+        }
+    })?;
+    let mut cache = node.sequences.lock().unwrap_or_else(|e| e.into_inner());
+    cache.insert(
+        name.to_string(),
+        (first + increment, count.saturating_sub(1), increment),
+    );
+    Ok(first)
+}
