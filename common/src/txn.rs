@@ -84,6 +84,36 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// The snapshot in PostgreSQL's `pg_current_snapshot()` text form, `xmin:xmax:xip,...`
+    /// (without `global_xmin`): how a coordinator hands it to a datanode.
+    pub fn to_text(&self) -> String {
+        let xip: Vec<String> = self.xip.iter().map(|g| g.0.to_string()).collect();
+        format!("{}:{}:{}", self.xmin.0, self.xmax.0, xip.join(","))
+    }
+
+    /// Parses [`Snapshot::to_text`]'s form; `None` if it is malformed or inconsistent
+    /// (`xmin <= every xip < xmax`, xip ascending).
+    pub fn from_text(text: &str, global_xmin: Gxid) -> Option<Snapshot> {
+        let mut parts = text.trim().splitn(3, ':');
+        let xmin = Gxid(parts.next()?.parse().ok()?);
+        let xmax = Gxid(parts.next()?.parse().ok()?);
+        let xip_text = parts.next()?;
+        let mut xip = Vec::new();
+        for g in xip_text.split(',').filter(|p| !p.is_empty()) {
+            xip.push(Gxid(g.trim().parse().ok()?));
+        }
+        let ascending = xip.windows(2).all(|w| w[0] < w[1]);
+        let within = xip.iter().all(|&g| xmin <= g && g < xmax);
+        (xmin <= xmax && ascending && within && global_xmin <= xmin).then_some(Snapshot {
+            xmin,
+            xmax,
+            xip,
+            global_xmin,
+        })
+    }
+}
+
 /// Isolation levels rxc offers. SERIALIZABLE is refused where it is asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Isolation {
@@ -117,6 +147,29 @@ mod tests {
         assert!(s.is_finished(Gxid(19)));
         assert!(!s.is_finished(Gxid(20)));
         assert!(!s.is_finished(Gxid(99)));
+    }
+
+    #[test]
+    fn text_form_round_trips_and_rejects_nonsense() {
+        let s = snap(10, 20, &[10, 15]);
+        assert_eq!(s.to_text(), "10:20:10,15");
+        assert_eq!(Snapshot::from_text("10:20:10,15", Gxid(10)), Some(s));
+        assert_eq!(
+            Snapshot::from_text("7:7:", Gxid(3)).map(|s| s.to_text()),
+            Some("7:7:".to_string())
+        );
+        for bad in [
+            "",
+            "1:2",
+            "x:2:",
+            "5:3:",
+            "10:20:25",
+            "10:20:15,12",
+            "10:20:9",
+        ] {
+            assert_eq!(Snapshot::from_text(bad, Gxid(1)), None, "{bad}");
+        }
+        assert_eq!(Snapshot::from_text("10:20:", Gxid(11)), None);
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! `rxc-datanode`: the datanode of rxc, which stores shards of tables and will execute SQL on
-//! them (design brief §6).
+//! `rxc-datanode`: the datanode of rxc, which stores shards of tables in RocksDB and executes
+//! SQL on them (design brief §6).
 //!
-//! This first increment is the storage layer ([`storage`]): the [`storage::Engine`] trait with
-//! an in-memory and a RocksDB engine, group commit, the WAL stream for standbys, and the
-//! order-preserving key encoding, and the MVCC layer over it ([`storage::mvcc`]). The SQL
-//! executor, the wire protocol and replication come next.
+//! - [`storage`]: the [`storage::Engine`] trait with an in-memory and a RocksDB engine, group
+//!   commit, the WAL stream for standbys, the order-preserving key encoding, and the MVCC layer
+//!   over it ([`storage::mvcc`]).
+//! - [`sql`]: the catalog, the executor's storage over MVCC transactions, system views, and the
+//!   sessions that run statements with transaction context from the GTM or a coordinator.
+//! - [`server`]: the PostgreSQL wire endpoint; [`auth`]: client authentication on it.
+//! - [`gc`]: background garbage collection below the GTM's `global_xmin`.
 
+pub mod auth;
+pub mod gc;
 pub mod server;
 pub mod sql;
 pub mod storage;

@@ -1,12 +1,14 @@
 //! `rxc-datanode`: stores shards in RocksDB and serves SQL over the PostgreSQL wire protocol.
 
 use clap::Parser;
+use rxc_common::auth::AuthConfig;
 use rxc_common::config::{self, LogFormat, ServerArgs};
 use rxc_common::datadir::DataDir;
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::net::{run_main, Runtime};
 use rxc_common::shutdown::Shutdown;
-use rxc_datanode::server::Handlers;
+use rxc_datanode::auth::{Authenticator, Credentials};
+use rxc_datanode::server::{Frontend, Handlers};
 use rxc_datanode::sql::session::Node;
 use rxc_datanode::storage::mvcc::Mvcc;
 use rxc_datanode::storage::rocksdb::{RocksEngine, RocksOptions};
@@ -31,6 +33,10 @@ struct DatanodeConfig {
     log_format: LogFormat,
     /// RocksDB block cache, in MiB.
     block_cache_mb: usize,
+    /// How often garbage collection removes versions no snapshot can see, in milliseconds.
+    gc_interval_ms: u64,
+    /// Client authentication: rules (first match wins) and login roles.
+    auth: AuthConfig,
 }
 
 impl Default for DatanodeConfig {
@@ -42,6 +48,8 @@ impl Default for DatanodeConfig {
             gtm: vec![format!("127.0.0.1:{}", config::DEFAULT_GTM_PROXY_PORT)],
             log_format: LogFormat::Text,
             block_cache_mb: 256,
+            gc_interval_ms: 1000,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -67,6 +75,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
         anyhow::bail!("gtm: at least one GTM address is needed");
     }
     rxc_common::telemetry::init_tracing(config.log_format);
+    let credentials = Credentials::new(config.auth.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let data_dir = DataDir::open(&config.data_dir, &config.node_name, "datanode")?;
     let options = RocksOptions {
         block_cache_mb: config.block_cache_mb,
@@ -87,6 +96,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let node = Arc::new(
         Node::new(config.node_name.clone(), mvcc, gtm).map_err(|e| anyhow::anyhow!("{e}"))?,
     );
+    let frontend = Frontend::new(node.clone(), Authenticator::new(credentials));
     let listener = rxc_common::net::bind_listener(&config.listen).await?;
     tracing::info!(
         name = %config.node_name,
@@ -97,6 +107,12 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     );
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signal();
+    tokio::spawn(rxc_datanode::gc::run(
+        node.mvcc.clone(),
+        node.gtm.clone(),
+        std::time::Duration::from_millis(config.gc_interval_ms.max(10)),
+        shutdown.clone(),
+    ));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -108,7 +124,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
                     }
                 };
                 let _ = socket.set_nodelay(true);
-                let handlers = Handlers::new(node.clone());
+                let handlers = Handlers::new(&frontend);
                 tokio::spawn(async move {
                     if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");

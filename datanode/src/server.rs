@@ -6,26 +6,31 @@
 //! [`Value::to_text`] (PostgreSQL's output format); binary values use the postgres-types
 //! encodings of the matching Rust types.
 
+use crate::auth::Authenticator;
 use crate::sql::session::{Node, Session, StatementResult};
 use async_trait::async_trait;
 use futures::{stream, Sink, SinkExt};
+use pgwire::api::auth::driver::AuthOutcome;
 use pgwire::api::auth::{
-    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
+    protocol_negotiation, save_startup_parameters_to_metadata, AuthDriver,
     DefaultServerParameterProvider, StartupHandler,
 };
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo,
-    QueryResponse, Response, Tag,
+    CopyResponse, DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat,
+    FieldInfo, QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
-use pgwire::api::{
-    ClientInfo, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
-    METADATA_DATABASE, METADATA_USER,
-};
+use pgwire::api::{ClientInfo, PgWireServerHandlers, Type, METADATA_DATABASE, METADATA_USER};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use rxc_common::auth::AuthMethod;
 use rxc_common::sql::error::{sqlstate, SqlError};
 use rxc_common::sql::parser::{self, Statement};
 use rxc_common::sql::plan::OutputColumn;
@@ -41,6 +46,7 @@ fn error_info(e: &SqlError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".into(), e.code.into(), e.message.clone());
     info.detail = e.detail.clone();
     info.hint = e.hint.clone();
+    info.where_context = e.context.clone();
     info
 }
 
@@ -137,6 +143,13 @@ fn to_response(result: StatementResult, format: &Format) -> PgWireResult<Respons
         StatementResult::Command(tag) => Response::Execution(Tag::new(&tag)),
         StatementResult::Begin => Response::TransactionStart(Tag::new("BEGIN")),
         StatementResult::End(tag) => Response::TransactionEnd(Tag::new(&tag)),
+        StatementResult::CopyIn { columns, .. } => {
+            Response::CopyIn(CopyResponse::new(0, columns, stream::empty()))
+        }
+        StatementResult::CopyOut { columns, lines, .. } => {
+            let data = lines.into_iter().map(|line| Ok(CopyData::new(line.into())));
+            Response::CopyOut(CopyResponse::new(0, columns, stream::iter(data)))
+        }
     })
 }
 
@@ -411,9 +424,90 @@ impl ExtendedQueryHandler for Connection {
     }
 }
 
-/// Startup: the database must be `postgres` and the role `postgres`; loopback clients are
-/// trusted. Other addresses are refused until password authentication arrives.
-pub struct Startup;
+#[async_trait]
+impl CopyHandler for Connection {
+    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.session.lock().await.copy_data(&copy_data.data).await;
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let result = self.session.lock().await.copy_done().await;
+        match result {
+            Ok(StatementResult::Command(tag)) => {
+                client
+                    .send(PgWireBackendMessage::CommandComplete(Tag::new(&tag).into()))
+                    .await?;
+                Ok(())
+            }
+            Ok(_) => Err(user_error(&SqlError::internal("unexpected COPY result"))),
+            Err(e) => Err(user_error(&e)),
+        }
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let e = self.session.lock().await.copy_fail(&fail.message).await;
+        user_error(&e)
+    }
+}
+
+/// Startup: the role must exist and the database be `postgres`; the first rule of the
+/// authentication settings that matches the client's address and role picks the method
+/// (loopback trust and SCRAM-SHA-256 for everyone else by default), which pgwire's
+/// [`AuthDriver`] runs. The startup packet's `options` (`-c name=value`) become session
+/// settings.
+pub struct Startup {
+    session: Arc<Mutex<Session>>,
+    auth: Arc<Authenticator>,
+    driver: Arc<AuthDriver<DefaultServerParameterProvider>>,
+}
+
+/// The ParameterStatus values rxc reports at startup.
+pub fn server_parameters() -> DefaultServerParameterProvider {
+    let mut parameters = DefaultServerParameterProvider::default();
+    parameters.server_version = SERVER_VERSION.into();
+    parameters.time_zone = "UTC".into();
+    parameters.date_style = "ISO, MDY".into();
+    parameters
+}
+
+impl Startup {
+    /// Completes the startup once the method accepted the client.
+    async fn after<C>(&self, client: &mut C, outcome: AuthOutcome) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let AuthOutcome::Authenticated { final_message, .. } = outcome {
+            self.driver
+                .complete_authentication(client, final_message)
+                .await?;
+            let (pid, secret) = client.pid_and_secret_key();
+            self.session
+                .lock()
+                .await
+                .register_cancel_key(pid, secret_bytes(&secret));
+            let _ = client.flush().await;
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl StartupHandler for Startup {
@@ -423,15 +517,20 @@ impl StartupHandler for Startup {
         message: PgWireFrontendMessage,
     ) -> PgWireResult<()>
     where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(ref startup) = message else {
-            return Ok(());
+        let startup = match message {
+            PgWireFrontendMessage::Startup(startup) => startup,
+            PgWireFrontendMessage::PasswordMessageFamily(m) => {
+                let outcome = self.driver.advance_authentication(client, m).await?;
+                return self.after(client, outcome).await;
+            }
+            _ => return Ok(()),
         };
-        protocol_negotiation(client, startup).await?;
-        save_startup_parameters_to_metadata(client, startup);
+        protocol_negotiation(client, &startup).await?;
+        save_startup_parameters_to_metadata(client, &startup);
         let user = client
             .metadata()
             .get(METADATA_USER)
@@ -442,16 +541,25 @@ impl StartupHandler for Startup {
             .get(METADATA_DATABASE)
             .cloned()
             .unwrap_or_else(|| user.clone());
-        if !client.socket_addr().ip().is_loopback() {
-            return Err(fatal(
-                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
-                format!(
-                    "no pg_hba.conf entry for host \"{}\", user \"{user}\", database \"{database}\"",
-                    client.socket_addr().ip()
-                ),
-            ));
-        }
-        if user != "postgres" {
+        let host = client.socket_addr().ip();
+        let config = self.auth.config();
+        let entry = format!("host \"{host}\", user \"{user}\", database \"{database}\"");
+        let method = match config.method(host, &user) {
+            None => {
+                return Err(fatal(
+                    sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                    format!("no pg_hba.conf entry for {entry}"),
+                ))
+            }
+            Some(AuthMethod::Reject) => {
+                return Err(fatal(
+                    sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                    format!("pg_hba.conf rejects connection for {entry}"),
+                ))
+            }
+            Some(m) => m,
+        };
+        if !config.has_role(&user) {
             return Err(fatal(
                 sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
                 format!("role \"{user}\" does not exist"),
@@ -463,28 +571,76 @@ impl StartupHandler for Startup {
                 format!("database \"{database}\" does not exist"),
             ));
         }
-        let (pid, secret) = RandomPidSecretKeyGenerator::default().generate(client);
-        client.set_pid_and_secret_key(pid, secret);
-        let mut parameters = DefaultServerParameterProvider::default();
-        parameters.server_version = SERVER_VERSION.into();
-        parameters.time_zone = "UTC".into();
-        parameters.date_style = "ISO, MDY".into();
-        finish_authentication(client, &parameters).await?;
-        let _ = client.flush().await;
-        Ok(())
+        if let Some(options) = client.metadata().get("options").cloned() {
+            self.session
+                .lock()
+                .await
+                .apply_startup_options(&options)
+                .map_err(|e| fatal(e.code, e.message))?;
+        }
+        let mechanism = self.auth.mechanism(method, &user);
+        let outcome = self.driver.begin_authentication(client, mechanism).await?;
+        self.after(client, outcome).await
+    }
+}
+
+fn secret_bytes(secret: &SecretKey) -> Vec<u8> {
+    match secret {
+        SecretKey::I32(i) => i.to_be_bytes().to_vec(),
+        SecretKey::Bytes(b) => b.to_vec(),
+    }
+}
+
+/// Cancel requests (a connection of their own): the node sets the cancel flag of the
+/// session whose pid and secret key match; the statement stops with 57014 at its next check
+/// (between rows, or while it waits for a lock).
+pub struct Canceller {
+    node: Arc<Node>,
+}
+
+#[async_trait]
+impl CancelHandler for Canceller {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        if !self
+            .node
+            .cancel(request.pid, &secret_bytes(&request.secret_key))
+        {
+            tracing::debug!(pid = request.pid, "cancel request matched no session");
+        }
+    }
+}
+
+/// What every connection's handlers share: the node, the authentication methods and the
+/// startup driver.
+pub struct Frontend {
+    node: Arc<Node>,
+    auth: Arc<Authenticator>,
+    driver: Arc<AuthDriver<DefaultServerParameterProvider>>,
+}
+
+impl Frontend {
+    /// The front end of `node`, authenticating clients with `auth`.
+    pub fn new(node: Arc<Node>, auth: Authenticator) -> Arc<Frontend> {
+        Arc::new(Frontend {
+            node,
+            auth: Arc::new(auth),
+            driver: Arc::new(AuthDriver::new(server_parameters())),
+        })
     }
 }
 
 /// The handler set pgwire asks for, per connection.
 pub struct Handlers {
     connection: Arc<Connection>,
+    frontend: Arc<Frontend>,
 }
 
 impl Handlers {
     /// Handlers for a new connection.
-    pub fn new(node: Arc<Node>) -> Handlers {
+    pub fn new(frontend: &Arc<Frontend>) -> Handlers {
         Handlers {
-            connection: Connection::new(node),
+            connection: Connection::new(frontend.node.clone()),
+            frontend: frontend.clone(),
         }
     }
 }
@@ -499,6 +655,20 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(Startup)
+        Arc::new(Startup {
+            session: self.connection.session.clone(),
+            auth: self.frontend.auth.clone(),
+            driver: self.frontend.driver.clone(),
+        })
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        self.connection.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(Canceller {
+            node: self.frontend.node.clone(),
+        })
     }
 }

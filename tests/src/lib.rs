@@ -5,6 +5,8 @@
 //! The binaries are taken from the cargo target directory the test itself was built into
 //! (`target/debug` or `target/release`); `tests/run.sh` builds them before the tests run.
 
+pub mod sql;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -227,8 +229,13 @@ pub struct Datanode {
 impl Datanode {
     /// Starts a datanode with its data in `dir`, talking to the GTM (or proxy) at `gtm`.
     pub fn start(name: &str, dir: &Path, addr: &str, gtm: &str) -> Datanode {
+        Datanode::start_with(name, dir, addr, gtm, &[])
+    }
+
+    /// Starts a datanode with extra command-line arguments (e.g. `--config FILE`).
+    pub fn start_with(name: &str, dir: &Path, addr: &str, gtm: &str, extra: &[&str]) -> Datanode {
         let dir_s = dir.to_string_lossy().into_owned();
-        let args = [
+        let mut args = vec![
             "--node-name",
             name,
             "--data-dir",
@@ -238,6 +245,7 @@ impl Datanode {
             "--gtm",
             gtm,
         ];
+        args.extend_from_slice(extra);
         let process = Process::start(name, "rxc-datanode", &args, dir.with_extension("log"));
         wait_for_port(addr, Duration::from_secs(20));
         Datanode {

@@ -1,55 +1,10 @@
 //! The datanode as a SQL server: real `rxc-gtm` and `rxc-datanode` processes on ephemeral
 //! ports, driven by real clients (tokio-postgres in simple and extended mode, psql).
 
+use rxc_tests::sql::{connect, error_code, rows, table};
 use rxc_tests::{Datanode, SingleNode};
 use std::process::Command;
 use std::time::Duration;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
-
-async fn connect(dn: &Datanode) -> Client {
-    let (client, connection) = tokio_postgres::connect(&dn.conninfo(), NoTls)
-        .await
-        .expect("connect to the datanode");
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-/// The rows of a simple query as text, NULL as "NULL".
-async fn rows(client: &Client, sql: &str) -> Vec<Vec<String>> {
-    let messages = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(
-                (0..r.len())
-                    .map(|i| r.get(i).unwrap_or("NULL").to_string())
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
-}
-
-async fn error_code(client: &Client, sql: &str) -> String {
-    let e = client
-        .simple_query(sql)
-        .await
-        .expect_err(&format!("{sql} should fail"));
-    e.code()
-        .map(|c| c.code().to_string())
-        .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
-}
-
-fn table(rows: &[&[&str]]) -> Vec<Vec<String>> {
-    rows.iter()
-        .map(|r| r.iter().map(|s| s.to_string()).collect())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simple_queries_ddl_dml_and_errors() {
@@ -412,4 +367,46 @@ async fn writers_wait_recheck_time_out_and_break_deadlocks() {
         table(&[&["2"]]),
         "the survivor's two updates committed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_request_stops_a_waiting_statement() {
+    let cluster = SingleNode::start("dn-cancel");
+    let holder = connect(&cluster.datanode).await;
+    let waiter = connect(&cluster.datanode).await;
+    holder
+        .batch_execute("CREATE TABLE c (k int PRIMARY KEY, v int); INSERT INTO c VALUES (1, 0)")
+        .await
+        .unwrap();
+    holder
+        .batch_execute("BEGIN; UPDATE c SET v = 1 WHERE k = 1")
+        .await
+        .unwrap();
+    let token = waiter.cancel_token();
+    let blocked = tokio::spawn(async move {
+        let r = waiter.simple_query("UPDATE c SET v = 2 WHERE k = 1").await;
+        (waiter, r)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!blocked.is_finished(), "the update waits for the row lock");
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let (waiter, result) = tokio::time::timeout(std::time::Duration::from_secs(10), blocked)
+        .await
+        .expect("the cancel request ends the wait")
+        .unwrap();
+    let e = result.unwrap_err();
+    let db = e.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "57014");
+    assert_eq!(db.message(), "canceling statement due to user request");
+    // The canceled session goes on; the holder's change commits.
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&waiter, "SELECT v FROM c").await, table(&[&["1"]]));
+    // A cancel request with no statement running changes nothing.
+    waiter
+        .cancel_token()
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(rows(&waiter, "SELECT v FROM c").await, table(&[&["1"]]));
 }

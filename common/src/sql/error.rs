@@ -22,6 +22,7 @@ pub mod sqlstate {
     pub const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
     pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const DATA_EXCEPTION: &str = "22000";
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const FOREIGN_KEY_VIOLATION: &str = "23503";
@@ -89,6 +90,8 @@ pub struct SqlError {
     pub detail: Option<String>,
     /// Optional hint.
     pub hint: Option<String>,
+    /// Where the error happened (PostgreSQL's CONTEXT line, e.g. `COPY t, line 3`).
+    pub context: Option<String>,
 }
 
 /// The result of a SQL operation.
@@ -102,6 +105,7 @@ impl SqlError {
             message: message.into(),
             detail: None,
             hint: None,
+            context: None,
         }
     }
 
@@ -114,6 +118,12 @@ impl SqlError {
     /// Adds a hint.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds a context line.
+    pub fn with_context(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
         self
     }
 

@@ -3,6 +3,7 @@
 
 pub mod binder;
 pub mod catalog;
+pub mod copy;
 pub mod ddl;
 pub mod error;
 pub mod exec;

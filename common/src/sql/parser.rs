@@ -4,13 +4,18 @@
 //! commit statements `PREPARE TRANSACTION 'gid'`, `COMMIT PREPARED 'gid'` and
 //! `ROLLBACK PREPARED 'gid'` — the wrapper recognises at the start of each statement and parses
 //! with the parser's own token helpers, so a multi-statement string can mix both kinds.
+//! `COPY` is parsed by the wrapper too, with PostgreSQL's generic option list (`WITH (FORMAT
+//! csv, FREEZE on, ...)`: any option name, a value that may be a word, string, number, `*` or a
+//! column list) and the pre-9.0 options (`CSV HEADER`, `DELIMITER AS ','`), which become the
+//! same generic options, as PostgreSQL's grammar does; sqlparser's own COPY knows fewer option
+//! spellings and reads everything after `FROM STDIN;` as inline data.
 //! Parse errors become SQLSTATE 42601 with PostgreSQL's wording, `syntax error at or near "x"`.
 
 use super::error::{Result, SqlError};
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
-use sqlparser::parser::{Parser, ParserError};
+use sqlparser::parser::{IsOptional, Parser, ParserError};
 use sqlparser::tokenizer::Token;
 
 /// A parsed statement.
@@ -24,6 +29,62 @@ pub enum Statement {
     CommitPrepared(String),
     /// `ROLLBACK PREPARED 'gid'`
     RollbackPrepared(String),
+    /// `COPY`
+    Copy(CopyStatement),
+    /// `VACUUM [options] [table, ...]` or `ANALYZE [table, ...]`: the tables named (the
+    /// storage reclaims space by itself, so only the names are checked).
+    Maintenance {
+        /// `VACUUM` or `ANALYZE` (the command tag).
+        command: &'static str,
+        /// The tables named, if any.
+        tables: Vec<String>,
+    },
+    /// `SET TRANSACTION CONTEXT (GXID n, SNAPSHOT 'xmin:xmax:xip,...', GLOBAL_XMIN n)`: the
+    /// transaction context a coordinator gives the next statement on a datanode.
+    TransactionContext(Vec<GenericOption>),
+}
+
+/// `COPY source FROM|TO target [WITH] (options)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CopyStatement {
+    /// The table (and columns), or the query of `COPY (query) TO`.
+    pub source: ast::CopySource,
+    /// `COPY ... TO` rather than `FROM`.
+    pub to: bool,
+    /// STDIN, STDOUT, a file or a program.
+    pub target: ast::CopyTarget,
+    /// The options, in the generic form.
+    pub options: Vec<GenericOption>,
+}
+
+/// One option of a generic option list (`COPY ... WITH (...)`, `SET TRANSACTION CONTEXT
+/// (...)`): its name (lower case) and value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenericOption {
+    pub name: String,
+    pub value: OptionValue,
+}
+
+/// The value of a generic option.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptionValue {
+    /// No value (`HEADER`, `FREEZE`): true for a boolean option.
+    None,
+    /// A word, string or number, as written (words in lower case).
+    Text(String),
+    /// `*` (`FORCE_QUOTE *`).
+    Star,
+    /// A parenthesized column list.
+    Columns(Vec<String>),
+}
+
+impl GenericOption {
+    fn new(name: &str, value: OptionValue) -> GenericOption {
+        GenericOption {
+            name: name.to_string(),
+            value,
+        }
+    }
 }
 
 /// Parses one or more `;`-separated statements. Empty input gives no statements.
@@ -72,7 +133,212 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
     if parse_words(parser, &["rollback", "prepared"]) {
         return Ok(Statement::RollbackPrepared(parser.parse_literal_string()?));
     }
+    if parse_words(parser, &["set", "transaction", "context"]) {
+        parser.expect_token(&Token::LParen)?;
+        let mut options = Vec::new();
+        loop {
+            options.push(parse_generic_option(parser)?);
+            if !parser.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        parser.expect_token(&Token::RParen)?;
+        return Ok(Statement::TransactionContext(options));
+    }
+    if parser.parse_keyword(Keyword::COPY) {
+        return Ok(Statement::Copy(parse_copy(parser)?));
+    }
+    if let Some(command) = match parser.parse_one_of_keywords(&[Keyword::VACUUM, Keyword::ANALYZE])
+    {
+        Some(Keyword::VACUUM) => Some("VACUUM"),
+        Some(_) => Some("ANALYZE"),
+        None => parse_words(parser, &["analyse"]).then_some("ANALYZE"),
+    } {
+        return parse_maintenance(parser, command);
+    }
     Ok(Statement::Sql(Box::new(parser.parse_statement()?)))
+}
+
+/// The rest of `VACUUM` / `ANALYZE`: options (parenthesized, or the old keywords), then
+/// table names, each with an optional column list.
+fn parse_maintenance(parser: &mut Parser, command: &'static str) -> Result<Statement, ParserError> {
+    if parser.consume_token(&Token::LParen) {
+        let mut depth = 1;
+        while depth > 0 {
+            match parser.next_token().token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                Token::EOF => return parser.expected(")", parser.peek_token()),
+                _ => {}
+            }
+        }
+    }
+    while parser
+        .parse_one_of_keywords(&[
+            Keyword::FULL,
+            Keyword::FREEZE,
+            Keyword::VERBOSE,
+            Keyword::ANALYZE,
+        ])
+        .is_some()
+        || parse_words(parser, &["analyse"])
+    {}
+    let mut tables = Vec::new();
+    while matches!(parser.peek_token().token, Token::Word(_)) {
+        tables.push(
+            super::binder::object_name(&parser.parse_object_name(false)?)
+                .map_err(|e| ParserError::ParserError(e.message))?,
+        );
+        parser.parse_parenthesized_column_list(IsOptional::Optional, false)?;
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    Ok(Statement::Maintenance { command, tables })
+}
+
+/// The rest of a COPY statement after `COPY`.
+fn parse_copy(parser: &mut Parser) -> Result<CopyStatement, ParserError> {
+    let source = if parser.consume_token(&Token::LParen) {
+        let query = parser.parse_query()?;
+        parser.expect_token(&Token::RParen)?;
+        ast::CopySource::Query(query)
+    } else {
+        ast::CopySource::Table {
+            table_name: parser.parse_object_name(false)?,
+            columns: parser.parse_parenthesized_column_list(IsOptional::Optional, false)?,
+        }
+    };
+    let to = match parser.parse_one_of_keywords(&[Keyword::FROM, Keyword::TO]) {
+        Some(Keyword::TO) => true,
+        Some(_) => false,
+        None => return parser.expected("FROM or TO", parser.peek_token()),
+    };
+    let target = if parser.parse_keyword(Keyword::STDIN) {
+        ast::CopyTarget::Stdin
+    } else if parser.parse_keyword(Keyword::STDOUT) {
+        ast::CopyTarget::Stdout
+    } else if parser.parse_keyword(Keyword::PROGRAM) {
+        ast::CopyTarget::Program {
+            command: parser.parse_literal_string()?,
+        }
+    } else {
+        ast::CopyTarget::File {
+            filename: parser.parse_literal_string()?,
+        }
+    };
+    let with = parser.parse_keyword(Keyword::WITH);
+    let mut options = Vec::new();
+    if parser.consume_token(&Token::LParen) {
+        loop {
+            options.push(parse_generic_option(parser)?);
+            if !parser.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        parser.expect_token(&Token::RParen)?;
+    } else {
+        while let Some(option) = parse_copy_legacy_option(parser)? {
+            options.push(option);
+        }
+        if with && options.is_empty() {
+            return parser.expected("COPY option", parser.peek_token());
+        }
+    }
+    Ok(CopyStatement {
+        source,
+        to,
+        target,
+        options,
+    })
+}
+
+/// `name [value]` of the generic COPY option list.
+fn parse_generic_option(parser: &mut Parser) -> Result<GenericOption, ParserError> {
+    let token = parser.next_token();
+    let name = match &token.token {
+        Token::Word(w) => w.value.to_lowercase(),
+        _ => return parser.expected("COPY option name", token),
+    };
+    let next = parser.peek_token();
+    let value = match next.token.clone() {
+        Token::Comma | Token::RParen => OptionValue::None,
+        Token::Mul => {
+            parser.next_token();
+            OptionValue::Star
+        }
+        Token::LParen => OptionValue::Columns(
+            parser
+                .parse_parenthesized_column_list(IsOptional::Mandatory, false)?
+                .iter()
+                .map(super::binder::ident_name)
+                .collect(),
+        ),
+        Token::Word(w) => {
+            parser.next_token();
+            OptionValue::Text(if w.quote_style.is_some() {
+                w.value
+            } else {
+                w.value.to_lowercase()
+            })
+        }
+        Token::SingleQuotedString(s) => {
+            parser.next_token();
+            OptionValue::Text(s)
+        }
+        Token::Number(n, _) => {
+            parser.next_token();
+            OptionValue::Text(n)
+        }
+        _ => return parser.expected("COPY option value", next),
+    };
+    Ok(GenericOption { name, value })
+}
+
+/// One pre-9.0 COPY option (`BINARY`, `DELIMITER [AS] 'c'`, `NULL [AS] 's'`, `CSV`, `HEADER`,
+/// `QUOTE [AS] 'q'`, `ESCAPE [AS] 'e'`, `FORCE QUOTE cols|*`, `FORCE NOT NULL cols`), as its
+/// generic option; `None` at the end of the statement.
+fn parse_copy_legacy_option(parser: &mut Parser) -> Result<Option<GenericOption>, ParserError> {
+    let text = |parser: &mut Parser| -> Result<OptionValue, ParserError> {
+        let _ = parser.parse_keyword(Keyword::AS);
+        Ok(OptionValue::Text(parser.parse_literal_string()?))
+    };
+    let word = |s: &str| OptionValue::Text(s.to_string());
+    let columns = |parser: &mut Parser| -> Result<OptionValue, ParserError> {
+        if parser.consume_token(&Token::Mul) {
+            return Ok(OptionValue::Star);
+        }
+        let mut names = Vec::new();
+        loop {
+            names.push(super::binder::ident_name(&parser.parse_identifier()?));
+            if !parser.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        Ok(OptionValue::Columns(names))
+    };
+    let option = if parser.parse_keyword(Keyword::BINARY) {
+        GenericOption::new("format", word("binary"))
+    } else if parser.parse_keyword(Keyword::CSV) {
+        GenericOption::new("format", word("csv"))
+    } else if parser.parse_keyword(Keyword::HEADER) {
+        GenericOption::new("header", OptionValue::None)
+    } else if parser.parse_keyword(Keyword::DELIMITER) {
+        GenericOption::new("delimiter", text(parser)?)
+    } else if parser.parse_keyword(Keyword::NULL) {
+        GenericOption::new("null", text(parser)?)
+    } else if parser.parse_keyword(Keyword::QUOTE) {
+        GenericOption::new("quote", text(parser)?)
+    } else if parser.parse_keyword(Keyword::ESCAPE) {
+        GenericOption::new("escape", text(parser)?)
+    } else if parser.parse_keywords(&[Keyword::FORCE, Keyword::QUOTE]) {
+        GenericOption::new("force_quote", columns(parser)?)
+    } else if parser.parse_keywords(&[Keyword::FORCE, Keyword::NOT, Keyword::NULL]) {
+        GenericOption::new("force_not_null", columns(parser)?)
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(option))
 }
 
 /// Consumes `words` (unquoted, any case) if the next tokens are exactly them; sqlparser has no

@@ -89,6 +89,9 @@ pub struct CatalogView<'a> {
 
 impl Catalog for CatalogView<'_> {
     fn table(&self, name: &str) -> Result<Option<Arc<Table>>> {
+        if let Some(view) = super::system::view(name) {
+            return Ok(Some(Arc::new(view)));
+        }
         get_table(self.txn, name).map(|t| t.map(Arc::new))
     }
 }

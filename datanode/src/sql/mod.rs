@@ -4,4 +4,5 @@
 
 pub mod catalog;
 pub mod session;
+pub mod system;
 pub mod table;

@@ -6,8 +6,9 @@
 //! and timestamps as integers).
 
 use super::catalog::storage_error;
+use super::system;
 use crate::storage::keycode::Value as KeyValue;
-use crate::storage::locks::RowLockMode;
+use crate::storage::locks::{RowLockMode, WaitOptions};
 use crate::storage::mvcc::{MvccError, Transaction};
 use rxc_common::sql::catalog::Table;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
@@ -97,6 +98,17 @@ fn key_of(id: &RowId) -> Result<Vec<KeyValue>> {
     id.iter().map(key_value).collect()
 }
 
+/// System views are read-only.
+fn refuse_view_write(table: &Table) -> Result<()> {
+    if system::is_view(table.id) {
+        return Err(SqlError::new(
+            sqlstate::WRONG_OBJECT_TYPE,
+            format!("cannot change system view \"{}\"", table.name),
+        ));
+    }
+    Ok(())
+}
+
 /// The executor's storage over one MVCC transaction.
 pub struct TxnStorage<'a> {
     pub txn: &'a mut Transaction,
@@ -104,8 +116,8 @@ pub struct TxnStorage<'a> {
     pub row_ids: &'a mut u32,
     /// Sequence values (the session fetches ranges from the GTM).
     pub nextval: &'a dyn Fn(&str) -> Result<i64>,
-    /// Checked between rows: the statement was cancelled or timed out.
-    pub cancel: &'a dyn Fn() -> Result<()>,
+    /// The statement's cancel flag and deadline, checked as it runs.
+    pub interrupt: WaitOptions,
 }
 
 impl TxnStorage<'_> {
@@ -141,6 +153,10 @@ impl TxnStorage<'_> {
 
 impl Storage for TxnStorage<'_> {
     fn scan(&mut self, table: &Table) -> Result<Vec<(RowId, Row)>> {
+        if system::is_view(table.id) {
+            let rows = system::rows(&**self.txn.engine(), table.id)?;
+            return Ok((0..).map(|i| vec![Value::Int8(i)]).zip(rows).collect());
+        }
         let rows = self.txn.scan(table.id).map_err(mvcc_error)?;
         let mut out = Vec::with_capacity(rows.len());
         for (pk, bytes) in rows {
@@ -164,6 +180,7 @@ impl Storage for TxnStorage<'_> {
     }
 
     fn insert(&mut self, table: &Table, row: &Row) -> Result<()> {
+        refuse_view_write(table)?;
         let id = if table.has_row_id() {
             let gxid = self
                 .txn
@@ -211,6 +228,7 @@ impl Storage for TxnStorage<'_> {
     }
 
     fn update(&mut self, table: &Table, id: &RowId, old: &Row, new: &Row) -> Result<WriteOutcome> {
+        refuse_view_write(table)?;
         let new_id = if table.has_row_id() {
             id.clone()
         } else {
@@ -242,6 +260,7 @@ impl Storage for TxnStorage<'_> {
     }
 
     fn delete(&mut self, table: &Table, id: &RowId, old: &Row) -> Result<WriteOutcome> {
+        refuse_view_write(table)?;
         match self.claim(table, id, old)? {
             WriteOutcome::Done => {}
             other => return Ok(other),
@@ -277,6 +296,6 @@ impl Storage for TxnStorage<'_> {
     }
 
     fn check_cancel(&mut self) -> Result<()> {
-        (self.cancel)()
+        self.interrupt.check_interrupted().map_err(mvcc_error)
     }
 }

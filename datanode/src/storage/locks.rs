@@ -182,6 +182,16 @@ impl WaitOptions {
         None
     }
 
+    /// Whether the statement was canceled or ran past its deadline (checked between rows by
+    /// the executor, not only while waiting).
+    pub fn check_interrupted(&self) -> Result<(), MvccError> {
+        let now = Instant::now();
+        match self.interruption(now, now) {
+            Some(e @ MvccError::Canceled(_)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// The next instant at which [`WaitOptions::interruption`] may change its answer.
     fn next_deadline(&self, start: Instant) -> Option<Instant> {
         let lock_deadline = self.lock_timeout.map(|t| start + t);

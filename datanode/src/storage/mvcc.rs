@@ -470,6 +470,17 @@ impl Mvcc {
     }
 }
 
+impl Mvcc {
+    /// Whether the last [`Mvcc::gc`] call finished a pass over every version (the next call
+    /// starts over).
+    pub fn gc_pass_complete(&self) -> bool {
+        self.gc_cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+}
+
 /// One stored version of a row, decoded.
 struct StoredVersion {
     key: Vec<u8>,
@@ -504,6 +515,11 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// The engine the transaction reads and writes.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
+    }
+
     /// The transaction's GXID (`None` for a read-only one).
     pub fn gxid(&self) -> Option<Gxid> {
         self.gxid

@@ -16,7 +16,7 @@
 //! The parts: [`settings`] (SET/SHOW, timeouts), [`statement`] (one statement on a blocking
 //! thread), [`ddl`] (CREATE/DROP/ALTER TABLE, TRUNCATE), [`prepared`] (two-phase commit).
 
-use super::catalog::{CatalogView, IdAllocator};
+use super::catalog::{self, CatalogView, IdAllocator};
 use super::table::mvcc_error;
 use crate::storage::mvcc::{Mvcc, Transaction};
 use rxc_common::gtm::client::GtmClient;
@@ -30,8 +30,11 @@ use rxc_common::sql::{DataType, Value};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use sqlparser::ast;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod context;
+mod copy;
 mod ddl;
 mod prepared;
 mod settings;
@@ -39,6 +42,9 @@ mod statement;
 
 use settings::{default_settings, isolation_from_modes};
 use statement::run_statement;
+
+/// A connection's cancel key secret and its session's cancel flag.
+type CancelKey = (Vec<u8>, Arc<AtomicBool>);
 
 /// What every session of a datanode shares.
 pub struct Node {
@@ -52,6 +58,8 @@ pub struct Node {
     pub gtm: GtmClient,
     /// Cached sequence ranges: name → (next value, values left, increment).
     sequences: Mutex<HashMap<String, (i64, u64, i64)>>,
+    /// Cancel keys of the open connections: backend pid → (secret, the session's cancel flag).
+    cancel_keys: Mutex<HashMap<i32, CancelKey>>,
 }
 
 impl Node {
@@ -63,7 +71,21 @@ impl Node {
             mvcc,
             gtm,
             sequences: Mutex::new(HashMap::new()),
+            cancel_keys: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A cancel request: sets the cancel flag of the session with this pid and secret key
+    /// (a request with a wrong key is ignored, as in PostgreSQL). Returns whether it matched.
+    pub fn cancel(&self, pid: i32, secret: &[u8]) -> bool {
+        let keys = self.cancel_keys.lock().unwrap_or_else(|e| e.into_inner());
+        match keys.get(&pid) {
+            Some((key, flag)) if key.as_slice() == secret => {
+                flag.store(true, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -82,6 +104,14 @@ pub enum StatementResult {
     Begin,
     /// COMMIT, ROLLBACK, PREPARE TRANSACTION (the tag says which happened).
     End(String),
+    /// COPY FROM STDIN started: the client sends the data next.
+    CopyIn { columns: usize, csv: bool },
+    /// COPY TO STDOUT: the data, one encoded line per row.
+    CopyOut {
+        columns: usize,
+        csv: bool,
+        lines: Vec<Vec<u8>>,
+    },
 }
 
 struct Txn {
@@ -93,12 +123,35 @@ struct Txn {
     row_ids: u32,
 }
 
+impl Txn {
+    fn new(explicit: bool, isolation: Isolation) -> Txn {
+        Txn {
+            explicit,
+            failed: false,
+            isolation,
+            gxid: None,
+            mvcc: None,
+            row_ids: 0,
+        }
+    }
+}
+
 /// One client's session.
 pub struct Session {
     node: Arc<Node>,
     gtm_session: SessionId,
     txn: Option<Txn>,
     settings: BTreeMap<String, String>,
+    copy_in: Option<copy::CopyIn>,
+    /// A coordinator's connection: transaction context comes with the statements, and the
+    /// GTM is never told of this session's transactions (see [`context`]).
+    from_coordinator: bool,
+    /// The context the coordinator sent for the next statement.
+    pending_context: Option<context::CoordinatorContext>,
+    /// Set by a cancel request; cleared when a statement starts.
+    cancel: Arc<AtomicBool>,
+    /// The backend pid of the connection's cancel key, once registered.
+    pid: Option<i32>,
 }
 
 fn gtm_error(e: impl std::fmt::Display) -> SqlError {
@@ -122,6 +175,11 @@ fn latest_snapshot() -> Snapshot {
 /// Whether a statement writes (needs a GXID).
 fn writes(stmt: &ast::Statement) -> bool {
     match stmt {
+        ast::Statement::Explain {
+            statement,
+            analyze: true,
+            ..
+        } => writes(statement),
         ast::Statement::Query(q) => !q.locks.is_empty(),
         ast::Statement::Insert(_)
         | ast::Statement::Update(_)
@@ -144,7 +202,23 @@ impl Session {
             gtm_session,
             txn: None,
             settings,
+            copy_in: None,
+            from_coordinator: false,
+            pending_context: None,
+            cancel: Arc::new(AtomicBool::new(false)),
+            pid: None,
         }
+    }
+
+    /// Registers the connection's cancel key (backend pid and secret) with the node.
+    pub fn register_cancel_key(&mut self, pid: i32, secret: Vec<u8>) {
+        let mut keys = self
+            .node
+            .cancel_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        keys.insert(pid, (secret, self.cancel.clone()));
+        self.pid = Some(pid);
     }
 
     /// Whether a transaction block is open (for ReadyForQuery).
@@ -173,22 +247,25 @@ impl Session {
                 | ast::Statement::Update(_)
                 | ast::Statement::Delete(_)
         ) {
-            if let ast::Statement::ShowVariable { variable } = &**ast {
-                let name = variable
-                    .iter()
-                    .map(|i| i.value.to_lowercase())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                return Ok((
-                    vec![],
-                    vec![OutputColumn {
-                        name,
-                        data_type: DataType::Text,
-                        table_id: None,
-                    }],
-                ));
-            }
-            return Ok((param_types.to_vec(), vec![]));
+            let text_column = |name: String| OutputColumn {
+                name,
+                data_type: DataType::Text,
+                table_id: None,
+            };
+            return Ok(match &**ast {
+                ast::Statement::ShowVariable { variable } => {
+                    let name = variable
+                        .iter()
+                        .map(|i| i.value.to_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    (vec![], vec![text_column(name)])
+                }
+                ast::Statement::Explain { .. } => {
+                    (param_types.to_vec(), vec![text_column("QUERY PLAN".into())])
+                }
+                _ => (param_types.to_vec(), vec![]),
+            });
         }
         let bound = match self.txn.as_ref().and_then(|t| t.mvcc.as_ref()) {
             Some(txn) => binder::bind(&CatalogView { txn }, ast, param_types)?,
@@ -213,6 +290,8 @@ impl Session {
 
     /// Runs one statement with parameter values (already of the described types).
     pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<StatementResult> {
+        // A cancel request only cancels a statement running when it arrives.
+        self.cancel.store(false, Ordering::Relaxed);
         // Transaction control first: it is allowed in a failed block.
         match stmt {
             Statement::PrepareTransaction(gid) => return self.prepare_transaction(gid).await,
@@ -226,6 +305,9 @@ impl Session {
                 } => return self.rollback_block().await,
                 _ => {}
             },
+            Statement::Copy(_)
+            | Statement::Maintenance { .. }
+            | Statement::TransactionContext(_) => {}
         }
         if self.in_failed_block() {
             return Err(SqlError::new(
@@ -233,13 +315,48 @@ impl Session {
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
-        let Statement::Sql(ast) = stmt else {
-            return Err(SqlError::internal("unexpected statement"));
+        let ast = match stmt {
+            Statement::Sql(ast) => ast,
+            Statement::Copy(copy) => return self.start_copy(copy).await,
+            Statement::Maintenance { command, tables } => return self.maintenance(command, tables),
+            Statement::TransactionContext(options) => return self.set_context(options),
+            _ => return Err(SqlError::internal("unexpected statement")),
         };
         if let Some(result) = self.utility(ast)? {
             return Ok(result);
         }
-        let result = self.run_in_transaction(ast.clone(), params.to_vec()).await;
+        self.run_statement(ast.clone(), params.to_vec()).await
+    }
+
+    /// `VACUUM` / `ANALYZE`: the tables must exist; storage reclaims space in the background
+    /// (garbage collection below the GTM's `global_xmin`) and plans need no statistics yet.
+    fn maintenance(&self, command: &str, tables: &[String]) -> Result<StatementResult> {
+        if command == "VACUUM" && self.in_transaction_block() {
+            return Err(SqlError::new(
+                sqlstate::ACTIVE_SQL_TRANSACTION,
+                "VACUUM cannot run inside a transaction block",
+            ));
+        }
+        let txn = self.node.mvcc.read_only(latest_snapshot());
+        for name in tables {
+            if catalog::get_table(&txn, name)?.is_none() {
+                return Err(SqlError::new(
+                    sqlstate::UNDEFINED_TABLE,
+                    format!("relation \"{name}\" does not exist"),
+                ));
+            }
+        }
+        Ok(StatementResult::Command(command.to_string()))
+    }
+
+    /// Runs a statement in the session's transaction and ends that transaction when it is
+    /// the statement's own: committed on success; failed on error (a block stays failed).
+    async fn run_statement(
+        &mut self,
+        stmt: Box<ast::Statement>,
+        params: Vec<Value>,
+    ) -> Result<StatementResult> {
+        let result = self.run_in_transaction(stmt, params).await;
         match result {
             Ok(r) => {
                 if !self.in_transaction_block() {
@@ -254,8 +371,6 @@ impl Session {
         }
     }
 
-    /// Statements that touch neither storage nor the GTM (SET, SHOW, VACUUM, ...).
-
     fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<StatementResult> {
         let isolation = match isolation_from_modes(modes)? {
             Some(i) => i,
@@ -266,16 +381,7 @@ impl Session {
                 // PostgreSQL warns and stays in the block.
                 tracing::debug!("BEGIN inside a transaction block");
             }
-            _ => {
-                self.txn = Some(Txn {
-                    explicit: true,
-                    failed: false,
-                    isolation,
-                    gxid: None,
-                    mvcc: None,
-                    row_ids: 0,
-                })
-            }
+            _ => self.txn = Some(Txn::new(true, isolation)),
         }
         Ok(StatementResult::Begin)
     }
@@ -316,7 +422,7 @@ impl Session {
                     .map_err(|e| SqlError::internal(format!("commit task failed: {e}")))?;
             if let Err(e) = result {
                 if let Some(g) = txn.gxid {
-                    let _ = self.node.gtm.abort(g).await;
+                    let _ = self.report_to_gtm(g, false).await;
                 }
                 return Err(mvcc_error(e));
             }
@@ -325,14 +431,23 @@ impl Session {
             self.await_finished_at_gtm(&commit_after).await?;
         }
         if let Some(g) = txn.gxid {
-            let report = if commit {
-                self.node.gtm.commit(g).await
-            } else {
-                self.node.gtm.abort(g).await
-            };
-            report.map_err(gtm_error)?;
+            self.report_to_gtm(g, commit).await?;
         }
         Ok(())
+    }
+
+    /// Reports a transaction's end to the GTM — unless a coordinator owns it (it reports
+    /// once every participant is done).
+    async fn report_to_gtm(&self, gxid: Gxid, commit: bool) -> Result<()> {
+        if self.from_coordinator {
+            return Ok(());
+        }
+        let report = if commit {
+            self.node.gtm.commit(gxid).await
+        } else {
+            self.node.gtm.abort(gxid).await
+        };
+        report.map_err(gtm_error)
     }
 
     /// Waits until the GTM no longer counts any of `gxids` as running (their sessions report
@@ -377,7 +492,7 @@ impl Session {
                 let _ = tokio::task::spawn_blocking(move || m.abort()).await;
             }
             if let Some(g) = g {
-                if let Err(e) = self.node.gtm.abort(g).await {
+                if let Err(e) = self.report_to_gtm(g, false).await {
                     tracing::warn!(gxid = g.0, error = %e, "could not report an abort to the GTM");
                 }
             }
@@ -389,15 +504,11 @@ impl Session {
 
     /// Makes sure a transaction with the right context is open for a statement.
     async fn prepare_context(&mut self, write: bool) -> Result<()> {
+        if self.from_coordinator {
+            return self.apply_coordinator_context(write);
+        }
         if self.txn.is_none() {
-            self.txn = Some(Txn {
-                explicit: false,
-                failed: false,
-                isolation: self.default_isolation()?,
-                gxid: None,
-                mvcc: None,
-                row_ids: 0,
-            });
+            self.txn = Some(Txn::new(false, self.default_isolation()?));
         }
         let session = self.gtm_session;
         let gtm = self.node.gtm.clone();
@@ -442,7 +553,22 @@ impl Session {
         stmt: Box<ast::Statement>,
         params: Vec<Value>,
     ) -> Result<StatementResult> {
-        self.prepare_context(writes(&stmt)).await?;
+        self.on_blocking_thread(writes(&stmt), move |node, handle, txn, row_ids| {
+            run_statement(node, handle, txn, row_ids, &stmt, &params)
+        })
+        .await
+    }
+
+    /// Runs `work` in the session's transaction (opened with the context a reader or a
+    /// writer needs) on a blocking thread: storage reads, lock waits and fsyncs block.
+    async fn on_blocking_thread<T, F>(&mut self, write: bool, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Node, &tokio::runtime::Handle, &mut Transaction, &mut u32) -> Result<T>
+            + Send
+            + 'static,
+    {
+        self.prepare_context(write).await?;
         let wait = self.wait_options();
         let txn = self
             .txn
@@ -457,7 +583,7 @@ impl Session {
         let node = self.node.clone();
         let handle = tokio::runtime::Handle::current();
         let (mvcc_txn_back, row_ids_back, result) = tokio::task::spawn_blocking(move || {
-            let result = run_statement(&node, &handle, &mut mvcc_txn, &mut row_ids, &stmt, &params);
+            let result = work(&node, &handle, &mut mvcc_txn, &mut row_ids);
             (mvcc_txn, row_ids, result)
         })
         .await
@@ -473,6 +599,14 @@ impl Session {
 
     /// Ends the session: an open transaction aborts.
     pub async fn close(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let mut keys = self
+                .node
+                .cancel_keys
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            keys.remove(&pid);
+        }
         let _ = self.finish(false).await;
         let _ = self.node.gtm.end_session(self.gtm_session).await;
     }

@@ -3,12 +3,11 @@
 //! `COMMIT PREPARED` / `ROLLBACK PREPARED` finish it, also after a restart.
 
 use super::{gtm_error, Session, StatementResult};
-use crate::sql::catalog;
 use crate::sql::table::mvcc_error;
+use crate::sql::{catalog, system};
 use crate::storage::keys::Key;
 use crate::storage::{Cf, WriteBatch};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
-use rxc_common::txn::Gxid;
 
 impl Session {
     pub(super) async fn prepare_transaction(&mut self, gid: &str) -> Result<StatementResult> {
@@ -39,23 +38,27 @@ impl Session {
             .is_some()
         {
             let _ = tokio::task::spawn_blocking(move || m.abort()).await;
-            let _ = self.node.gtm.abort(gxid).await;
+            let _ = self.report_to_gtm(gxid, false).await;
             return Err(SqlError::new(
                 sqlstate::DUPLICATE_PREPARED_TRANSACTION,
                 format!("transaction identifier \"{gid}\" is already in use"),
             ));
         }
-        // Register at the GTM first, so the GXID outlives this session there.
-        self.node
-            .gtm
-            .prepare(gxid, gid, vec![self.node.name.clone()], &self.node.name)
-            .await
-            .map_err(gtm_error)?;
+        // Register at the GTM first, so the GXID outlives this session there (a coordinator
+        // registers its transactions itself, with all their participants).
+        if !self.from_coordinator {
+            self.node
+                .gtm
+                .prepare(gxid, gid, vec![self.node.name.clone()], &self.node.name)
+                .await
+                .map_err(gtm_error)?;
+        }
         let engine = self.node.mvcc.engine().clone();
         let gid_owned = gid.to_string();
         tokio::task::spawn_blocking(move || -> Result<()> {
             let mut batch = WriteBatch::synced();
-            batch.put(Cf::Meta, gid_key(&gid_owned), gxid.0.to_be_bytes().to_vec());
+            let entry = system::encode_gid_entry(gxid, chrono::Utc::now());
+            batch.put(Cf::Meta, gid_key(&gid_owned), entry);
             engine.write(batch).map_err(catalog::storage_error)?;
             m.prepare().map_err(mvcc_error)
         })
@@ -78,11 +81,10 @@ impl Session {
         }
         let key = gid_key(gid);
         let engine = self.node.mvcc.engine().clone();
-        let gxid = match engine.get(Cf::Meta, &key).map_err(catalog::storage_error)? {
-            Some(bytes) if bytes.len() == 8 => {
-                Gxid(u64::from_be_bytes(bytes.try_into().unwrap_or([0; 8])))
-            }
-            _ => {
+        let entry = engine.get(Cf::Meta, &key).map_err(catalog::storage_error)?;
+        let gxid = match entry.as_deref().and_then(system::decode_gid_entry) {
+            Some((gxid, _)) => gxid,
+            None => {
                 return Err(SqlError::new(
                     sqlstate::UNDEFINED_OBJECT,
                     format!("prepared transaction with identifier \"{gid}\" does not exist"),
@@ -103,15 +105,12 @@ impl Session {
         })
         .await
         .map_err(|e| SqlError::internal(format!("task failed: {e}")))??;
-        let gtm = &self.node.gtm;
-        let _ = gtm.decide(gid, commit).await;
-        let report = if commit {
-            gtm.commit(gxid).await
-        } else {
-            gtm.abort(gxid).await
-        };
-        report.map_err(gtm_error)?;
-        let _ = gtm.forget(gid).await;
+        if !self.from_coordinator {
+            let gtm = &self.node.gtm;
+            let _ = gtm.decide(gid, commit).await;
+            self.report_to_gtm(gxid, commit).await?;
+            let _ = gtm.forget(gid).await;
+        }
         Ok(StatementResult::Command(if commit {
             "COMMIT PREPARED".into()
         } else {
@@ -122,7 +121,7 @@ impl Session {
 
 fn gid_key(gid: &str) -> Vec<u8> {
     Key::Meta {
-        name: format!("gid/{gid}"),
+        name: system::gid_entry_name(gid),
     }
     .encode()
 }

@@ -80,12 +80,13 @@ impl Session {
             } else {
                 Duration::from_secs(1)
             },
-            cancel: None,
+            cancel: Some(self.cancel.clone()),
             deadline: (statement_timeout > 0)
                 .then(|| Instant::now() + Duration::from_millis(statement_timeout)),
         }
     }
 
+    /// Statements that touch neither storage nor the GTM (SET, SHOW, DISCARD).
     pub(super) fn utility(&mut self, stmt: &ast::Statement) -> Result<Option<StatementResult>> {
         Ok(Some(match stmt {
             ast::Statement::Set(set) => {
@@ -123,11 +124,70 @@ impl Session {
                     tag: "SHOW".into(),
                 }
             }
-            ast::Statement::Vacuum(_) => StatementResult::Command("VACUUM".into()),
-            ast::Statement::Analyze(_) => StatementResult::Command("ANALYZE".into()),
             ast::Statement::Discard { .. } => StatementResult::Command("DISCARD ALL".into()),
             _ => return Ok(None),
         }))
+    }
+
+    /// `SET name = value` (also from the startup packet's options).
+    fn set_variable(&mut self, name: &str, value: String) -> Result<()> {
+        let value = if value.eq_ignore_ascii_case("default") {
+            default_settings().remove(name).unwrap_or_default()
+        } else {
+            value
+        };
+        if name == "default_transaction_isolation" || name == "transaction_isolation" {
+            let v = value.to_lowercase();
+            if v == "serializable" {
+                return Err(SqlError::unsupported(
+                    "SERIALIZABLE isolation is not supported yet; use REPEATABLE READ",
+                ));
+            }
+            if name == "transaction_isolation" {
+                if let Some(t) = &mut self.txn {
+                    t.isolation = if v == "repeatable read" {
+                        Isolation::RepeatableRead
+                    } else {
+                        Isolation::ReadCommitted
+                    };
+                }
+                return Ok(());
+            }
+        }
+        self.settings.insert(name.to_string(), value);
+        Ok(())
+    }
+
+    /// Applies the startup packet's `options` (`-c name=value`, `--name=value`), as
+    /// PostgreSQL does; `rxc.remotetype=coordinator` marks a coordinator's connection.
+    pub fn apply_startup_options(&mut self, options: &str) -> Result<()> {
+        let mut words = options.split_whitespace();
+        while let Some(word) = words.next() {
+            let assignment = match word {
+                "-c" => words.next().unwrap_or_default(),
+                w if w.starts_with("--") => &w[2..],
+                w if w.starts_with("-c") => &w[2..],
+                w => {
+                    return Err(SqlError::new(
+                        sqlstate::PROTOCOL_VIOLATION,
+                        format!("invalid command-line argument for server process: {w}"),
+                    ))
+                }
+            };
+            let Some((name, value)) = assignment.split_once('=') else {
+                return Err(SqlError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    format!("-c {assignment} requires a value"),
+                ));
+            };
+            let name = name.to_lowercase().replace('-', "_");
+            if name == "rxc.remotetype" {
+                self.from_coordinator = value.eq_ignore_ascii_case("coordinator");
+                continue;
+            }
+            self.set_variable(&name, value.to_string())?;
+        }
+        Ok(())
     }
 
     fn set(&mut self, set: &ast::Set) -> Result<()> {
@@ -147,31 +207,7 @@ impl Session {
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
-                let value = if value.eq_ignore_ascii_case("default") {
-                    default_settings().remove(&name).unwrap_or_default()
-                } else {
-                    value
-                };
-                if name == "default_transaction_isolation" || name == "transaction_isolation" {
-                    let v = value.to_lowercase();
-                    if v == "serializable" {
-                        return Err(SqlError::unsupported(
-                            "SERIALIZABLE isolation is not supported yet; use REPEATABLE READ",
-                        ));
-                    }
-                    if name == "transaction_isolation" {
-                        if let Some(t) = &mut self.txn {
-                            t.isolation = if v == "repeatable read" {
-                                Isolation::RepeatableRead
-                            } else {
-                                Isolation::ReadCommitted
-                            };
-                        }
-                        return Ok(());
-                    }
-                }
-                self.settings.insert(name, value);
-                Ok(())
+                self.set_variable(&name, value)
             }
             ast::Set::SetTimeZone { value, .. } => {
                 let v = value.to_string().trim_matches('\'').to_string();

@@ -10,7 +10,7 @@ use crate::storage::mvcc::Transaction;
 use rxc_common::sql::binder;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec;
-use rxc_common::sql::plan::BoundQuery;
+use rxc_common::sql::plan::{BoundQuery, OutputColumn};
 use rxc_common::sql::{DataType, Value};
 use sqlparser::ast;
 
@@ -26,6 +26,12 @@ pub(super) fn run_statement(
     let sequences = &|name: &str| nextval(node, handle, name);
     if let Some(result) = ddl::run(node, handle, sequences, txn, row_ids, stmt) {
         return result;
+    }
+    if let ast::Statement::Explain {
+        statement, analyze, ..
+    } = stmt
+    {
+        return explain(sequences, txn, row_ids, statement, *analyze, params);
     }
     let bound: BoundQuery = {
         let view = CatalogView { txn };
@@ -61,11 +67,12 @@ pub(super) fn storage<'a>(
     txn: &'a mut Transaction,
     row_ids: &'a mut u32,
 ) -> TxnStorage<'a> {
+    let interrupt = txn.wait_options().clone();
     TxnStorage {
         txn,
         row_ids,
         nextval: sequences,
-        cancel: &|| Ok(()),
+        interrupt,
     }
 }
 
@@ -97,4 +104,56 @@ pub(super) fn nextval(node: &Node, handle: &tokio::runtime::Handle, name: &str) 
         (first + increment, count.saturating_sub(1), increment),
     );
     Ok(first)
+}
+
+/// `EXPLAIN [ANALYZE] statement`: the plan, one line per row of a `QUERY PLAN` column;
+/// ANALYZE runs the statement too and adds its row count and time.
+fn explain(
+    sequences: Sequences<'_>,
+    txn: &mut Transaction,
+    row_ids: &mut u32,
+    stmt: &ast::Statement,
+    analyze: bool,
+    params: &[Value],
+) -> Result<StatementResult> {
+    if !matches!(
+        stmt,
+        ast::Statement::Query(_)
+            | ast::Statement::Insert(_)
+            | ast::Statement::Update(_)
+            | ast::Statement::Delete(_)
+    ) {
+        return Err(SqlError::unsupported(format!(
+            "EXPLAIN of this statement is not supported: {stmt}"
+        )));
+    }
+    let bound: BoundQuery = {
+        let view = CatalogView { txn };
+        binder::bind(&view, stmt, &vec![DataType::Unknown; params.len()])?
+    };
+    let mut lines = bound.root.explain();
+    if analyze {
+        let start = std::time::Instant::now();
+        let mut storage = storage(sequences, txn, row_ids);
+        let output = exec::execute(&bound, params, &mut storage)?;
+        let rows = if bound.root.columns().is_empty() {
+            output.affected
+        } else {
+            output.rows.len() as u64
+        };
+        lines.push(format!("Rows: {rows}"));
+        lines.push(format!(
+            "Execution Time: {:.3} ms",
+            start.elapsed().as_secs_f64() * 1000.0
+        ));
+    }
+    Ok(StatementResult::Rows {
+        columns: vec![OutputColumn {
+            name: "QUERY PLAN".into(),
+            data_type: DataType::Text,
+            table_id: None,
+        }],
+        rows: lines.into_iter().map(|l| vec![Value::Text(l)]).collect(),
+        tag: "EXPLAIN".into(),
+    })
 }

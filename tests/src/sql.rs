@@ -1,0 +1,64 @@
+//! SQL client helpers for the end-to-end tests: a tokio-postgres connection to a node, and
+//! the rows and SQLSTATEs of simple queries as plain strings, so expectations read like psql
+//! output.
+
+use crate::Datanode;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+/// A tokio-postgres client connected to `dn` (its connection task runs in the background).
+pub async fn connect(dn: &Datanode) -> Client {
+    connect_to(&dn.conninfo()).await
+}
+
+/// A tokio-postgres client for a connection string.
+pub async fn connect_to(conninfo: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {conninfo}: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// The rows of a simple query as text, NULL as "NULL".
+pub async fn rows(client: &Client, sql: &str) -> Vec<Vec<String>> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The SQLSTATE a statement fails with.
+pub async fn error_code(client: &Client, sql: &str) -> String {
+    let e = client
+        .simple_query(sql)
+        .await
+        .expect_err(&format!("{sql} should fail"));
+    sqlstate(&e)
+}
+
+/// The SQLSTATE of an error, or a description when it has none.
+pub fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+}
+
+/// Expected rows, written as string slices.
+pub fn table(rows: &[&[&str]]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| r.iter().map(|s| s.to_string()).collect())
+        .collect()
+}
