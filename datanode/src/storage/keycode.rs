@@ -13,7 +13,10 @@
 //!  Float      0x03  f64 bits: sign set → all bits flipped; else sign bit flipped
 //!  Text       0x04  UTF-8 bytes, 0x00 escaped as 0x00 0xff, ended by 0x00 0x00
 //!  Bytes      0x05  same as Text
-//!  Null       0x06  —
+//!  Numeric    0x06  sign class 0x00 negative | 0x01 zero | 0x02 positive; then, unless zero,
+//!                   the value as 0.d1d2…dn × 10^e (d1 ≠ 0, dn ≠ 0): the byte e + 128, the digits
+//!                   as bytes d + 1, and 0x00; a negative value inverts these bytes
+//!  Null       0x7f  —
 //!  tuple      values one after another, then 0x00 (never a tag: a shorter tuple sorts first)
 //! ```
 //!
@@ -21,15 +24,21 @@
 //!   across types only has to be total). Within a type: `false < true`; integers numerically;
 //!   floats numerically with `-0.0 = 0.0` (both encode as `0.0`, so `-0.0` decodes as `0.0`) and
 //!   every NaN equal to one NaN above `+inf`, as in PostgreSQL; text by bytes (the C collation);
-//!   NULL after everything (PostgreSQL's `NULLS LAST` for ascending keys).
+//!   NULL after everything (PostgreSQL's `NULLS LAST` for ascending keys). Numerics
+//!   numerically, with one encoding per value whatever its scale (`1.0`, `1.00` and `1` are one
+//!   key, as PostgreSQL's numeric equality has it); the digits after the exponent compare as a
+//!   decimal fraction because the terminator sorts below every digit, and inverting a negative
+//!   value's bytes reverses the order of magnitudes.
 //! - **Descending** ([`Order::Desc`]): every byte of the value's encoding (tag included) is
 //!   inverted, which reverses its order, escapes and terminators included; NULL then sorts
-//!   first, PostgreSQL's default for `DESC`. The tuple terminator is never inverted.
+//!   first, PostgreSQL's default for `DESC`. The tuple terminator is never inverted. Tags are
+//!   below `0x80`, so the first byte of a value says its order ([`decode_value_any`]).
 //! - **Escaping** makes strings self-delimiting without a length prefix, which would break the
 //!   order: `"a" < "a\0" < "ab"` becomes `61 00 00 < 61 00 ff 00 00 < 61 62 00 00`.
 
 use super::Result;
 use crate::errdata;
+use rust_decimal::Decimal;
 use std::cmp::Ordering;
 
 const TAG_BOOL: u8 = 0x01;
@@ -37,7 +46,10 @@ const TAG_INT: u8 = 0x02;
 const TAG_FLOAT: u8 = 0x03;
 const TAG_TEXT: u8 = 0x04;
 const TAG_BYTES: u8 = 0x05;
-const TAG_NULL: u8 = 0x06;
+const TAG_NUMERIC: u8 = 0x06;
+const TAG_NULL: u8 = 0x7f;
+/// The first byte of a descending value is at least this (an inverted tag).
+const DESCENDING: u8 = 0x80;
 /// Ends a tuple; below every tag and every inverted tag.
 const TUPLE_END: u8 = 0x00;
 
@@ -56,6 +68,8 @@ pub enum Value {
     Text(String),
     /// `bytea`.
     Bytes(Vec<u8>),
+    /// `numeric`.
+    Numeric(Decimal),
 }
 
 impl Value {
@@ -66,6 +80,7 @@ impl Value {
             Value::Float(_) => TAG_FLOAT,
             Value::Text(_) => TAG_TEXT,
             Value::Bytes(_) => TAG_BYTES,
+            Value::Numeric(_) => TAG_NUMERIC,
             Value::Null => TAG_NULL,
         }
     }
@@ -80,6 +95,7 @@ impl Ord for Value {
             (Value::Float(a), Value::Float(b)) => float_key(*a).cmp(&float_key(*b)),
             (Value::Text(a), Value::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
             (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
+            (Value::Numeric(a), Value::Numeric(b)) => a.cmp(b),
             (a, b) => a.tag().cmp(&b.tag()),
         }
     }
@@ -145,6 +161,70 @@ fn float_from_key(key: u64) -> f64 {
     f64::from_bits(bits)
 }
 
+const NUMERIC_NEGATIVE: u8 = 0x00;
+const NUMERIC_ZERO: u8 = 0x01;
+const NUMERIC_POSITIVE: u8 = 0x02;
+
+/// Appends a numeric's payload (see the module doc): sign class, exponent, digits.
+fn encode_numeric(out: &mut Vec<u8>, d: Decimal) {
+    if d.is_zero() {
+        out.push(NUMERIC_ZERO);
+        return;
+    }
+    let negative = d.is_sign_negative();
+    out.push(if negative {
+        NUMERIC_NEGATIVE
+    } else {
+        NUMERIC_POSITIVE
+    });
+    let digits = d.mantissa().unsigned_abs().to_string();
+    let significant = digits.trim_end_matches('0');
+    // d = 0.d1d2…dn × 10^e with n digits of mantissa and the decimal scale s: e = n - s.
+    let exponent = digits.len() as i32 - d.scale() as i32;
+    let start = out.len();
+    out.push((exponent + 128) as u8);
+    out.extend(significant.bytes().map(|b| b - b'0' + 1));
+    out.push(0x00);
+    if negative {
+        out[start..].iter_mut().for_each(|b| *b = !*b);
+    }
+}
+
+/// Reads a numeric's payload written by [`encode_numeric`], its bytes XORed with `mask`.
+fn decode_numeric(input: &mut &[u8], mask: u8) -> Result<Decimal> {
+    let class = take(input, 1)?[0] ^ mask;
+    let negative = match class {
+        NUMERIC_ZERO => return Ok(Decimal::ZERO),
+        NUMERIC_NEGATIVE => true,
+        NUMERIC_POSITIVE => false,
+        c => return Err(errdata!("invalid numeric sign byte {c:#04x} in key")),
+    };
+    let mask = if negative { !mask } else { mask };
+    let exponent = (take(input, 1)?[0] ^ mask) as i32 - 128;
+    let mut mantissa: i128 = 0;
+    let mut digits = 0i32;
+    loop {
+        match take(input, 1)?[0] ^ mask {
+            0x00 => break,
+            b @ 1..=10 if digits < 29 => {
+                mantissa = mantissa * 10 + (b - 1) as i128;
+                digits += 1;
+            }
+            b => return Err(errdata!("invalid numeric digit byte {b:#04x} in key")),
+        }
+    }
+    let mut scale = digits - exponent;
+    while scale < 0 {
+        mantissa *= 10;
+        scale += 1;
+    }
+    if negative {
+        mantissa = -mantissa;
+    }
+    Decimal::try_from_i128_with_scale(mantissa, scale as u32)
+        .map_err(|e| errdata!("numeric key out of range: {e}"))
+}
+
 /// Appends `value` in `order`.
 pub fn encode_value(out: &mut Vec<u8>, value: &Value, order: Order) {
     let start = out.len();
@@ -156,6 +236,7 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value, order: Order) {
         Value::Float(f) => out.extend_from_slice(&float_key(*f).to_be_bytes()),
         Value::Text(s) => encode_bytes(out, s.as_bytes()),
         Value::Bytes(b) => encode_bytes(out, b),
+        Value::Numeric(d) => encode_numeric(out, *d),
     }
     if order == Order::Desc {
         out[start..].iter_mut().for_each(|b| *b = !*b);
@@ -208,8 +289,43 @@ pub fn decode_value(input: &mut &[u8], order: Order) -> Result<Value> {
             )
         }
         TAG_BYTES => Value::Bytes(decode_bytes_masked(input, mask)?),
+        TAG_NUMERIC => Value::Numeric(decode_numeric(input, mask)?),
         t => return Err(errdata!("invalid value tag {t:#04x} in key")),
     })
+}
+
+/// Reads one value from the front of `input` in whichever order it was written, which its first
+/// byte tells, and returns that order too.
+pub fn decode_value_any(input: &mut &[u8]) -> Result<(Value, Order)> {
+    let first = *input
+        .first()
+        .ok_or_else(|| errdata!("key ends early: wanted a value"))?;
+    let order = if first >= DESCENDING {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    Ok((decode_value(input, order)?, order))
+}
+
+/// Reads a tuple written by [`encode_tuple`] in any orders, returning the values and their
+/// orders.
+pub fn decode_tuple_any(input: &mut &[u8]) -> Result<(Vec<Value>, Vec<Order>)> {
+    let (mut values, mut orders) = (Vec::new(), Vec::new());
+    loop {
+        match input.first() {
+            None => return Err(errdata!("key tuple without terminator")),
+            Some(&TUPLE_END) => {
+                *input = &input[1..];
+                return Ok((values, orders));
+            }
+            Some(_) => {
+                let (value, order) = decode_value_any(input)?;
+                values.push(value);
+                orders.push(order);
+            }
+        }
+    }
 }
 
 /// Reads a tuple written by [`encode_tuple`] with the same orders from the front of `input`.
@@ -369,7 +485,42 @@ mod tests {
                         .map(|_| self.pick(&['\0', 'a', 'b', 'é', '\u{10ffff}']))
                         .collect(),
                 ),
-                _ => Value::Bytes(self.bytes()),
+                5 => Value::Bytes(self.bytes()),
+                _ => Value::Numeric(self.numeric()),
+            }
+        }
+
+        /// Numerics: edge values, small values at many scales (so equal values with
+        /// different scales are common), and random 96-bit mantissas.
+        fn numeric(&mut self) -> Decimal {
+            match self.below(3) {
+                0 => self.pick(&[
+                    Decimal::MIN,
+                    Decimal::MAX,
+                    Decimal::ZERO,
+                    Decimal::new(-0, 3),
+                    Decimal::ONE,
+                    Decimal::new(10, 1),
+                    Decimal::new(100, 2),
+                    Decimal::NEGATIVE_ONE,
+                    Decimal::new(1, 28),
+                    Decimal::new(-1, 28),
+                    Decimal::new(100_000, 0),
+                    Decimal::new(1_000_005, 1),
+                ]),
+                1 => {
+                    let scale = self.below(4) as u32;
+                    let mantissa = (self.below(21) as i64 - 10) * 10i64.pow(scale);
+                    Decimal::new(
+                        mantissa / 10i64.pow(self.below(scale as u64 + 1) as u32),
+                        scale,
+                    )
+                }
+                _ => {
+                    let bits = (self.next() as i128) << 32 | (self.next() >> 32) as i128;
+                    let mantissa = if self.below(2) == 0 { bits } else { -bits };
+                    Decimal::from_i128_with_scale(mantissa, self.below(29) as u32)
+                }
             }
         }
 
@@ -380,7 +531,7 @@ mod tests {
                 .iter()
                 .map(|&k| {
                     let kind = if self.below(10) == 0 {
-                        self.below(6)
+                        self.below(7)
                     } else {
                         k
                     };
@@ -415,7 +566,7 @@ mod tests {
     fn encoding_preserves_order_and_roundtrips() {
         let mut rng = Rng(0x5eed);
         for _ in 0..200_000 {
-            let kinds: Vec<u64> = (0..3).map(|_| rng.below(6)).collect();
+            let kinds: Vec<u64> = (0..3).map(|_| rng.below(7)).collect();
             let orders: Vec<Order> = (0..3)
                 .map(|_| rng.pick(&[Order::Asc, Order::Desc]))
                 .collect();
@@ -445,6 +596,42 @@ mod tests {
             panic!("not a float")
         };
         assert!(zero.is_sign_positive());
+    }
+
+    #[test]
+    fn numerics_are_one_key_whatever_their_scale() {
+        let key =
+            |mantissa: i64, scale: u32| encode(&[Value::Numeric(Decimal::new(mantissa, scale))]);
+        assert_eq!(key(1, 0), key(10, 1));
+        assert_eq!(key(1, 0), key(100, 2));
+        assert_eq!(key(0, 0), key(-0, 5));
+        assert_eq!(key(-25, 1), key(-2500, 3));
+        assert!(key(-11, 1) < key(-1, 0));
+        assert!(key(1, 0) < key(100_001, 5));
+        assert!(key(99, 0) < key(100, 0));
+        assert!(encode(&[Value::Numeric(Decimal::MAX)]) < encode(&[Value::Null]));
+        let decoded = decode(&key(12_500, 3)).unwrap();
+        let Value::Numeric(d) = decoded[0] else {
+            panic!("not a numeric")
+        };
+        assert_eq!((d.mantissa(), d.scale()), (125, 1));
+        let large = Value::Numeric(Decimal::from_i128_with_scale(-5 * 10i128.pow(27), 0));
+        assert_eq!(
+            decode(&encode(std::slice::from_ref(&large))).unwrap(),
+            [large]
+        );
+    }
+
+    #[test]
+    fn descending_values_announce_their_order() {
+        let values = [Value::Int(3), Value::Null, Value::Text("a".into())];
+        let orders = [Order::Desc, Order::Asc, Order::Desc];
+        let bytes = enc(&values, &orders);
+        let mut input = bytes.as_slice();
+        let (decoded, decoded_orders) = decode_tuple_any(&mut input).unwrap();
+        assert!(input.is_empty());
+        assert_eq!(decoded, values);
+        assert_eq!(decoded_orders, orders);
     }
 
     #[test]
@@ -478,10 +665,12 @@ mod tests {
             &[0x02, 1, 2],
             &[0x04, b'a', 0, 7, 0],
             &[0x01, 2, 0],
-            &[0x06],
+            &[0x7f],
+            &[0x06, 0x02, 0x81, 0x0b, 0x00, 0x00],
+            &[0x06, 0x05, 0x00],
         ] {
             assert!(decode(bad).is_err(), "{bad:02x?}");
         }
-        assert!(decode(&[0x06, 0x00, 0x00]).is_err(), "trailing bytes");
+        assert!(decode(&[0x7f, 0x00, 0x00]).is_err(), "trailing bytes");
     }
 }

@@ -7,7 +7,7 @@
 //!  meta        0x01 | name: bytes (escaped)                                     setting
 //!  meta        0x02 | table_id: u64 BE                                          table descriptor
 //!  rows        0x03 | table_id: u64 BE | pk: tuple | !version: u64 BE          row version
-//!  index       0x04 | index_id: u64 BE | values: tuple | pk: tuple              (empty)
+//!  index       0x04 | index_id: u64 BE | values: tuple (each ASC or DESC) | pk: tuple   (empty)
 //!  txn_status  0x05 | gxid: u64 BE                                              commit status
 //! ```
 //!
@@ -15,10 +15,12 @@
 //!   them: a scan of [`KeyPrefix::RowVersions`] meets the newest version first, and a forward
 //!   scan of a table meets rows in primary-key order, each row's versions newest first.
 //! - Index entries carry the primary key in the key, so equal indexed values still give
-//!   distinct keys, in primary-key order. Index columns are ascending for now.
+//!   distinct keys, in primary-key order. An index column is ascending or descending; a
+//!   descending value's bytes are inverted (keycode), which its first byte shows, so an entry
+//!   decodes without its index's definition.
 //! - Tags are unique across column families, so a key decodes without knowing its family.
 
-use super::keycode::{self, Value};
+use super::keycode::{self, Order, Value};
 use super::{Cf, Result};
 use crate::errdata;
 use rxc_common::txn::Gxid;
@@ -57,6 +59,8 @@ pub enum Key {
         index_id: u64,
         /// The indexed columns' values.
         values: Vec<Value>,
+        /// Each indexed column's order, one per value.
+        orders: Vec<Order>,
         /// The primary key of the indexed row.
         pk: Vec<Value>,
     },
@@ -103,11 +107,12 @@ impl Key {
             Key::Index {
                 index_id,
                 values,
+                orders,
                 pk,
             } => {
                 out.push(TAG_INDEX);
                 keycode::encode_u64(&mut out, *index_id);
-                keycode::encode_tuple(&mut out, values, &[]);
+                keycode::encode_tuple(&mut out, values, orders);
                 keycode::encode_tuple(&mut out, pk, &[]);
             }
             Key::TxnStatus { gxid } => {
@@ -138,11 +143,16 @@ impl Key {
                 pk: keycode::decode_tuple(input, &[])?,
                 version: Gxid(keycode::decode_u64_desc(input)?),
             },
-            TAG_INDEX => Key::Index {
-                index_id: keycode::decode_u64(input)?,
-                values: keycode::decode_tuple(input, &[])?,
-                pk: keycode::decode_tuple(input, &[])?,
-            },
+            TAG_INDEX => {
+                let index_id = keycode::decode_u64(input)?;
+                let (values, orders) = keycode::decode_tuple_any(input)?;
+                Key::Index {
+                    index_id,
+                    values,
+                    orders,
+                    pk: keycode::decode_tuple(input, &[])?,
+                }
+            }
             TAG_TXN_STATUS => Key::TxnStatus {
                 gxid: Gxid(keycode::decode_u64(input)?),
             },
@@ -186,6 +196,8 @@ pub enum KeyPrefix {
         index_id: u64,
         /// Leading indexed values.
         values: Vec<Value>,
+        /// Their columns' orders, one per value.
+        orders: Vec<Order>,
     },
     /// Every transaction status, oldest GXID first.
     TxnStatus,
@@ -221,12 +233,17 @@ impl KeyPrefix {
                 out.push(TAG_INDEX);
                 keycode::encode_u64(&mut out, *index_id);
             }
-            KeyPrefix::IndexValues { index_id, values } => {
+            KeyPrefix::IndexValues {
+                index_id,
+                values,
+                orders,
+            } => {
                 out.push(TAG_INDEX);
                 keycode::encode_u64(&mut out, *index_id);
                 // No tuple terminator: the values match the leading columns.
-                for value in values {
-                    keycode::encode_value(&mut out, value, keycode::Order::Asc);
+                for (i, value) in values.iter().enumerate() {
+                    let order = orders.get(i).copied().unwrap_or_default();
+                    keycode::encode_value(&mut out, value, order);
                 }
             }
             KeyPrefix::TxnStatus => out.push(TAG_TXN_STATUS),
@@ -294,11 +311,13 @@ mod tests {
                 Key::Index {
                     index_id: 3,
                     values: vec![Value::Null],
+                    orders: vec![Order::Asc],
                     pk: pk(1, ""),
                 },
                 Key::Index {
                     index_id: 4,
                     values: vec![Value::Null],
+                    orders: vec![Order::Asc],
                     pk: pk(1, ""),
                 },
             ),
@@ -306,15 +325,18 @@ mod tests {
                 KeyPrefix::IndexValues {
                     index_id: 3,
                     values: vec![Value::Text("x".into())],
+                    orders: vec![Order::Desc],
                 },
                 Key::Index {
                     index_id: 3,
                     values: vec![Value::Text("x".into()), Value::Int(2)],
+                    orders: vec![Order::Desc, Order::Asc],
                     pk: pk(1, ""),
                 },
                 Key::Index {
                     index_id: 3,
                     values: vec![Value::Text("xy".into()), Value::Int(2)],
+                    orders: vec![Order::Desc, Order::Asc],
                     pk: pk(1, ""),
                 },
             ),
