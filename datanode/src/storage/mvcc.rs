@@ -691,8 +691,13 @@ impl Transaction {
                         _ => return Ok(Step::Wait(deleter)),
                     }
                 }
-                // Follow the update to the version the deleter wrote, if it wrote one.
-                match versions.iter().find(|v| v.creator == deleter) {
+                // Follow the update to the version the deleter wrote, if it wrote one; a
+                // version deleted by its own creator (an update, then a delete, in one
+                // transaction) ends the chain: the row is gone.
+                let next = versions
+                    .iter()
+                    .find(|v| v.creator == deleter && deleter != current.creator);
+                match next {
                     Some(next) => current = next,
                     None => return Ok(Step::Missing),
                 }
