@@ -2,8 +2,10 @@
 //! `global_xmin` from the GTM (a snapshot it releases at once) and removes the row versions no
 //! snapshot at or after it can see ([`Mvcc::gc`]), in bounded steps of [`GC_STEP`] versions on a
 //! blocking thread, up to [`GC_STEPS_PER_ROUND`] steps a round — so storage does not grow
-//! without bound under updates and GC never stalls the node for long.
+//! without bound under updates and GC never stalls the node for long. Each step learns the
+//! tables' indexes from the catalog ([`GcCatalog`]), so index entries go with their versions.
 
+use crate::sql::catalog::GcCatalog;
 use crate::storage::mvcc::Mvcc;
 use rxc_common::gtm::client::GtmClient;
 use rxc_common::shutdown::Shutdown;
@@ -37,7 +39,9 @@ pub async fn run(mvcc: Arc<Mvcc>, gtm: GtmClient, interval: Duration, shutdown: 
         let round = tokio::task::spawn_blocking(move || {
             let mut removed = 0;
             for _ in 0..GC_STEPS_PER_ROUND {
-                removed += mvcc.gc(global_xmin, GC_STEP)?;
+                removed += mvcc
+                    .gc(global_xmin, GC_STEP, &GcCatalog::new(&mvcc))?
+                    .versions;
                 if mvcc.gc_pass_complete() {
                     break;
                 }

@@ -1,11 +1,12 @@
-//! Golden scripts for the MVCC layer (`tests/scripts/mvcc/*`), and a stress test of concurrent
-//! transfers. Every script runs against the memory engine and against RocksDB (in a temporary
-//! directory), and both must produce the recorded output. Rewrite the expected output with
+//! Golden scripts for the MVCC layer (`tests/scripts/mvcc/*`); the stress tests of concurrent
+//! transactions are in `mvcc_stress.rs`. Every script runs against the memory engine and
+//! against RocksDB (in a temporary directory), and both must produce the recorded output. Rewrite the expected output with
 //! `UPDATE_GOLDENFILES=1 cargo test -p rxc-datanode --test mvcc_scripts` and review the diff.
 //!
 //! The runner plays a tiny GTM: a GXID counter (from 3) and the set of running GXIDs, from which
 //! it takes snapshots. A prefix `tN:` names a transaction. Primary keys are one text value, rows
-//! are text.
+//! are text; an index of a table indexes fields of its rows (split at `.`, the field `null`
+//! being NULL), so `row=ann.7` carries `ann` and `7`.
 //!
 //! ```text
 //! tN: begin [rr] [readonly]        a writer (READ COMMITTED unless rr) or a reader; prints its
@@ -30,16 +31,23 @@
 //!                                  10 s so that a mistaken script fails instead of hanging)
 //! tN: commit | abort | prepare     tN: commit_prepared | rollback_prepared   (also after restart)
 //! tN: get TABLE PK                 tN: scan TABLE
+//! index TABLE ID fields=F[,F] [unique] [nulls_not_distinct] [desc]
+//!                                  declares a secondary index of TABLE (the runner is the
+//!                                  catalog: later writes maintain it, GC knows it)
+//! tN: build TABLE ID [bg]          builds the declared index over the table's rows in tN
+//! tN: lookup TABLE ID VALUE[,VALUE] the rows tN finds through the index with these values
+//! tN: range TABLE ID [from=V] [to=V] the rows tN finds through the index, bounds inclusive
 //! waits                            the wait-for graph, once every background statement settled
 //! sleep MS                         lets time pass (for timeouts that must not fire)
 //! restart                          drops every transaction and the Mvcc, reopens the engine (the
 //!                                  same object for memory), runs recover
 //! gc [budget=N]                    GC with the oldest xmin of the open snapshots
-//! dump                             every row version and status, decoded
+//! dump                             every row version, index entry and status, decoded
 //! ```
 
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
-use rxc_datanode::storage::keycode::Value;
+use rxc_datanode::storage::index::{IndexCatalog, IndexRange, IndexSpec, TableIndexes};
+use rxc_datanode::storage::keycode::{Order, Value};
 use rxc_datanode::storage::keys::Key;
 use rxc_datanode::storage::locks::{RowLockMode, WaitOptions};
 use rxc_datanode::storage::mvcc::{self, Mvcc, MvccError, Transaction, TxnStatus};
@@ -48,9 +56,10 @@ use rxc_tests::TempDir;
 use std::collections::{BTreeSet, HashMap};
 use std::error::Error;
 use std::fmt::Write as _;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -59,6 +68,57 @@ type Open = Box<dyn Fn() -> Arc<dyn Engine>>;
 /// How long the runner lets a background statement take to settle or finish.
 const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
+/// The declared indexes of one table: each indexes some `.`-separated fields of the row.
+#[derive(Clone, Debug, Default)]
+struct TestIndexes {
+    specs: Vec<IndexSpec>,
+    fields: Vec<Vec<usize>>,
+}
+
+fn field_value(field: &str) -> Value {
+    match field {
+        "null" => Value::Null,
+        f => Value::Text(f.to_string()),
+    }
+}
+
+impl TableIndexes for TestIndexes {
+    fn specs(&self) -> &[IndexSpec] {
+        &self.specs
+    }
+
+    fn values(&self, row: &[u8]) -> Result<Vec<Vec<Value>>, rxc_datanode::storage::StorageError> {
+        let row = String::from_utf8_lossy(row);
+        let parts: Vec<&str> = row.split('.').collect();
+        Ok(self
+            .fields
+            .iter()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .map(|&f| parts.get(f).map_or(Value::Null, |p| field_value(p)))
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// The runner's catalog of declared indexes, by table.
+#[derive(Default)]
+struct TestCatalog(HashMap<u64, TestIndexes>);
+
+impl IndexCatalog for TestCatalog {
+    fn table_indexes(
+        &self,
+        table_id: u64,
+    ) -> Result<Option<Box<dyn TableIndexes + '_>>, MvccError> {
+        Ok(self
+            .0
+            .get(&table_id)
+            .map(|t| Box::new(t.clone()) as Box<dyn TableIndexes>))
+    }
+}
+
 /// A statement that may wait.
 #[derive(Clone, Debug)]
 enum Op {
@@ -66,11 +126,13 @@ enum Op {
         table: u64,
         pk: String,
         row: String,
+        indexes: TestIndexes,
     },
     Update {
         table: u64,
         pk: String,
         row: String,
+        indexes: TestIndexes,
     },
     Delete {
         table: u64,
@@ -80,6 +142,11 @@ enum Op {
         table: u64,
         pk: String,
         mode: RowLockMode,
+    },
+    Build {
+        table: u64,
+        position: usize,
+        indexes: TestIndexes,
     },
 }
 
@@ -91,18 +158,34 @@ impl Op {
             None => "not found".into(),
         };
         Ok(match self {
-            Op::Insert { table, pk, row } => {
-                txn.insert(*table, &key(pk), row.clone().into_bytes())?;
+            Op::Insert {
+                table,
+                pk,
+                row,
+                indexes,
+            } => {
+                txn.insert(*table, &key(pk), row.clone().into_bytes(), indexes)?;
                 "ok".into()
             }
-            Op::Update { table, pk, row } => {
-                was(txn.update(*table, &key(pk), row.clone().into_bytes())?)
-            }
+            Op::Update {
+                table,
+                pk,
+                row,
+                indexes,
+            } => was(txn.update(*table, &key(pk), row.clone().into_bytes(), indexes)?),
             Op::Delete { table, pk } => was(txn.delete(*table, &key(pk))?),
             Op::Lock { table, pk, mode } => match txn.lock_row(*table, &key(pk), *mode)? {
                 Some(row) => format!("locked {}", show_row(&row)),
                 None => "not found".into(),
             },
+            Op::Build {
+                table,
+                position,
+                indexes,
+            } => {
+                txn.build_index(*table, indexes, *position)?;
+                "ok".into()
+            }
         })
     }
 }
@@ -162,6 +245,8 @@ struct Runner {
     background: HashMap<String, Background>,
     /// GXIDs of prepared transactions, by name.
     prepared: HashMap<String, Gxid>,
+    /// Declared indexes.
+    catalog: TestCatalog,
 }
 
 impl Runner {
@@ -176,7 +261,21 @@ impl Runner {
             waits: HashMap::new(),
             background: HashMap::new(),
             prepared: HashMap::new(),
+            catalog: TestCatalog::default(),
         }
+    }
+
+    fn indexes(&self, table: u64) -> TestIndexes {
+        self.catalog.0.get(&table).cloned().unwrap_or_default()
+    }
+
+    /// The position of index `id` among `table`'s declared indexes.
+    fn index_position(&self, table: u64, id: u64) -> Result<usize, Box<dyn Error>> {
+        self.indexes(table)
+            .specs
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or_else(|| format!("no index {id} on table {table}").into())
     }
 
     fn mvcc(&self) -> &Mvcc {
@@ -383,35 +482,47 @@ impl goldenscript::Runner for Runner {
                     wait.statement_timeout = t;
                 }
             }
-            "insert" | "update" | "delete" | "lock" => {
+            "insert" | "update" | "delete" | "lock" | "build" => {
                 let name = named()?;
                 let table: u64 = args.next_pos().ok_or("TABLE needed")?.parse()?;
-                let pk: String = args.lookup_parse("pk")?.ok_or("pk= needed")?;
-                let row: Option<String> = args.lookup_parse("row")?;
-                let row = || row.clone().ok_or("row= needed");
-                let op = match command.name.as_str() {
-                    "insert" => Op::Insert {
+                let indexes = self.indexes(table);
+                let op = if command.name == "build" {
+                    let id: u64 = args.next_pos().ok_or("ID needed")?.parse()?;
+                    Op::Build {
                         table,
-                        pk,
-                        row: row()?,
-                    },
-                    "update" => Op::Update {
-                        table,
-                        pk,
-                        row: row()?,
-                    },
-                    "delete" => Op::Delete { table, pk },
-                    _ => {
-                        let mode = match args.lookup("mode").map(|a| a.value.as_str()) {
-                            Some("update") => RowLockMode::Update,
-                            Some("share") => RowLockMode::Share,
-                            other => {
-                                return Err(
-                                    format!("mode=update|share needed, not {other:?}").into()
-                                )
-                            }
-                        };
-                        Op::Lock { table, pk, mode }
+                        position: self.index_position(table, id)?,
+                        indexes,
+                    }
+                } else {
+                    let pk: String = args.lookup_parse("pk")?.ok_or("pk= needed")?;
+                    let row: Option<String> = args.lookup_parse("row")?;
+                    let row = || row.clone().ok_or("row= needed");
+                    match command.name.as_str() {
+                        "insert" => Op::Insert {
+                            table,
+                            pk,
+                            row: row()?,
+                            indexes,
+                        },
+                        "update" => Op::Update {
+                            table,
+                            pk,
+                            row: row()?,
+                            indexes,
+                        },
+                        "delete" => Op::Delete { table, pk },
+                        _ => {
+                            let mode = match args.lookup("mode").map(|a| a.value.as_str()) {
+                                Some("update") => RowLockMode::Update,
+                                Some("share") => RowLockMode::Share,
+                                other => {
+                                    return Err(
+                                        format!("mode=update|share needed, not {other:?}").into()
+                                    )
+                                }
+                            };
+                            Op::Lock { table, pk, mode }
+                        }
                     }
                 };
                 self.start_statement(&name)?;
@@ -558,8 +669,75 @@ impl goldenscript::Runner for Runner {
             "gc" => {
                 let budget = args.lookup_parse("budget")?.unwrap_or(1000);
                 let global_xmin = self.global_xmin();
-                let removed = self.mvcc().gc(global_xmin, budget).map_err(mvcc_err)?;
-                writeln!(out, "global_xmin={global_xmin} removed={removed}")?;
+                let removed = self
+                    .mvcc()
+                    .gc(global_xmin, budget, &self.catalog)
+                    .map_err(mvcc_err)?;
+                write!(
+                    out,
+                    "global_xmin={global_xmin} removed={}",
+                    removed.versions
+                )?;
+                if removed.entries > 0 {
+                    write!(out, " entries={}", removed.entries)?;
+                }
+                writeln!(out)?;
+            }
+            "index" => {
+                let table: u64 = args.next_pos().ok_or("TABLE needed")?.parse()?;
+                let id: u64 = args.next_pos().ok_or("ID needed")?.parse()?;
+                let fields: String = args.lookup_parse("fields")?.ok_or("fields= needed")?;
+                let fields: Vec<usize> = fields
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+                let mut spec = IndexSpec {
+                    id,
+                    orders: vec![Order::Asc; fields.len()],
+                    unique: false,
+                    nulls_distinct: true,
+                };
+                for arg in args.rest_pos() {
+                    match arg.value.as_str() {
+                        "unique" => spec.unique = true,
+                        "nulls_not_distinct" => spec.nulls_distinct = false,
+                        "desc" => spec.orders = vec![Order::Desc; fields.len()],
+                        other => return Err(format!("unknown index option {other}").into()),
+                    }
+                }
+                let indexes = self.catalog.0.entry(table).or_default();
+                indexes.specs.push(spec);
+                indexes.fields.push(fields);
+            }
+            "lookup" | "range" => {
+                let name = named()?;
+                let table: u64 = args.next_pos().ok_or("TABLE needed")?.parse()?;
+                let id: u64 = args.next_pos().ok_or("ID needed")?.parse()?;
+                let range = if command.name == "lookup" {
+                    let values = args.next_pos().ok_or("VALUE needed")?.value.clone();
+                    IndexRange::equal(values.split(',').map(field_value).collect())
+                } else {
+                    let bound = |v: Option<String>| {
+                        v.map_or(Bound::Unbounded, |v| Bound::Included(field_value(&v)))
+                    };
+                    IndexRange {
+                        prefix: Vec::new(),
+                        lower: bound(args.lookup_parse("from")?),
+                        upper: bound(args.lookup_parse("to")?),
+                    }
+                };
+                let position = self.index_position(table, id)?;
+                let indexes = self.indexes(table);
+                let rows = self
+                    .txn(&name)?
+                    .index_scan(table, &indexes, position, &range)
+                    .map_err(mvcc_err)?;
+                if rows.is_empty() {
+                    writeln!(out, "no rows")?;
+                }
+                for (pk, row) in rows {
+                    writeln!(out, "{} → {}", show_pk(&pk), show_row(&row))?;
+                }
             }
             "dump" => {
                 let engine = self.mvcc().engine().clone();
@@ -590,6 +768,24 @@ impl goldenscript::Runner for Runner {
                         write!(out, " lockers=[{}]", lockers.join(","))?;
                     }
                     writeln!(out)?;
+                }
+                for item in engine.scan(Cf::Index, KeyRange::all()) {
+                    let (key, _) = item?;
+                    let Key::Index {
+                        index_id,
+                        values,
+                        pk,
+                        ..
+                    } = Key::decode(&key)?
+                    else {
+                        return Err("not an index key".into());
+                    };
+                    writeln!(
+                        out,
+                        "index {index_id}/{} → {}",
+                        show_pk(&values),
+                        show_pk(&pk)
+                    )?;
                 }
                 for item in engine.scan(Cf::TxnStatus, KeyRange::all()) {
                     let (key, value) = item?;
@@ -632,242 +828,4 @@ fn mvcc_scripts() {
         }));
         rxc_tests::golden_on_both(&path, &mut memory, &mut rocks, "rocksdb");
     }
-}
-
-/// The GTM of the stress test: GXIDs and snapshots for many threads.
-#[derive(Default)]
-struct SharedGtm {
-    /// The last GXID handed out and the running ones.
-    state: Mutex<(u64, BTreeSet<Gxid>)>,
-    /// Signalled when a transaction ends.
-    ended: std::sync::Condvar,
-}
-
-impl SharedGtm {
-    fn begin(&self) -> (Gxid, Snapshot) {
-        let mut state = self.state.lock().unwrap();
-        state.0 = state.0.max(Gxid::FIRST.0 - 1) + 1;
-        let gxid = Gxid(state.0);
-        state.1.insert(gxid);
-        drop(state);
-        (gxid, self.snapshot(Some(gxid)))
-    }
-
-    fn snapshot(&self, own: Option<Gxid>) -> Snapshot {
-        let state = self.state.lock().unwrap();
-        let xmax = Gxid(state.0.max(Gxid::FIRST.0 - 1) + 1);
-        let xip: Vec<Gxid> = state
-            .1
-            .iter()
-            .copied()
-            .filter(|g| Some(*g) != own)
-            .collect();
-        let xmin = xip.first().copied().unwrap_or(xmax);
-        Snapshot {
-            xmin,
-            xmax,
-            xip,
-            global_xmin: xmin,
-        }
-    }
-
-    /// Ends `gxid` once every transaction of `after` has ended (the commit order
-    /// [`Transaction::commit_after`] asks for).
-    fn end(&self, gxid: Gxid, after: &[Gxid]) {
-        let mut state = self.state.lock().unwrap();
-        while after.iter().any(|g| state.1.contains(g)) {
-            state = self.ended.wait(state).unwrap();
-        }
-        state.1.remove(&gxid);
-        self.ended.notify_all();
-    }
-}
-
-/// A small xorshift generator: the stress test needs no crate for randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-const ACCOUNTS: u64 = 5;
-const OPENING_BALANCE: i64 = 1000;
-
-fn account(i: u64) -> Vec<Value> {
-    vec![Value::Text(format!("acct{i}"))]
-}
-
-fn balance(row: Option<Vec<u8>>) -> i64 {
-    let row = row.expect("accounts are never deleted");
-    String::from_utf8(row).unwrap().parse().unwrap()
-}
-
-/// One transaction of the stress test: a transfer between two accounts (locked FOR UPDATE in
-/// random order, then updated), or, one time in five, an audit that locks every account
-/// FOR SHARE in random order and checks the total.
-fn stress_step(txn: &mut Transaction, gtm: &SharedGtm, rng: &mut Rng) -> Result<(), MvccError> {
-    let own = txn.gxid();
-    let statement = |txn: &mut Transaction| {
-        if txn.isolation() == Isolation::ReadCommitted {
-            txn.set_snapshot(gtm.snapshot(own)).unwrap();
-        }
-    };
-    if rng.below(5) == 0 {
-        let mut order: Vec<u64> = (0..ACCOUNTS).collect();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i as u64 + 1) as usize);
-        }
-        let mut total = 0;
-        for i in order {
-            statement(txn);
-            total += balance(txn.lock_row(1, &account(i), RowLockMode::Share)?);
-        }
-        assert_eq!(
-            total,
-            ACCOUNTS as i64 * OPENING_BALANCE,
-            "audit under share locks"
-        );
-        return Ok(());
-    }
-    let from = rng.below(ACCOUNTS);
-    let to = (from + 1 + rng.below(ACCOUNTS - 1)) % ACCOUNTS;
-    let amount = rng.below(100) as i64 + 1;
-    statement(txn);
-    let from_balance = balance(txn.lock_row(1, &account(from), RowLockMode::Update)?);
-    statement(txn);
-    let to_balance = balance(txn.lock_row(1, &account(to), RowLockMode::Update)?);
-    for (i, old, new) in [
-        (from, from_balance, from_balance - amount),
-        (to, to_balance, to_balance + amount),
-    ] {
-        statement(txn);
-        let replaced = txn.update(1, &account(i), new.to_string().into_bytes())?;
-        // The row is locked by this transaction: the update acts on the version it locked.
-        assert_eq!(balance(replaced), old);
-    }
-    Ok(())
-}
-
-/// Threads transfer money between a few accounts, in READ COMMITTED and REPEATABLE READ, with
-/// deadlocks and serialization failures retried; readers check every snapshot sees the same
-/// total. At the end the total is conserved and no thread hung.
-fn stress(engine: Arc<dyn Engine>, threads: u64, steps: usize) {
-    let started = Instant::now();
-    let mvcc = Arc::new(Mvcc::new(engine));
-    mvcc.recover().unwrap();
-    let gtm = Arc::new(SharedGtm::default());
-    let (gxid, snapshot) = gtm.begin();
-    let mut setup = mvcc.begin(gxid, snapshot, Isolation::ReadCommitted);
-    for i in 0..ACCOUNTS {
-        let row = OPENING_BALANCE.to_string().into_bytes();
-        setup.insert(1, &account(i), row).unwrap();
-    }
-    setup.commit().unwrap();
-    gtm.end(gxid, &[]);
-
-    let expected = ACCOUNTS as i64 * OPENING_BALANCE;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (done, finished) = mpsc::channel();
-    let mut handles = Vec::new();
-    for t in 0..threads {
-        let (mvcc, gtm, done) = (mvcc.clone(), gtm.clone(), done.clone());
-        handles.push(std::thread::spawn(move || {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (t + 1).wrapping_mul(0x2545_f491));
-            let isolation = if t % 2 == 0 {
-                Isolation::ReadCommitted
-            } else {
-                Isolation::RepeatableRead
-            };
-            let mut retries = 0;
-            for _ in 0..steps {
-                loop {
-                    let (gxid, snapshot) = gtm.begin();
-                    let mut txn = mvcc.begin(gxid, snapshot, isolation);
-                    txn.set_wait(WaitOptions {
-                        deadlock_timeout: Duration::from_millis(5),
-                        deadline: Some(Instant::now() + Duration::from_secs(20)),
-                        ..WaitOptions::default()
-                    });
-                    let result = stress_step(&mut txn, &gtm, &mut rng);
-                    let after = match result {
-                        Ok(()) => {
-                            let after = txn.commit_after().to_vec();
-                            txn.commit().unwrap();
-                            after
-                        }
-                        Err(MvccError::Deadlock { .. } | MvccError::Serialization) => {
-                            txn.abort().unwrap();
-                            Vec::new()
-                        }
-                        Err(e) => panic!("transaction {gxid}: {e}"),
-                    };
-                    gtm.end(gxid, &after);
-                    if result.is_ok() {
-                        break;
-                    }
-                    retries += 1;
-                }
-            }
-            done.send(retries).unwrap();
-        }));
-    }
-    let reader = {
-        let (mvcc, gtm, stop) = (mvcc.clone(), gtm.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut reads = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let txn = mvcc.read_only(gtm.snapshot(None));
-                let total: i64 = txn
-                    .scan(1)
-                    .unwrap()
-                    .into_iter()
-                    .map(|(_, row)| balance(Some(row)))
-                    .sum();
-                assert_eq!(total, expected, "a snapshot saw a transfer half done");
-                reads += 1;
-            }
-            reads
-        })
-    };
-
-    let limit = Instant::now() + Duration::from_secs(60);
-    let mut retries = 0;
-    for _ in 0..threads {
-        let left = limit.saturating_duration_since(Instant::now());
-        match finished.recv_timeout(left) {
-            Ok(r) => retries += r,
-            Err(_) => {
-                let graph = mvcc.lock_manager().wait_for_graph();
-                panic!("stress threads hung or failed; wait-for graph {graph:?}");
-            }
-        }
-    }
-    for handle in handles {
-        handle.join().unwrap();
-    }
-    stop.store(true, Ordering::Relaxed);
-    let reads = reader.join().unwrap();
-    let txn = mvcc.read_only(gtm.snapshot(None));
-    let rows = txn.scan(1).unwrap();
-    assert_eq!(rows.len() as u64, ACCOUNTS);
-    let total: i64 = rows.into_iter().map(|(_, row)| balance(Some(row))).sum();
-    assert_eq!(total, expected);
-    assert!(mvcc.lock_manager().wait_for_graph().is_empty());
-    eprintln!(
-        "stress: {threads} threads x {steps} steps, {retries} retries, {reads} audit reads, {:?}",
-        started.elapsed()
-    );
-}
-
-#[test]
-fn concurrent_transfers_conserve_the_total() {
-    stress(Arc::new(MemoryEngine::new()), 8, 50);
-    let dir = TempDir::new("mvcc-stress");
-    let rocks = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
-    stress(Arc::new(rocks), 8, 25);
 }

@@ -19,10 +19,11 @@ use super::catalog::{Catalog, Table};
 use super::error::{sqlstate, Result, SqlError};
 use super::expr::{Expr, SubqueryKind};
 use super::functions;
+use super::indexes;
 use super::optimizer;
 use super::plan::{
-    AggCall, AggFunc, BoundQuery, JoinKind, OnConflict, OutputColumn, Plan, RowLock, SetOp,
-    SortKey, Subquery,
+    AggCall, AggFunc, BoundQuery, ConflictAction, JoinKind, OnConflict, OutputColumn, Plan,
+    RowLock, SetOp, SortKey, Subquery,
 };
 use super::value::{BinaryOp, DataType, UnaryOp, Value};
 use sqlparser::ast;
@@ -1254,29 +1255,36 @@ impl<'a> Binder<'a> {
         let checks = self.checks(&table)?;
         let on_conflict = match &insert.on {
             None => None,
-            Some(ast::OnInsert::OnConflict(oc)) => Some(match &oc.action {
-                ast::OnConflictAction::DoNothing => OnConflict::DoNothing,
-                ast::OnConflictAction::DoUpdate(du) => {
-                    // Expressions see the existing row, then `excluded`.
-                    let mut scope = table_scope(&table, &table.name);
-                    scope = scope.join(&table_scope(&table, "excluded"));
-                    let mut assignments = Vec::new();
-                    for a in &du.assignments {
-                        assignments.push(self.assignment(&table, a, &scope)?);
-                    }
-                    let filter = match &du.selection {
-                        Some(w) => {
-                            let mut cx = Cx::plain(scope.clone(), "WHERE");
-                            let b = self.expr(w, &mut cx)?;
-                            Some(self.condition(b, "WHERE")?)
+            Some(ast::OnInsert::OnConflict(oc)) => Some(OnConflict {
+                arbiters: indexes::arbiters(
+                    &table,
+                    oc.conflict_target.as_ref(),
+                    matches!(oc.action, ast::OnConflictAction::DoUpdate(_)),
+                )?,
+                action: match &oc.action {
+                    ast::OnConflictAction::DoNothing => ConflictAction::DoNothing,
+                    ast::OnConflictAction::DoUpdate(du) => {
+                        // Expressions see the existing row, then `excluded`.
+                        let mut scope = table_scope(&table, &table.name);
+                        scope = scope.join(&table_scope(&table, "excluded"));
+                        let mut assignments = Vec::new();
+                        for a in &du.assignments {
+                            assignments.push(self.assignment(&table, a, &scope)?);
                         }
-                        None => None,
-                    };
-                    OnConflict::DoUpdate {
-                        assignments,
-                        filter,
+                        let filter = match &du.selection {
+                            Some(w) => {
+                                let mut cx = Cx::plain(scope.clone(), "WHERE");
+                                let b = self.expr(w, &mut cx)?;
+                                Some(self.condition(b, "WHERE")?)
+                            }
+                            None => None,
+                        };
+                        ConflictAction::DoUpdate {
+                            assignments,
+                            filter,
+                        }
                     }
-                }
+                },
             }),
             Some(_) => return Err(SqlError::unsupported("ON DUPLICATE KEY is not supported")),
         };

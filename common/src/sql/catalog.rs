@@ -23,17 +23,35 @@ pub struct Column {
     pub default: Option<String>,
 }
 
-/// A secondary index.
+/// A secondary index (a B-tree over column values, as PostgreSQL's default).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Index {
     /// The index's storage id.
     pub id: u64,
-    /// The index name.
+    /// The index name (a relation name, unique among tables and indexes).
     pub name: String,
-    /// Indexed column positions.
+    /// Indexed column positions, in key order.
     pub columns: Vec<usize>,
+    /// Per indexed column: whether it is descending (`DESC`, NULLs first); ascending columns
+    /// put NULLs last.
+    pub descending: Vec<bool>,
     /// Whether the index enforces uniqueness (UNIQUE constraint or index).
     pub unique: bool,
+    /// Whether NULLs are distinct for uniqueness (true unless `NULLS NOT DISTINCT`).
+    pub nulls_distinct: bool,
+    /// Whether the index implements a UNIQUE constraint (dropped with the constraint, not
+    /// with DROP INDEX).
+    pub constraint: bool,
+}
+
+impl Index {
+    /// The indexed columns' names in `table`, for messages and EXPLAIN.
+    pub fn column_names<'t>(&self, table: &'t Table) -> Vec<&'t str> {
+        self.columns
+            .iter()
+            .map(|&c| table.columns.get(c).map_or("?", |col| col.name.as_str()))
+            .collect()
+    }
 }
 
 /// A CHECK constraint.
@@ -75,6 +93,20 @@ impl Table {
     /// Whether rows are keyed by a hidden row id.
     pub fn has_row_id(&self) -> bool {
         self.primary_key.is_empty()
+    }
+
+    /// The secondary index called `name`.
+    pub fn index(&self, name: &str) -> Option<&Index> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    /// Every relation name the table holds: its own, its primary key's and its indexes'
+    /// (PostgreSQL keeps them in one namespace).
+    pub fn relation_names(&self) -> Vec<&str> {
+        let mut names = vec![self.name.as_str()];
+        names.extend(self.primary_key_name.as_deref());
+        names.extend(self.indexes.iter().map(|i| i.name.as_str()));
+        names
     }
 }
 

@@ -1,9 +1,12 @@
 //! DDL descriptors from the AST: `CREATE TABLE` becomes a [`Table`] (plus the sequences its
-//! serial columns need), shared by the datanode and the coordinator.
+//! serial columns need), shared by the datanode and the coordinator. Its UNIQUE constraints
+//! become indexes as [`indexes`](super::indexes) describes: PostgreSQL's generated names, and a
+//! constraint that repeats the primary key or an earlier one dropped.
 
 use super::binder::{ident_name, object_name};
 use super::catalog::{Check, Column, Index, Table};
 use super::error::{sqlstate, Result, SqlError};
+use super::indexes::{self, NameTaken};
 use super::value::DataType;
 use sqlparser::ast;
 
@@ -26,30 +29,9 @@ fn serial_type(ty: &ast::DataType) -> Option<DataType> {
     }
 }
 
-fn index_columns(table: &Table, columns: &[ast::IndexColumn]) -> Result<Vec<usize>> {
-    columns
-        .iter()
-        .map(|c| {
-            let name = match &c.column.expr {
-                ast::Expr::Identifier(i) => ident_name(i),
-                other => {
-                    return Err(SqlError::unsupported(format!(
-                        "index expressions are not supported: {other}"
-                    )))
-                }
-            };
-            table.column_index(&name).ok_or_else(|| {
-                SqlError::new(
-                    sqlstate::UNDEFINED_COLUMN,
-                    format!("column \"{name}\" named in key does not exist"),
-                )
-            })
-        })
-        .collect()
-}
-
-/// Converts `CREATE TABLE` into a table definition.
-pub fn create_table(ct: &ast::CreateTable) -> Result<TableDefinition> {
+/// Converts `CREATE TABLE` into a table definition. `taken` says which relation names exist
+/// already, for the names of the primary key and UNIQUE constraints PostgreSQL generates.
+pub fn create_table(ct: &ast::CreateTable, taken: NameTaken) -> Result<TableDefinition> {
     if ct.query.is_some() {
         return Err(SqlError::unsupported("CREATE TABLE AS is not supported"));
     }
@@ -65,7 +47,9 @@ pub fn create_table(ct: &ast::CreateTable) -> Result<TableDefinition> {
     };
     let mut sequences = Vec::new();
     let mut pk_columns: Option<Vec<usize>> = None;
-    let mut uniques: Vec<Vec<usize>> = Vec::new();
+    // UNIQUE constraints: the constraint's name (column constraints name it outside the
+    // constraint) and the constraint.
+    let mut uniques: Vec<(Option<ast::Ident>, ast::UniqueConstraint)> = Vec::new();
     for (i, c) in ct.columns.iter().enumerate() {
         let cname = ident_name(&c.name);
         if table.column_index(&cname).is_some() {
@@ -94,7 +78,11 @@ pub fn create_table(ct: &ast::CreateTable) -> Result<TableDefinition> {
                     pk_columns = Some(vec![i]);
                     nullable = false;
                 }
-                ast::ColumnOption::Unique(_) => uniques.push(vec![i]),
+                ast::ColumnOption::Unique(u) => {
+                    let mut u = u.clone();
+                    u.columns = vec![ast::IndexColumn::from(c.name.clone())];
+                    uniques.push((opt.name.clone(), u));
+                }
                 ast::ColumnOption::Check(check) => table.checks.push(Check {
                     name: check
                         .name
@@ -127,13 +115,13 @@ pub fn create_table(ct: &ast::CreateTable) -> Result<TableDefinition> {
                 if pk_columns.is_some() {
                     return Err(multiple_pk(&name));
                 }
-                let cols = index_columns(&table, &pk.columns)?;
+                let cols = indexes::constraint_columns(&table, &pk.columns)?;
                 if let Some(n) = &pk.name {
                     table.primary_key_name = Some(ident_name(n));
                 }
                 pk_columns = Some(cols);
             }
-            ast::TableConstraint::Unique(u) => uniques.push(index_columns(&table, &u.columns)?),
+            ast::TableConstraint::Unique(u) => uniques.push((None, u.clone())),
             ast::TableConstraint::Check(check) => table.checks.push(Check {
                 name: check
                     .name
@@ -149,42 +137,43 @@ pub fn create_table(ct: &ast::CreateTable) -> Result<TableDefinition> {
             }
         }
     }
+    // Names the table itself holds count as taken, as the catalog's do.
+    let taken_here = |table: &Table, n: &str| -> Result<bool> {
+        Ok(table.relation_names().contains(&n) || taken(n)?)
+    };
     if let Some(cols) = pk_columns {
+        if table.primary_key_name.is_none() {
+            let pkey = indexes::choose_name(&name, None, "pkey", &|n| taken_here(&table, n))?;
+            table.primary_key_name = Some(pkey);
+        }
         set_primary_key(&mut table, cols)?;
     }
-    if !uniques.is_empty() {
-        // Unique constraints need secondary-index maintenance, which storage lacks yet.
-        return Err(SqlError::unsupported(
-            "UNIQUE constraints are not supported yet (PRIMARY KEY is)",
-        ));
-    }
-    for cols in uniques {
-        let names: Vec<&str> = cols
-            .iter()
-            .map(|&c| table.columns[c].name.as_str())
-            .collect();
-        table.indexes.push(Index {
-            id: 0,
-            name: format!("{name}_{}_key", names.join("_")),
-            columns: cols,
-            unique: true,
-        });
+    for (constraint_name, unique) in &uniques {
+        let index = indexes::unique_constraint(&table, constraint_name.as_ref(), unique, &|n| {
+            taken_here(&table, n)
+        })?;
+        let pk = Index {
+            columns: table.primary_key.clone(),
+            descending: vec![false; table.primary_key.len()],
+            ..index.clone()
+        };
+        let repeats = (!table.has_row_id() && indexes::same_key(&index, &pk))
+            || table.indexes.iter().any(|i| indexes::same_key(i, &index));
+        if repeats {
+            continue;
+        }
+        if table.relation_names().contains(&index.name.as_str()) {
+            return Err(indexes::relation_exists(&index.name));
+        }
+        table.indexes.push(index);
     }
     Ok(TableDefinition { table, sequences })
 }
 
-/// Makes `columns` the table's primary key (they become NOT NULL). Key types must have an
-/// order-preserving storage encoding.
+/// Makes `columns` the table's primary key (they become NOT NULL).
 pub fn set_primary_key(table: &mut Table, columns: Vec<usize>) -> Result<()> {
     for &c in &columns {
-        let col = &mut table.columns[c];
-        if matches!(col.data_type, DataType::Numeric(_)) {
-            return Err(SqlError::unsupported(format!(
-                "a numeric column cannot be part of a primary key yet: \"{}\"",
-                col.name
-            )));
-        }
-        col.nullable = false;
+        table.columns[c].nullable = false;
     }
     if table.primary_key_name.is_none() {
         table.primary_key_name = Some(format!("{}_pkey", table.name));

@@ -68,6 +68,7 @@ pub mod sqlstate {
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const CONNECTION_FAILURE: &str = "08006";
     pub const UNDEFINED_PREPARED_TRANSACTION: &str = "42704";
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
     pub const DUPLICATE_PREPARED_TRANSACTION: &str = "42710";
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const DATA_CORRUPTED: &str = "XX001";

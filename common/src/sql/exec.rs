@@ -9,11 +9,13 @@
 //! executor re-evaluates the statement's WHERE clause on the newest version and, if it still
 //! matches, applies the statement to that version.
 
-use super::catalog::Table;
+use super::catalog::{Index, Table};
 use super::error::{sqlstate, Result, SqlError};
 use super::expr::{EvalContext, Expr};
+use super::index_scan::{self, IndexRange};
 use super::plan::{
-    AggCall, AggFunc, BoundQuery, JoinKind, OnConflict, Plan, RowLock, SetOp, SortKey, Subquery,
+    AggCall, AggFunc, Arbiter, BoundQuery, ConflictAction, JoinKind, Plan, RowLock, SetOp, SortKey,
+    Subquery,
 };
 use super::value::{BinaryOp, DataType, Value};
 use std::collections::{HashMap, HashSet};
@@ -36,14 +38,42 @@ pub enum WriteOutcome {
     Changed(RowId, Row),
 }
 
+/// The outcome of [`Storage::insert_or_conflict`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum InsertOutcome {
+    /// The row is inserted, with this id.
+    Inserted(RowId),
+    /// The row violates an arbiter; nothing was written. With a lock asked for, this is the
+    /// live row holding the key (its newest version, locked FOR UPDATE).
+    Conflict(Option<(RowId, Row)>),
+}
+
 /// What the executor needs from storage, inside one transaction.
 pub trait Storage {
     /// Every row of `table` the statement sees.
     fn scan(&mut self, table: &Table) -> Result<Vec<(RowId, Row)>>;
     /// The row with primary key `key` (values already of the key columns' types).
     fn lookup(&mut self, table: &Table, key: &[Value]) -> Result<Option<(RowId, Row)>>;
-    /// Inserts a row (23505 on a duplicate key).
+    /// The rows the statement sees whose values of `index`'s columns fall in `range`, in
+    /// index order.
+    fn index_scan(
+        &mut self,
+        table: &Table,
+        index: &Index,
+        range: &IndexRange,
+    ) -> Result<Vec<(RowId, Row)>>;
+    /// Inserts a row (23505 on a duplicate key or unique index values).
     fn insert(&mut self, table: &Table, row: &Row) -> Result<()>;
+    /// Inserts a row unless it violates one of `arbiters` (`INSERT ... ON CONFLICT`): then
+    /// returns the live row that holds the key instead, locked FOR UPDATE if `lock`. A
+    /// violation of another unique rule is 23505, as for [`Storage::insert`].
+    fn insert_or_conflict(
+        &mut self,
+        table: &Table,
+        row: &Row,
+        arbiters: &[Arbiter],
+        lock: bool,
+    ) -> Result<InsertOutcome>;
     /// Replaces row `id` (read as `old`) with `new`.
     fn update(&mut self, table: &Table, id: &RowId, old: &Row, new: &Row) -> Result<WriteOutcome>;
     /// Deletes row `id` (read as `old`).
@@ -79,6 +109,7 @@ pub fn execute(query: &BoundQuery, params: &[Value], storage: &mut dyn Storage) 
         outer: Vec::new(),
         cache: HashMap::new(),
         affected: 0,
+        touched: HashSet::new(),
     };
     let rows = exec.run(&query.root)?;
     Ok(Output {
@@ -95,6 +126,8 @@ struct Executor<'s> {
     outer: Vec<Row>,
     cache: HashMap<usize, Vec<Row>>,
     affected: u64,
+    /// Rows this statement inserted or updated through `INSERT ... ON CONFLICT`.
+    touched: HashSet<RowId>,
 }
 
 impl EvalContext for Executor<'_> {
@@ -174,7 +207,7 @@ impl Executor<'_> {
                 }
                 Ok(out)
             }
-            Plan::Scan { .. } | Plan::KeyLookup { .. } => Ok(self
+            Plan::Scan { .. } | Plan::KeyLookup { .. } | Plan::IndexScan { .. } => Ok(self
                 .source_rows(plan)?
                 .into_iter()
                 .map(|(_, r)| r)
@@ -417,12 +450,14 @@ impl Executor<'_> {
         }
     }
 
-    /// The rows of a Scan or KeyLookup with their ids, filtered, and locked when the plan
-    /// asks (re-checking the filter on rows changed meanwhile).
+    /// The rows of a Scan, KeyLookup or IndexScan with their ids, filtered, and locked when
+    /// the plan asks (re-checking the filter on rows changed meanwhile).
     fn source_rows(&mut self, plan: &Plan) -> Result<Vec<(RowId, Row)>> {
         let rows = self.source_rows_unlocked(plan)?;
         let (table, lock) = match plan {
-            Plan::Scan { table, lock, .. } | Plan::KeyLookup { table, lock, .. } => (table, lock),
+            Plan::Scan { table, lock, .. }
+            | Plan::KeyLookup { table, lock, .. }
+            | Plan::IndexScan { table, lock, .. } => (table, lock),
             _ => return Err(SqlError::internal("not a row source")),
         };
         let Some(mode) = lock else {
@@ -441,20 +476,29 @@ impl Executor<'_> {
         Ok(out)
     }
 
+    /// The rows that pass `filter`, checking for cancellation as it goes.
+    fn filtered(
+        &mut self,
+        rows: Vec<(RowId, Row)>,
+        filter: &Option<Expr>,
+    ) -> Result<Vec<(RowId, Row)>> {
+        let mut out = Vec::new();
+        for (i, (id, row)) in rows.into_iter().enumerate() {
+            if i % 1024 == 1023 {
+                self.storage.check_cancel()?;
+            }
+            if passes(filter, &row, self)? {
+                out.push((id, row));
+            }
+        }
+        Ok(out)
+    }
+
     fn source_rows_unlocked(&mut self, plan: &Plan) -> Result<Vec<(RowId, Row)>> {
         match plan {
             Plan::Scan { table, filter, .. } => {
                 let rows = self.storage.scan(table)?;
-                let mut out = Vec::new();
-                for (i, (id, row)) in rows.into_iter().enumerate() {
-                    if i % 1024 == 1023 {
-                        self.storage.check_cancel()?;
-                    }
-                    if passes(filter, &row, self)? {
-                        out.push((id, row));
-                    }
-                }
-                Ok(out)
+                self.filtered(rows, filter)
             }
             Plan::KeyLookup {
                 table,
@@ -472,15 +516,10 @@ impl Executor<'_> {
                             continue 'keys;
                         }
                         let ty = &table.columns[col].data_type;
-                        // A value that does not survive conversion to the key type matches
-                        // no row (e.g. `id = 1.5` on an integer key).
-                        let Ok(converted) = v.clone().cast(ty) else {
-                            continue 'keys;
-                        };
-                        if v.compare(&converted)? != Some(std::cmp::Ordering::Equal) {
-                            continue 'keys;
+                        match index_scan::key_value(&v, ty)? {
+                            Some((converted, true)) => values.push(converted),
+                            _ => continue 'keys,
                         }
-                        values.push(converted);
                     }
                     if !seen.insert(values.clone()) {
                         continue;
@@ -492,6 +531,25 @@ impl Executor<'_> {
                     }
                 }
                 Ok(out)
+            }
+            Plan::IndexScan {
+                table,
+                index,
+                bounds,
+                filter,
+                ..
+            } => {
+                let index = table
+                    .indexes
+                    .iter()
+                    .find(|i| i.id == *index)
+                    .ok_or_else(|| SqlError::internal("index scan of an unknown index"))?;
+                let mut eval = |e: &Expr| e.eval(&[], &mut *self);
+                let Some(range) = index_scan::range(table, index, bounds, &mut eval)? else {
+                    return Ok(Vec::new());
+                };
+                let rows = self.storage.index_scan(table, index, &range)?;
+                self.filtered(rows, filter)
             }
             _ => Err(SqlError::internal("not a row source")),
         }
@@ -641,61 +699,101 @@ impl Executor<'_> {
                 row[t] = v;
             }
             self.check_row(table, &row, checks)?;
-            match self.storage.insert(table, &row) {
-                Ok(()) => {
-                    self.affected += 1;
-                    if let Some((exprs, _)) = returning {
-                        out.push(eval_all(exprs, &row, self)?);
-                    }
+            let Some(on_conflict) = on_conflict else {
+                self.storage.insert(table, &row)?;
+                self.affected += 1;
+                if let Some((exprs, _)) = returning {
+                    out.push(eval_all(exprs, &row, self)?);
                 }
-                Err(e) if e.code == sqlstate::UNIQUE_VIOLATION && on_conflict.is_some() => {
-                    match on_conflict {
-                        Some(OnConflict::DoUpdate {
-                            assignments,
-                            filter,
-                        }) => {
-                            let key: Vec<Value> =
-                                table.primary_key.iter().map(|&i| row[i].clone()).collect();
-                            let Some((id, existing)) = self.storage.lookup(table, &key)? else {
-                                return Err(e);
-                            };
-                            let both = concat(&existing, &row);
-                            if !passes(filter, &both, self)? {
-                                continue;
-                            }
-                            let mut new = existing.clone();
-                            for (i, ex) in assignments {
-                                new[*i] = ex.eval(&both, self)?;
-                            }
-                            self.check_row(table, &new, checks)?;
-                            match self.storage.update(table, &id, &existing, &new)? {
-                                WriteOutcome::Done => {
-                                    self.affected += 1;
-                                    if let Some((exprs, _)) = returning {
-                                        out.push(eval_all(exprs, &new, self)?);
-                                    }
-                                }
-                                _ => {
-                                    return Err(SqlError::new(
-                                        sqlstate::SERIALIZATION_FAILURE,
-                                        "could not serialize access due to concurrent update",
-                                    ))
-                                }
-                            }
-                        }
-                        _ => continue, // DO NOTHING
-                    }
+                continue;
+            };
+            if let Some(written) = self.insert_on_conflict(table, row, on_conflict, checks)? {
+                self.affected += 1;
+                if let Some((exprs, _)) = returning {
+                    out.push(eval_all(exprs, &written, self)?);
                 }
-                Err(e) => return Err(e),
             }
         }
         Ok(out)
     }
+
+    /// One row of `INSERT ... ON CONFLICT`, PostgreSQL's way: insert it, or act on the live
+    /// row holding the arbiter's key. Returns the row inserted or updated (None: skipped).
+    /// Under READ COMMITTED a conflicting row changed or deleted meanwhile starts it over;
+    /// `touched` keeps the rows this statement wrote, which DO UPDATE may not update twice.
+    fn insert_on_conflict(
+        &mut self,
+        table: &Table,
+        row: Row,
+        on_conflict: &super::plan::OnConflict,
+        checks: &[(String, Expr)],
+    ) -> Result<Option<Row>> {
+        let do_update = matches!(on_conflict.action, ConflictAction::DoUpdate { .. });
+        loop {
+            let outcome =
+                self.storage
+                    .insert_or_conflict(table, &row, &on_conflict.arbiters, do_update)?;
+            let existing = match outcome {
+                InsertOutcome::Inserted(id) => {
+                    self.touched.insert(id);
+                    return Ok(Some(row));
+                }
+                InsertOutcome::Conflict(locked) => locked,
+            };
+            let ConflictAction::DoUpdate {
+                assignments,
+                filter,
+            } = &on_conflict.action
+            else {
+                return Ok(None);
+            };
+            let (id, existing) = outcome_row(existing)?;
+            if self.touched.contains(&id) {
+                return Err(SqlError::new(
+                    sqlstate::CARDINALITY_VIOLATION,
+                    "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                )
+                .with_hint(
+                    "Ensure that no rows proposed for insertion within the same command have \
+                     duplicate constrained values.",
+                ));
+            }
+            let both = concat(&existing, &row);
+            if !passes(filter, &both, self)? {
+                return Ok(None);
+            }
+            let mut new = existing.clone();
+            for (i, e) in assignments {
+                new[*i] = e.eval(&both, self)?;
+            }
+            self.check_row(table, &new, checks)?;
+            match self.storage.update(table, &id, &existing, &new)? {
+                WriteOutcome::Done => {
+                    let new_id = if table.has_row_id() {
+                        id
+                    } else {
+                        table.primary_key.iter().map(|&i| new[i].clone()).collect()
+                    };
+                    self.touched.insert(new_id);
+                    return Ok(Some(new));
+                }
+                // Changed or deleted since the conflict was found: start over.
+                WriteOutcome::Gone | WriteOutcome::Changed(..) => continue,
+            }
+        }
+    }
+}
+
+/// The locked row a DO UPDATE conflict must come with.
+fn outcome_row(locked: Option<(RowId, Row)>) -> Result<(RowId, Row)> {
+    locked.ok_or_else(|| SqlError::internal("ON CONFLICT DO UPDATE without the conflicting row"))
 }
 
 fn source_filter(plan: &Plan) -> Option<Expr> {
     match plan {
-        Plan::Scan { filter, .. } | Plan::KeyLookup { filter, .. } => filter.clone(),
+        Plan::Scan { filter, .. }
+        | Plan::KeyLookup { filter, .. }
+        | Plan::IndexScan { filter, .. } => filter.clone(),
         _ => None,
     }
 }

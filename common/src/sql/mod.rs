@@ -9,6 +9,8 @@ pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod functions;
+pub mod index_scan;
+pub mod indexes;
 pub mod optimizer;
 pub mod parser;
 pub mod plan;

@@ -1,10 +1,12 @@
 //! Plan rewrites after binding: filters move into scans and below inner joins, primary-key
-//! equalities turn scans into key lookups, and equi-joins become hash joins.
+//! equalities turn scans into key lookups, filters a secondary index serves turn them into
+//! index scans ([`index_scan`](super::index_scan)), and equi-joins become hash joins.
 //!
 //! A conjunct that contains a subquery stays where the binder put it: a correlated subquery
 //! reads the row of the node it is evaluated at, so it must not move to another row layout.
 
 use super::expr::Expr;
+use super::index_scan;
 use super::plan::{JoinKind, Plan};
 use super::value::BinaryOp;
 
@@ -115,7 +117,8 @@ pub fn optimize(plan: Plan) -> Plan {
     }
 }
 
-fn has_subquery(e: &Expr) -> bool {
+/// Whether `e` contains a subquery (such a conjunct reads its row and never moves).
+pub(super) fn has_subquery(e: &Expr) -> bool {
     let mut found = false;
     e.walk(&mut |x| {
         if matches!(x, Expr::Subquery { .. }) {
@@ -271,7 +274,8 @@ fn make_join(left: Plan, right: Plan, kind: JoinKind, on: Option<Expr>) -> Plan 
 }
 
 /// A scan whose filter pins every primary-key column to row-independent values becomes a
-/// key lookup (the filter is kept and re-checked on the rows found).
+/// key lookup (the filter is kept and re-checked on the rows found); otherwise an index scan
+/// if an index serves the filter.
 fn key_lookup(
     table: std::sync::Arc<super::catalog::Table>,
     filter: Expr,
@@ -279,11 +283,7 @@ fn key_lookup(
 ) -> Plan {
     let pk = table.primary_key.clone();
     if pk.is_empty() {
-        return Plan::Scan {
-            table,
-            filter: Some(filter),
-            lock,
-        };
+        return index_scan::plan(table, filter, lock);
     }
     let conjuncts = filter.clone().conjuncts();
     let mut keys: Vec<Option<Vec<Expr>>> = vec![None; pk.len()];
@@ -313,11 +313,7 @@ fn key_lookup(
         }
     }
     if keys.iter().any(Option::is_none) {
-        return Plan::Scan {
-            table,
-            filter: Some(filter),
-            lock,
-        };
+        return index_scan::plan(table, filter, lock);
     }
     let keys: Vec<Vec<Expr>> = keys.into_iter().flatten().collect();
     // One key per combination (only single-column IN lists produce several).

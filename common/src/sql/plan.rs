@@ -6,6 +6,7 @@ use super::catalog::Table;
 use super::expr::Expr;
 use super::value::DataType;
 use std::fmt::Write as _;
+use std::ops::Bound;
 use std::sync::Arc;
 
 /// An output column of a plan: its name as a client sees it, and its type.
@@ -79,9 +80,28 @@ pub enum RowLock {
     Share,
 }
 
-/// What an INSERT does on a unique violation.
+/// A uniqueness rule an `INSERT ... ON CONFLICT` arbitrates on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arbiter {
+    /// The primary key.
+    PrimaryKey,
+    /// The unique index with this id.
+    Index(u64),
+}
+
+/// `INSERT ... ON CONFLICT`: which unique violations it handles, and how. A violation of
+/// another unique rule is an error.
 #[derive(Clone, Debug, PartialEq)]
-pub enum OnConflict {
+pub struct OnConflict {
+    /// The rules it arbitrates on (PostgreSQL's arbiter indexes).
+    pub arbiters: Vec<Arbiter>,
+    /// What it does with a row that violates one.
+    pub action: ConflictAction,
+}
+
+/// What an INSERT does with a row that violates an arbiter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConflictAction {
     /// Skip the row.
     DoNothing,
     /// Update the existing row: assignments over (existing row ++ excluded row), then an
@@ -90,6 +110,18 @@ pub enum OnConflict {
         assignments: Vec<(usize, Expr)>,
         filter: Option<Expr>,
     },
+}
+
+/// The stretch of a secondary index an index scan reads: the leading index columns equal to
+/// `prefix`, the next one within `lower` and `upper` (all row-independent expressions).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexBounds {
+    /// Values of the leading index columns.
+    pub prefix: Vec<Expr>,
+    /// Lower bound of the next index column (SQL order).
+    pub lower: Bound<Expr>,
+    /// Upper bound of the next index column (SQL order).
+    pub upper: Bound<Expr>,
 }
 
 /// A plan node.
@@ -111,6 +143,15 @@ pub enum Plan {
     KeyLookup {
         table: Arc<Table>,
         keys: Vec<Vec<Expr>>,
+        filter: Option<Expr>,
+        lock: Option<RowLock>,
+    },
+    /// Rows found through the secondary index with id `index` within `bounds`; `filter` (the
+    /// whole WHERE clause, bounds included) is re-checked on each.
+    IndexScan {
+        table: Arc<Table>,
+        index: u64,
+        bounds: IndexBounds,
         filter: Option<Expr>,
         lock: Option<RowLock>,
     },
@@ -178,7 +219,7 @@ pub enum Plan {
         on_conflict: Option<OnConflict>,
         returning: Option<(Vec<Expr>, Vec<OutputColumn>)>,
     },
-    /// Updates the rows the source (a Scan or KeyLookup of the table) yields.
+    /// Updates the rows the source (a Scan, KeyLookup or IndexScan of the table) yields.
     Update {
         table: Arc<Table>,
         source: Box<Plan>,
@@ -186,7 +227,7 @@ pub enum Plan {
         checks: Vec<(String, Expr)>,
         returning: Option<(Vec<Expr>, Vec<OutputColumn>)>,
     },
-    /// Deletes the rows the source (a Scan or KeyLookup of the table) yields.
+    /// Deletes the rows the source (a Scan, KeyLookup or IndexScan of the table) yields.
     Delete {
         table: Arc<Table>,
         source: Box<Plan>,
@@ -210,6 +251,31 @@ pub struct Subquery {
     pub correlated: bool,
 }
 
+impl IndexBounds {
+    /// PostgreSQL's `Index Cond` text, with the index's column names: `((a = 1) AND (b > 2))`.
+    pub fn describe(&self, columns: &[&str]) -> String {
+        let column = |i: usize| columns.get(i).copied().unwrap_or("?");
+        let mut conditions: Vec<String> = self
+            .prefix
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("({} = {e})", column(i)))
+            .collect();
+        let next = column(self.prefix.len());
+        for (bound, inclusive, exclusive) in [(&self.lower, ">=", ">"), (&self.upper, "<=", "<")] {
+            match bound {
+                Bound::Included(e) => conditions.push(format!("({next} {inclusive} {e})")),
+                Bound::Excluded(e) => conditions.push(format!("({next} {exclusive} {e})")),
+                Bound::Unbounded => {}
+            }
+        }
+        match conditions.len() {
+            1 => conditions.remove(0),
+            _ => format!("({})", conditions.join(" AND ")),
+        }
+    }
+}
+
 fn table_columns(table: &Table) -> Vec<OutputColumn> {
     table
         .columns
@@ -230,7 +296,9 @@ impl Plan {
             | Plan::Project { columns, .. }
             | Plan::Aggregate { columns, .. }
             | Plan::SetOperation { columns, .. } => columns.clone(),
-            Plan::Scan { table, .. } | Plan::KeyLookup { table, .. } => table_columns(table),
+            Plan::Scan { table, .. }
+            | Plan::KeyLookup { table, .. }
+            | Plan::IndexScan { table, .. } => table_columns(table),
             Plan::Filter { input, .. }
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
@@ -259,7 +327,9 @@ impl Plan {
 
     fn locks_rows(&self) -> bool {
         match self {
-            Plan::Scan { lock, .. } | Plan::KeyLookup { lock, .. } => lock.is_some(),
+            Plan::Scan { lock, .. }
+            | Plan::KeyLookup { lock, .. }
+            | Plan::IndexScan { lock, .. } => lock.is_some(),
             Plan::Filter { input, .. }
             | Plan::Project { input, .. }
             | Plan::Sort { input, .. }
@@ -316,6 +386,29 @@ impl Plan {
                 let _ = write!(line, "Key Lookup on {} ({} keys)", table.name, keys.len());
                 if let Some(f) = filter {
                     extra.push(format!("Filter: {f}"));
+                }
+            }
+            Plan::IndexScan {
+                table,
+                index,
+                bounds,
+                filter,
+                lock,
+            } => {
+                let index = table.indexes.iter().find(|i| i.id == *index);
+                let name = index.map_or("?", |i| i.name.as_str());
+                let _ = write!(line, "Index Scan using {name} on {}", table.name);
+                if let Some(index) = index {
+                    extra.push(format!(
+                        "Index Cond: {}",
+                        bounds.describe(&index.column_names(table))
+                    ));
+                }
+                if let Some(f) = filter {
+                    extra.push(format!("Filter: {f}"));
+                }
+                if let Some(l) = lock {
+                    extra.push(format!("Lock: {l:?}"));
                 }
             }
             Plan::Filter { input, predicate } => {

@@ -3,23 +3,37 @@
 //! (`CREATE TABLE` in an open transaction is invisible to others until it commits).
 //!
 //! ```text
-//!   table 1 (rxc_tables)   pk: [name]  →  postcard(Table)
-//!   meta "next_object_id"               →  next table/index id (u64 BE), advanced in blocks
+//!   table 1 (rxc_tables)      pk: [name]  →  postcard(Table)   (indexes inside the descriptor)
+//!   table 2 (rxc_relations)   pk: [name]  →  postcard(owning table's name)
+//!   meta "next_object_id"                  →  next table/index id (u64 BE), advanced in blocks
 //! ```
 //!
 //! Object ids come from a counter in `meta`, reserved in blocks of [`ID_BLOCK`] with a
 //! synced write, so a crash never hands out an id twice.
+//!
+//! Tables, primary keys and indexes share one namespace, as PostgreSQL's `pg_class` does:
+//! every name a descriptor holds ([`Table::relation_names`]) is a row of `rxc_relations`,
+//! written with the descriptor by [`insert_table`], [`update_table`] and [`delete_table`], so
+//! two transactions creating one name conflict like any two inserts of one key (the second
+//! waits for the first, then fails with 42P07), and `DROP INDEX` finds an index's table.
 
+use super::table::{mvcc_error, RowIndexes};
+use crate::storage::index::{IndexCatalog, NoIndexes, TableIndexes};
 use crate::storage::keycode::Value as KeyValue;
 use crate::storage::keys::Key;
-use crate::storage::mvcc::{Mvcc, Transaction};
+use crate::storage::locks::RowLockMode;
+use crate::storage::mvcc::{self, Mvcc, MvccError, Transaction};
 use crate::storage::{Cf, WriteBatch};
 use rxc_common::sql::catalog::{Catalog, Table};
 use rxc_common::sql::error::{Result, SqlError};
-use std::sync::{Arc, Mutex};
+use rxc_common::sql::indexes::relation_exists as duplicate_relation;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The table id of the catalog's own table.
 pub const CATALOG_TABLE_ID: u64 = 1;
+/// The table id of the relation names.
+pub const RELATIONS_TABLE_ID: u64 = 2;
 /// The first id handed to user objects.
 const FIRST_OBJECT_ID: u64 = 16384;
 /// How many ids one durable write reserves.
@@ -98,54 +112,242 @@ impl Catalog for CatalogView<'_> {
 
 /// The table called `name`, as `txn` sees the catalog.
 pub fn get_table(txn: &Transaction, name: &str) -> Result<Option<Table>> {
-    match txn
-        .get(CATALOG_TABLE_ID, &key(name))
-        .map_err(super::table::mvcc_error)?
-    {
-        None => Ok(None),
-        Some(bytes) => postcard::from_bytes(&bytes)
-            .map(Some)
-            .map_err(|e| storage_error(format!("bad catalog entry for {name}: {e}"))),
-    }
+    let bytes = txn.get(CATALOG_TABLE_ID, &key(name)).map_err(mvcc_error)?;
+    bytes.map(|b| decode_table(name, &b)).transpose()
+}
+
+/// The table called `name`, its catalog row locked FOR UPDATE (the newest descriptor under
+/// READ COMMITTED), so that DDL changing it runs one transaction at a time.
+pub fn lock_table(txn: &mut Transaction, name: &str) -> Result<Option<Table>> {
+    let bytes = txn
+        .lock_row(CATALOG_TABLE_ID, &key(name), RowLockMode::Update)
+        .map_err(mvcc_error)?;
+    bytes.map(|b| decode_table(name, &b)).transpose()
+}
+
+fn decode_table(name: &str, bytes: &[u8]) -> Result<Table> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| storage_error(format!("bad catalog entry for {name}: {e}")))
 }
 
 /// Every table `txn` sees.
 pub fn list_tables(txn: &Transaction) -> Result<Vec<Table>> {
-    let rows = txn
-        .scan(CATALOG_TABLE_ID)
-        .map_err(super::table::mvcc_error)?;
+    let rows = txn.scan(CATALOG_TABLE_ID).map_err(mvcc_error)?;
     rows.into_iter()
-        .map(|(_, bytes)| {
-            postcard::from_bytes(&bytes)
-                .map_err(|e| storage_error(format!("bad catalog entry: {e}")))
-        })
+        .map(|(_, bytes)| decode_table("", &bytes))
         .collect()
 }
 
-/// Adds a table (42P07 if the name is taken).
-pub fn insert_table(txn: &mut Transaction, table: &Table) -> Result<()> {
-    let bytes = postcard::to_allocvec(table).map_err(storage_error)?;
-    match txn.insert(CATALOG_TABLE_ID, &key(&table.name), bytes) {
-        Ok(()) => Ok(()),
-        Err(crate::storage::mvcc::MvccError::UniqueViolation { .. }) => Err(SqlError::new(
-            rxc_common::sql::sqlstate::DUPLICATE_TABLE,
-            format!("relation \"{}\" already exists", table.name),
-        )),
-        Err(e) => Err(super::table::mvcc_error(e)),
-    }
+/// Whether a table, primary key or index called `name` exists, as `txn` sees the catalog.
+pub fn relation_exists(txn: &Transaction, name: &str) -> Result<bool> {
+    Ok(relation_owner(txn, name)?.is_some())
 }
 
-/// Replaces a table's descriptor.
-pub fn update_table(txn: &mut Transaction, table: &Table) -> Result<()> {
-    let bytes = postcard::to_allocvec(table).map_err(storage_error)?;
-    txn.update(CATALOG_TABLE_ID, &key(&table.name), bytes)
-        .map_err(super::table::mvcc_error)?;
+/// The table the relation `name` (a table, a primary key or an index) belongs to.
+pub fn relation_owner(txn: &Transaction, name: &str) -> Result<Option<String>> {
+    let bytes = txn
+        .get(RELATIONS_TABLE_ID, &key(name))
+        .map_err(mvcc_error)?;
+    bytes
+        .map(|b| {
+            postcard::from_bytes(&b)
+                .map_err(|e| storage_error(format!("bad relation entry for {name}: {e}")))
+        })
+        .transpose()
+}
+
+/// Registers relation names of `table` (42P07 if one is taken).
+fn register(txn: &mut Transaction, table: &Table, names: &BTreeSet<&str>) -> Result<()> {
+    let owner = postcard::to_allocvec(&table.name).map_err(storage_error)?;
+    for name in names {
+        match txn.insert(RELATIONS_TABLE_ID, &key(name), owner.clone(), &NoIndexes) {
+            Ok(()) => {}
+            Err(MvccError::UniqueViolation { .. }) => return Err(duplicate_relation(name)),
+            Err(e) => return Err(mvcc_error(e)),
+        }
+    }
     Ok(())
 }
 
-/// Removes a table's descriptor; false if it did not exist.
+fn unregister(txn: &mut Transaction, names: &BTreeSet<&str>) -> Result<()> {
+    for name in names {
+        txn.delete(RELATIONS_TABLE_ID, &key(name))
+            .map_err(mvcc_error)?;
+    }
+    Ok(())
+}
+
+/// Adds a table (42P07 if its name, or a name of its primary key or indexes, is taken).
+pub fn insert_table(txn: &mut Transaction, table: &Table) -> Result<()> {
+    let bytes = postcard::to_allocvec(table).map_err(storage_error)?;
+    match txn.insert(CATALOG_TABLE_ID, &key(&table.name), bytes, &NoIndexes) {
+        Ok(()) => {}
+        Err(MvccError::UniqueViolation { .. }) => return Err(duplicate_relation(&table.name)),
+        Err(e) => return Err(mvcc_error(e)),
+    }
+    register(txn, table, &table.relation_names().into_iter().collect())
+}
+
+/// Replaces a table's descriptor, registering the relation names it gained and freeing those
+/// it lost (against the descriptor it replaces: the newest, under READ COMMITTED).
+pub fn update_table(txn: &mut Transaction, table: &Table) -> Result<()> {
+    let bytes = postcard::to_allocvec(table).map_err(storage_error)?;
+    let replaced = txn
+        .update(CATALOG_TABLE_ID, &key(&table.name), bytes, &NoIndexes)
+        .map_err(mvcc_error)?;
+    let Some(replaced) = replaced else {
+        return Err(SqlError::new(
+            rxc_common::sql::sqlstate::UNDEFINED_TABLE,
+            format!("relation \"{}\" does not exist", table.name),
+        ));
+    };
+    let old = decode_table(&table.name, &replaced)?;
+    let old_names: BTreeSet<&str> = old.relation_names().into_iter().collect();
+    let new_names: BTreeSet<&str> = table.relation_names().into_iter().collect();
+    unregister(txn, &old_names.difference(&new_names).copied().collect())?;
+    register(
+        txn,
+        table,
+        &new_names.difference(&old_names).copied().collect(),
+    )
+}
+
+/// Removes a table's descriptor and its relation names; false if it did not exist.
 pub fn delete_table(txn: &mut Transaction, name: &str) -> Result<bool> {
-    txn.delete(CATALOG_TABLE_ID, &key(name))
-        .map(|old| old.is_some())
-        .map_err(super::table::mvcc_error)
+    let deleted = txn
+        .delete(CATALOG_TABLE_ID, &key(name))
+        .map_err(mvcc_error)?;
+    let Some(bytes) = deleted else {
+        return Ok(false);
+    };
+    let table = decode_table(name, &bytes)?;
+    unregister(txn, &table.relation_names().into_iter().collect())?;
+    Ok(true)
+}
+
+/// The indexes of every table, for [`Mvcc::gc`]: the catalog as the latest commits left it,
+/// read once per GC call.
+pub struct GcCatalog<'a> {
+    mvcc: &'a Mvcc,
+    tables: OnceLock<HashMap<u64, Table>>,
+}
+
+impl<'a> GcCatalog<'a> {
+    /// The catalog of `mvcc`'s node.
+    pub fn new(mvcc: &'a Mvcc) -> Self {
+        GcCatalog {
+            mvcc,
+            tables: OnceLock::new(),
+        }
+    }
+}
+
+impl IndexCatalog for GcCatalog<'_> {
+    fn table_indexes(&self, table_id: u64) -> mvcc::Result<Option<Box<dyn TableIndexes + '_>>> {
+        if self.tables.get().is_none() {
+            let reader = self.mvcc.read_only(super::session::latest_snapshot());
+            let tables = list_tables(&reader)
+                .map_err(|e| crate::storage::StorageError::InvalidData(e.message))?;
+            let _ = self
+                .tables
+                .set(tables.into_iter().map(|t| (t.id, t)).collect());
+        }
+        let table = self.tables.get().and_then(|t| t.get(&table_id));
+        Ok(table
+            .filter(|t| !t.indexes.is_empty())
+            .map(|t| Box::new(RowIndexes::new(t)) as Box<dyn TableIndexes + '_>))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::table::TxnStorage;
+    use crate::storage::MemoryEngine;
+    use rxc_common::sql::catalog::{Column, Index};
+    use rxc_common::sql::exec::Storage;
+    use rxc_common::sql::{DataType, Value};
+    use rxc_common::txn::{Gxid, Isolation, Snapshot};
+
+    fn snapshot(next: u64) -> Snapshot {
+        Snapshot {
+            xmin: Gxid(next),
+            xmax: Gxid(next),
+            xip: Vec::new(),
+            global_xmin: Gxid(next),
+        }
+    }
+
+    /// GC learns a table's indexes from the catalog and removes the entries of values no
+    /// version carries any more.
+    #[test]
+    fn gc_removes_the_entries_of_old_values() {
+        let mvcc = Mvcc::new(Arc::new(MemoryEngine::new()));
+        mvcc.recover().unwrap();
+        let column = |name: &str| Column {
+            name: name.into(),
+            data_type: DataType::Int4,
+            nullable: true,
+            default: None,
+        };
+        let table = Table {
+            id: 20,
+            name: "t".into(),
+            columns: vec![column("id"), column("v")],
+            primary_key: vec![0],
+            primary_key_name: Some("t_pkey".into()),
+            indexes: vec![Index {
+                id: 21,
+                name: "t_v_idx".into(),
+                columns: vec![1],
+                descending: vec![false],
+                unique: false,
+                nulls_distinct: true,
+                constraint: false,
+            }],
+            checks: Vec::new(),
+        };
+        let mut row_ids = 0;
+        let no_sequences = |_: &str| -> Result<i64> { Err(SqlError::internal("no sequences")) };
+        let row = |id: i32, v: i32| vec![Value::Int4(id), Value::Int4(v)];
+        for (gxid, old, new) in [(3, None, row(1, 10)), (4, Some(row(1, 10)), row(1, 11))] {
+            let mut txn = mvcc.begin(Gxid(gxid), snapshot(gxid), Isolation::ReadCommitted);
+            if gxid == 3 {
+                insert_table(&mut txn, &table).unwrap();
+            }
+            let mut storage = TxnStorage {
+                txn: &mut txn,
+                row_ids: &mut row_ids,
+                nextval: &no_sequences,
+                interrupt: crate::storage::locks::WaitOptions::default(),
+            };
+            match old {
+                None => storage.insert(&table, &new).unwrap(),
+                Some(old) => {
+                    storage
+                        .update(&table, &[Value::Int4(1)].to_vec(), &old, &new)
+                        .unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let entries = || {
+            mvcc.engine()
+                .scan(Cf::Index, crate::storage::KeyRange::all())
+                .count()
+        };
+        assert_eq!(entries(), 2);
+        let stats = mvcc.gc(Gxid(5), 1000, &GcCatalog::new(&mvcc)).unwrap();
+        assert_eq!((stats.versions, stats.entries), (1, 1));
+        let (key, _) = mvcc
+            .engine()
+            .scan(Cf::Index, crate::storage::KeyRange::all())
+            .next()
+            .unwrap()
+            .unwrap();
+        let Key::Index { values, .. } = Key::decode(&key).unwrap() else {
+            panic!("not an index entry")
+        };
+        assert_eq!(values, vec![KeyValue::Int(11)]);
+    }
 }

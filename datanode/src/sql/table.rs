@@ -3,18 +3,27 @@
 //! A row is stored whole (every column, postcard-encoded) under its primary key; a table
 //! without one keys rows by a hidden row id, `gxid << 32 | n`, unique without coordination
 //! because GXIDs are. SQL values become key values with an order-preserving mapping (dates
-//! and timestamps as integers).
+//! and timestamps as integers, numerics as numerics whatever their scale).
+//!
+//! The table's secondary indexes reach the MVCC layer as [`RowIndexes`]: their storage specs
+//! and the key values a stored row carries for each, which is all the layer needs to keep
+//! entries, check uniqueness and re-check index scans (see [`crate::storage::index`]).
 
 use super::catalog::storage_error;
 use super::system;
-use crate::storage::keycode::Value as KeyValue;
+use crate::storage::index::{self, IndexSpec, TableIndexes, UniqueRule};
+use crate::storage::keycode::{Order, Value as KeyValue};
 use crate::storage::locks::{RowLockMode, WaitOptions};
 use crate::storage::mvcc::{MvccError, Transaction};
-use rxc_common::sql::catalog::Table;
+use crate::storage::StorageError;
+use rxc_common::sql::catalog::{Index, Table};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
-use rxc_common::sql::exec::{Row, RowId, Storage, WriteOutcome};
-use rxc_common::sql::plan::RowLock;
+use rxc_common::sql::exec::{InsertOutcome, Row, RowId, Storage, WriteOutcome};
+use rxc_common::sql::index_scan::IndexRange;
+use rxc_common::sql::plan::{Arbiter, RowLock};
 use rxc_common::sql::Value;
+use rxc_common::txn::Isolation;
+use std::ops::Bound;
 
 /// Maps an MVCC error to its SQL error.
 pub fn mvcc_error(e: MvccError) -> SqlError {
@@ -68,12 +77,123 @@ pub fn key_value(v: &Value) -> Result<KeyValue> {
         Value::Date(d) => KeyValue::Int(d.num_days_from_ce() as i64),
         Value::Timestamp(t) => KeyValue::Int(t.and_utc().timestamp_micros()),
         Value::TimestampTz(t) => KeyValue::Int(t.timestamp_micros()),
-        Value::Numeric(_) => {
-            return Err(SqlError::unsupported(
-                "numeric values cannot be stored in a key yet",
-            ))
-        }
+        Value::Numeric(d) => KeyValue::Numeric(*d),
     })
+}
+
+/// A table's secondary indexes as the MVCC layer sees them (see the module doc).
+pub struct RowIndexes<'t> {
+    table: &'t Table,
+    specs: Vec<IndexSpec>,
+    first: Vec<UniqueRule>,
+}
+
+impl<'t> RowIndexes<'t> {
+    /// Every index of `table`.
+    pub fn new(table: &'t Table) -> Self {
+        let specs = table
+            .indexes
+            .iter()
+            .map(|i| IndexSpec {
+                id: i.id,
+                orders: i
+                    .descending
+                    .iter()
+                    .map(|&d| if d { Order::Desc } else { Order::Asc })
+                    .collect(),
+                unique: i.unique,
+                nulls_distinct: i.nulls_distinct,
+            })
+            .collect();
+        RowIndexes {
+            table,
+            specs,
+            first: Vec::new(),
+        }
+    }
+
+    /// Every index of `table`, the uniqueness rules of `arbiters` checked first.
+    fn arbiters_first(table: &'t Table, arbiters: &[Arbiter]) -> Self {
+        let mut indexes = RowIndexes::new(table);
+        indexes.first = arbiters
+            .iter()
+            .filter_map(|a| match a {
+                Arbiter::PrimaryKey => Some(UniqueRule::PrimaryKey),
+                Arbiter::Index(id) => table
+                    .indexes
+                    .iter()
+                    .position(|i| i.id == *id)
+                    .map(UniqueRule::Index),
+            })
+            .collect();
+        indexes
+    }
+}
+
+impl TableIndexes for RowIndexes<'_> {
+    fn specs(&self) -> &[IndexSpec] {
+        &self.specs
+    }
+
+    fn values(&self, row: &[u8]) -> std::result::Result<Vec<Vec<KeyValue>>, StorageError> {
+        let row = decode_row(row).map_err(|e| StorageError::InvalidData(e.message))?;
+        self.table
+            .indexes
+            .iter()
+            .map(|index| {
+                // A row written before a column was added is shorter: the column is NULL.
+                index
+                    .columns
+                    .iter()
+                    .map(|&c| row.get(c).map_or(Ok(KeyValue::Null), key_value))
+                    .collect::<Result<Vec<_>>>()
+                    .map_err(|e| StorageError::InvalidData(e.message))
+            })
+            .collect()
+    }
+
+    fn checked_first(&self) -> Vec<UniqueRule> {
+        self.first.clone()
+    }
+}
+
+/// PostgreSQL's unique violation of the primary key (`index_id` None) or a unique index of
+/// `table` by `row`: `duplicate key value violates unique constraint "t_a_key"`, detail
+/// `Key (a)=(1) already exists.`
+pub fn unique_violation(table: &Table, index_id: Option<u64>, row: &[u8]) -> SqlError {
+    let (name, columns) = match index_id.and_then(|id| table.indexes.iter().find(|i| i.id == id)) {
+        Some(index) => (index.name.clone(), index.columns.clone()),
+        None => (
+            table.primary_key_name.clone().unwrap_or_default(),
+            table.primary_key.clone(),
+        ),
+    };
+    let detail = match decode_row(row) {
+        Ok(row) => format!("Key {} already exists.", key_text(table, &columns, &row)),
+        Err(_) => String::new(),
+    };
+    SqlError::new(
+        sqlstate::UNIQUE_VIOLATION,
+        format!("duplicate key value violates unique constraint \"{name}\""),
+    )
+    .with_detail(detail)
+}
+
+/// `(a, b)=(1, x)`: the columns and `row`'s values of them, as PostgreSQL's key details show.
+pub fn key_text(table: &Table, columns: &[usize], row: &[Value]) -> String {
+    let names: Vec<&str> = columns
+        .iter()
+        .map(|&c| table.columns[c].name.as_str())
+        .collect();
+    let values: Vec<String> = columns
+        .iter()
+        .map(|&c| {
+            row.get(c)
+                .and_then(Value::to_text)
+                .unwrap_or_else(|| "null".into())
+        })
+        .collect();
+    format!("({})=({})", names.join(", "), values.join(", "))
 }
 
 use chrono::Datelike as _;
@@ -82,7 +202,8 @@ fn encode_row(row: &Row) -> Result<Vec<u8>> {
     postcard::to_allocvec(row).map_err(storage_error)
 }
 
-fn decode_row(bytes: &[u8]) -> Result<Row> {
+/// Decodes a stored row.
+pub fn decode_row(bytes: &[u8]) -> Result<Row> {
     postcard::from_bytes(bytes).map_err(|e| storage_error(format!("bad row: {e}")))
 }
 
@@ -109,6 +230,29 @@ fn refuse_view_write(table: &Table) -> Result<()> {
     Ok(())
 }
 
+/// A stored row with its id: the hidden row id from the key, else the primary key's values.
+fn stored_row(table: &Table, pk: &[KeyValue], bytes: &[u8]) -> Result<(RowId, Row)> {
+    let row = decode_row(bytes)?;
+    let id = if table.has_row_id() {
+        match pk.first() {
+            Some(KeyValue::Int(i)) => vec![Value::Int8(*i)],
+            _ => return Err(storage_error("bad hidden row id")),
+        }
+    } else {
+        row_id(table, &row, None)
+    };
+    Ok((id, row))
+}
+
+/// An index range's SQL bound as a key bound.
+fn key_bound(bound: &Bound<Value>) -> Result<Bound<KeyValue>> {
+    Ok(match bound {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(v) => Bound::Included(key_value(v)?),
+        Bound::Excluded(v) => Bound::Excluded(key_value(v)?),
+    })
+}
+
 /// The executor's storage over one MVCC transaction.
 pub struct TxnStorage<'a> {
     pub txn: &'a mut Transaction,
@@ -120,7 +264,37 @@ pub struct TxnStorage<'a> {
     pub interrupt: WaitOptions,
 }
 
+/// A write's MVCC error as the SQL error, naming the unique constraint it violates.
+fn write_error(table: &Table, e: MvccError) -> SqlError {
+    match e {
+        MvccError::UniqueViolation { index_id, row, .. } => unique_violation(table, index_id, &row),
+        e => mvcc_error(e),
+    }
+}
+
 impl TxnStorage<'_> {
+    /// The id of a row about to be inserted: a new hidden row id, or its primary key.
+    fn new_row_id(&mut self, table: &Table, row: &Row) -> Result<RowId> {
+        if !table.has_row_id() {
+            return Ok(row_id(table, row, None));
+        }
+        let gxid = self
+            .txn
+            .gxid()
+            .ok_or_else(|| mvcc_error(MvccError::ReadOnly))?;
+        *self.row_ids = self.row_ids.checked_add(1).ok_or_else(|| {
+            SqlError::new(
+                sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                "too many rows inserted in one transaction into tables without a primary key",
+            )
+        })?;
+        Ok(row_id(
+            table,
+            row,
+            Some(((gxid.0 << 32) | *self.row_ids as u64) as i64),
+        ))
+    }
+
     /// Before changing a row read as `old`: locks it (waiting for a concurrent writer, as
     /// PostgreSQL does) and reports `Changed` with the newest version if a transaction that
     /// committed meanwhile changed it, so the executor re-checks its WHERE clause first.
@@ -158,20 +332,36 @@ impl Storage for TxnStorage<'_> {
             return Ok((0..).map(|i| vec![Value::Int8(i)]).zip(rows).collect());
         }
         let rows = self.txn.scan(table.id).map_err(mvcc_error)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (pk, bytes) in rows {
-            let row = decode_row(&bytes)?;
-            let id = if table.has_row_id() {
-                match pk.first() {
-                    Some(KeyValue::Int(i)) => vec![Value::Int8(*i)],
-                    _ => return Err(storage_error("bad hidden row id")),
-                }
-            } else {
-                row_id(table, &row, None)
-            };
-            out.push((id, row));
-        }
-        Ok(out)
+        rows.iter()
+            .map(|(pk, bytes)| stored_row(table, pk, bytes))
+            .collect()
+    }
+
+    fn index_scan(
+        &mut self,
+        table: &Table,
+        index: &Index,
+        range: &IndexRange,
+    ) -> Result<Vec<(RowId, Row)>> {
+        let position = table
+            .indexes
+            .iter()
+            .position(|i| i.id == index.id)
+            .ok_or_else(|| {
+                SqlError::internal(format!("no index {} on {}", index.name, table.name))
+            })?;
+        let range = index::IndexRange {
+            prefix: range.prefix.iter().map(key_value).collect::<Result<_>>()?,
+            lower: key_bound(&range.lower)?,
+            upper: key_bound(&range.upper)?,
+        };
+        let rows = self
+            .txn
+            .index_scan(table.id, &RowIndexes::new(table), position, &range)
+            .map_err(mvcc_error)?;
+        rows.iter()
+            .map(|(pk, bytes)| stored_row(table, pk, bytes))
+            .collect()
     }
 
     fn lookup(&mut self, table: &Table, key: &[Value]) -> Result<Option<(RowId, Row)>> {
@@ -181,49 +371,62 @@ impl Storage for TxnStorage<'_> {
 
     fn insert(&mut self, table: &Table, row: &Row) -> Result<()> {
         refuse_view_write(table)?;
-        let id = if table.has_row_id() {
-            let gxid = self
+        let id = self.new_row_id(table, row)?;
+        let indexes = RowIndexes::new(table);
+        self.txn
+            .insert(table.id, &key_of(&id)?, encode_row(row)?, &indexes)
+            .map_err(|e| write_error(table, e))
+    }
+
+    fn insert_or_conflict(
+        &mut self,
+        table: &Table,
+        row: &Row,
+        arbiters: &[Arbiter],
+        lock: bool,
+    ) -> Result<InsertOutcome> {
+        refuse_view_write(table)?;
+        let indexes = RowIndexes::arbiters_first(table, arbiters);
+        loop {
+            let id = self.new_row_id(table, row)?;
+            let result = self
                 .txn
-                .gxid()
-                .ok_or_else(|| mvcc_error(MvccError::ReadOnly))?;
-            *self.row_ids = self.row_ids.checked_add(1).ok_or_else(|| {
-                SqlError::new(
-                    sqlstate::PROGRAM_LIMIT_EXCEEDED,
-                    "too many rows inserted in one transaction into tables without a primary key",
-                )
-            })?;
-            row_id(
-                table,
-                row,
-                Some(((gxid.0 << 32) | *self.row_ids as u64) as i64),
-            )
-        } else {
-            row_id(table, row, None)
-        };
-        match self.txn.insert(table.id, &key_of(&id)?, encode_row(row)?) {
-            Ok(()) => Ok(()),
-            Err(MvccError::UniqueViolation { .. }) => {
-                let name = table.primary_key_name.clone().unwrap_or_default();
-                let cols: Vec<&str> = table
-                    .primary_key
-                    .iter()
-                    .map(|&i| table.columns[i].name.as_str())
-                    .collect();
-                let vals: Vec<String> = id
-                    .iter()
-                    .map(|v| v.to_text().unwrap_or_else(|| "null".into()))
-                    .collect();
-                Err(SqlError::new(
-                    sqlstate::UNIQUE_VIOLATION,
-                    format!("duplicate key value violates unique constraint \"{name}\""),
-                )
-                .with_detail(format!(
-                    "Key ({})=({}) already exists.",
-                    cols.join(", "),
-                    vals.join(", ")
-                )))
+                .insert(table.id, &key_of(&id)?, encode_row(row)?, &indexes);
+            let existing = match result {
+                Ok(()) => return Ok(InsertOutcome::Inserted(id)),
+                Err(MvccError::UniqueViolation {
+                    index_id, existing, ..
+                }) if arbiters.contains(&match index_id {
+                    None => Arbiter::PrimaryKey,
+                    Some(id) => Arbiter::Index(id),
+                }) =>
+                {
+                    existing
+                }
+                Err(e) => return Err(write_error(table, e)),
+            };
+            if !lock {
+                // DO NOTHING; REPEATABLE READ may not skip a row its snapshot cannot see.
+                if self.txn.isolation() == Isolation::RepeatableRead
+                    && self
+                        .txn
+                        .get(table.id, &existing)
+                        .map_err(mvcc_error)?
+                        .is_none()
+                {
+                    return Err(mvcc_error(MvccError::Serialization));
+                }
+                return Ok(InsertOutcome::Conflict(None));
             }
-            Err(e) => Err(mvcc_error(e)),
+            let locked = self
+                .txn
+                .lock_conflicting(table.id, &existing, RowLockMode::Update)
+                .map_err(mvcc_error)?;
+            // Gone since the check (its deleter committed): try the insert again.
+            if let Some(bytes) = locked {
+                let (id, row) = stored_row(table, &existing, &bytes)?;
+                return Ok(InsertOutcome::Conflict(Some((id, row))));
+            }
         }
     }
 
@@ -248,10 +451,11 @@ impl Storage for TxnStorage<'_> {
             WriteOutcome::Done => {}
             other => return Ok(other),
         }
+        let indexes = RowIndexes::new(table);
         let found = self
             .txn
-            .update(table.id, &key_of(id)?, encode_row(new)?)
-            .map_err(mvcc_error)?;
+            .update(table.id, &key_of(id)?, encode_row(new)?, &indexes)
+            .map_err(|e| write_error(table, e))?;
         Ok(if found.is_some() {
             WriteOutcome::Done
         } else {

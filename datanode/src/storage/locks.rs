@@ -26,8 +26,12 @@
 //! The check of a row's versions and the write that follows are one atomic step under the
 //! row's latch: one mutex of a fixed, striped array, chosen by a hash of the row's key, so
 //! writers of different rows do not serialize (two rows sharing a stripe only share a short
-//! critical section). A latch is never held while waiting for a transaction, nor together with
-//! another latch, so latches cannot deadlock.
+//! critical section). A write that also checks a unique index latches the indexed values too
+//! (the same stripes, hashed from the values' key prefix), so two writers of equal values with
+//! different primary keys check and write one after the other. Every latch a step needs is
+//! taken at once ([`LockManager::latch_all`]): stripes in ascending order, each once (stripes
+//! are not reentrant, and two keys may share one). A latch is never held while waiting for a
+//! transaction, and no step takes a latch while it holds one, so latches cannot deadlock.
 //!
 //! # Waiting, like PostgreSQL's XactLockTableWait
 //!
@@ -239,9 +243,19 @@ impl LockManager {
     /// The latch of the row whose versions start with `row_prefix` (the encoded
     /// `KeyPrefix::RowVersions`), held for one check-and-write.
     pub(crate) fn latch(&self, row_prefix: &[u8]) -> MutexGuard<'_, ()> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        row_prefix.hash(&mut hasher);
-        let stripe = (hasher.finish() % LATCH_STRIPES as u64) as usize;
+        self.lock_stripe(stripe(row_prefix))
+    }
+
+    /// The latches of every key in `keys` (row prefixes and unique index value prefixes), for
+    /// one check-and-write: their stripes in ascending order, each once.
+    pub(crate) fn latch_all(&self, keys: &[Vec<u8>]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = keys.iter().map(|k| stripe(k)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes.into_iter().map(|s| self.lock_stripe(s)).collect()
+    }
+
+    fn lock_stripe(&self, stripe: usize) -> MutexGuard<'_, ()> {
         self.latches[stripe]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -332,6 +346,13 @@ impl LockManager {
     }
 }
 
+/// The latch stripe of a key.
+fn stripe(key: &[u8]) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    (hasher.finish() % LATCH_STRIPES as u64) as usize
+}
+
 /// The cycle of the wait-for graph through `waiter`, if there is one: `waiter`, the one it
 /// waits for, and so on, each waiting for the next and the last for `waiter`.
 fn find_cycle(waits_for: &HashMap<Gxid, Gxid>, waiter: Gxid) -> Option<Vec<Gxid>> {
@@ -390,6 +411,17 @@ mod tests {
             "Process 3 waits for ShareLock on transaction 4; blocked by process 4.\n\
              Process 4 waits for ShareLock on transaction 3; blocked by process 3."
         );
+    }
+
+    #[test]
+    fn latch_all_takes_shared_stripes_once() {
+        let locks = LockManager::new();
+        let key = b"row".to_vec();
+        // The same key twice is one stripe: taking it twice would deadlock.
+        let guards = locks.latch_all(&[key.clone(), key.clone(), b"value".to_vec()]);
+        assert!(guards.len() <= 2);
+        drop(guards);
+        let _again = locks.latch(&key);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!   mvcc::Mvcc / Transaction   row versions + txn status, visibility, write conflicts, 2PC, GC
-//!        │                    (executor, indexes, catalog: later increments)
+//!        │ index                secondary index entries: scans, unique checks, builds
+//!        │ gc                   dead versions and the index entries only they carried
 //!        │ keys::Key / KeyPrefix  (keycode: order-preserving bytes)
 //!        ▼
 //!   Engine trait ── get / scan / scan_rev / write(WriteBatch) -> Lsn / updates_since / checkpoint
@@ -40,7 +41,9 @@
 //! Under group commit, batches written together are one RocksDB batch, so the stream may carry
 //! several commits as one batch; each commit is still atomic and in order within it.
 
+pub mod gc;
 pub mod group_commit;
+pub mod index;
 pub mod keycode;
 pub mod keys;
 pub mod locks;

@@ -12,6 +12,7 @@
 //!                                                        ▼
 //!   cf rows        Row { table_id, pk, version: creator }  →  Version { row, deleter, lockers }
 //!                  (a row's versions newest creator first)
+//!   cf index       Index { index_id, values, pk }  →  (empty)   (see the index module)
 //!   cf txn_status  TxnStatus { gxid }  →  Running | Prepared | Committed | Aborted
 //! ```
 //!
@@ -67,7 +68,12 @@
 //! - an insert waits for an in-progress creator or deleter of any version of the key; then a
 //!   live version (own or committed, visible or not) is a [`MvccError::UniqueViolation`]
 //!   (23505), as PostgreSQL's unique check sees committed rows whatever the snapshot. Lockers
-//!   do not block inserts.
+//!   do not block inserts. Inserts and updates also write the row's secondary index entries in
+//!   the same batch and check its unique indexes the same way, under the latches of the row
+//!   and of the values ([`index`](super::index) describes entries and uniqueness).
+//! - [`Transaction::lock_conflicting`] (`INSERT ... ON CONFLICT DO UPDATE`) starts from the
+//!   live version a unique check found instead of the visible one; a version this
+//!   transaction locked that way is what its update then acts on, whatever its snapshot.
 //!
 //! A row lock ([`RowLockMode::Share`] or [`RowLockMode::Update`]) is recorded on the version at
 //! the end of the chain; an in-progress or prepared locker holds the row like a writer for the
@@ -104,22 +110,19 @@
 //!
 //! # Garbage collection
 //!
-//! [`Mvcc::gc`] removes versions of aborted transactions and versions whose deleter committed
-//! below `global_xmin` (no snapshot can see them any more), examining at most `budget` versions
-//! per call and continuing where the previous call stopped. Neither kind can carry a lock that
-//! still holds (locks sit on live versions, and a deleter waited for every locker), so a
-//! prepared transaction's locks are never removed; dead lockers are dropped at the version's
-//! next write.
+//! [`Mvcc::gc`] (in [`gc`](super::gc)) removes the versions no snapshot can see any more, with
+//! the index entries that go with them.
 
+use super::index::{check_order, orphaned_entries, Check, NoIndexes};
+use super::index::{TableIndexes, UniqueRule};
 use super::keycode::Value;
 use super::keys::{Key, KeyPrefix};
 use super::locks::{Access, CancelReason, LockManager, RowLockMode, RowLocker, WaitOptions};
-use super::{Cf, Engine, KeyRange, StorageError, WriteBatch};
+use super::{Cf, Engine, StorageError, WriteBatch};
 use crate::{errdata, errinput};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 /// SQLSTATE of a serialization failure.
@@ -157,13 +160,19 @@ pub enum MvccError {
     /// The statement was canceled while it waited: the statement fails.
     #[error("canceling statement due to {0}")]
     Canceled(CancelReason),
-    /// An insert met a live row with the same primary key.
-    #[error("duplicate key value violates unique constraint: table {table_id} key {pk}")]
+    /// A write met a live row with the same primary key, or with equal values in a unique
+    /// index.
+    #[error("duplicate key value violates unique constraint: table {table_id} {}", describe_violation(*.index_id, .existing))]
     UniqueViolation {
         /// The table.
         table_id: u64,
-        /// The primary key, for the message.
-        pk: String,
+        /// The unique index violated; `None` for the primary key.
+        index_id: Option<u64>,
+        /// The primary key of the live row that holds the key or values.
+        existing: Vec<Value>,
+        /// The row being written (or, building an index, the row checked), whose values the
+        /// message shows.
+        row: Vec<u8>,
     },
     /// A write in a read-only transaction.
     #[error("cannot write in a read-only transaction")]
@@ -246,30 +255,33 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("postcard encoding of MVCC values cannot fail")
 }
 
-fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
+pub(super) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| errdata!("undecodable MVCC value: {e}").into())
 }
 
-fn show_pk(pk: &[Value]) -> String {
-    format!("{pk:?}")
+fn describe_violation(index_id: Option<u64>, existing: &[Value]) -> String {
+    match index_id {
+        None => format!("key {existing:?}"),
+        Some(id) => format!("index {id} held by row {existing:?}"),
+    }
 }
 
 /// Reads and caches local transaction statuses for one operation. Only final statuses could be
 /// cached forever; one operation is short enough to cache every status it reads.
-struct Statuses<'a> {
+pub(super) struct Statuses<'a> {
     engine: &'a dyn Engine,
     cache: HashMap<Gxid, Option<TxnStatus>>,
 }
 
 impl<'a> Statuses<'a> {
-    fn new(engine: &'a dyn Engine) -> Self {
+    pub(super) fn new(engine: &'a dyn Engine) -> Self {
         Statuses {
             engine,
             cache: HashMap::new(),
         }
     }
 
-    fn get(&mut self, gxid: Gxid) -> Result<Option<TxnStatus>> {
+    pub(super) fn get(&mut self, gxid: Gxid) -> Result<Option<TxnStatus>> {
         if let Some(status) = self.cache.get(&gxid) {
             return Ok(*status);
         }
@@ -278,7 +290,7 @@ impl<'a> Statuses<'a> {
         Ok(status)
     }
 
-    fn in_progress(&mut self, gxid: Gxid) -> Result<bool> {
+    pub(super) fn in_progress(&mut self, gxid: Gxid) -> Result<bool> {
         Ok(TxnStatus::in_progress(self.get(gxid)?))
     }
 }
@@ -305,7 +317,7 @@ pub struct Mvcc {
     /// Row latches and waiting (see the module doc).
     locks: Arc<LockManager>,
     /// Where the next [`Mvcc::gc`] call continues (the last row key it examined).
-    gc_cursor: Mutex<Option<Vec<u8>>>,
+    pub(super) gc_cursor: Mutex<Option<Vec<u8>>>,
 }
 
 impl Mvcc {
@@ -426,66 +438,25 @@ impl Mvcc {
     pub fn rollback_prepared(&self, gxid: Gxid) -> Result<()> {
         self.finish_prepared(gxid, TxnStatus::Aborted)
     }
-
-    /// Removes dead versions: those of aborted transactions and those whose deleter committed
-    /// below `global_xmin`. Examines at most `budget` versions, continuing after the last call's
-    /// position (and wrapping around at the end). Returns how many versions it removed.
-    pub fn gc(&self, global_xmin: Gxid, budget: usize) -> Result<usize> {
-        let mut cursor = self.gc_cursor.lock().expect("gc cursor lock poisoned");
-        let mut range = KeyRange::all();
-        if let Some(after) = cursor.take() {
-            range.start = Bound::Excluded(after);
-        }
-        let mut statuses = Statuses::new(&*self.engine);
-        let mut batch = WriteBatch::new();
-        let mut examined = 0;
-        let mut last = None;
-        for item in self.engine.scan(Cf::Rows, range) {
-            if examined == budget {
-                break;
-            }
-            let (key, value) = item?;
-            examined += 1;
-            let Key::Row { version, .. } = Key::decode(&key)? else {
-                return Err(errdata!("not a row key in rows").into());
-            };
-            let deleter = decode::<Version>(&value)?.deleter;
-            let aborted = statuses.get(version)? == Some(TxnStatus::Aborted);
-            let deleted = match deleter {
-                Some(d) => d < global_xmin && statuses.get(d)? == Some(TxnStatus::Committed),
-                None => false,
-            };
-            if aborted || deleted {
-                batch.delete(Cf::Rows, key.clone());
-            }
-            last = Some(key);
-        }
-        // Stopped early: continue after the last key next time; else start over.
-        if examined == budget {
-            *cursor = last;
-        }
-        let removed = batch.len();
-        self.engine.write(batch)?;
-        Ok(removed)
-    }
-}
-
-impl Mvcc {
-    /// Whether the last [`Mvcc::gc`] call finished a pass over every version (the next call
-    /// starts over).
-    pub fn gc_pass_complete(&self) -> bool {
-        self.gc_cursor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none()
-    }
 }
 
 /// One stored version of a row, decoded.
-struct StoredVersion {
-    key: Vec<u8>,
-    creator: Gxid,
-    version: Version,
+pub(super) struct StoredVersion {
+    /// Its key in `rows`.
+    pub(super) key: Vec<u8>,
+    /// The transaction that wrote it.
+    pub(super) creator: Gxid,
+    /// Its value.
+    pub(super) version: Version,
+}
+
+/// Where a write or lock begins following a row's chain of updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// The version the statement's snapshot sees (or one this transaction locked).
+    Snapshot,
+    /// The live version, whatever the snapshot.
+    Live,
 }
 
 /// Where a write or lock stands after checking a row's versions.
@@ -574,14 +545,14 @@ impl Transaction {
 
     /// Records `gxid` as a commit dependency if it committed here while this transaction's
     /// snapshot still counts it as running.
-    fn note_unseen_commit(&mut self, statuses: &mut Statuses, gxid: Gxid) -> Result<()> {
+    pub(super) fn note_unseen_commit(&mut self, statuses: &mut Statuses, gxid: Gxid) -> Result<()> {
         if !self.snapshot.is_finished(gxid) && statuses.get(gxid)? == Some(TxnStatus::Committed) {
             self.commit_after_gxid(gxid);
         }
         Ok(())
     }
 
-    fn writer(&self) -> Result<Gxid> {
+    pub(super) fn writer(&self) -> Result<Gxid> {
         self.gxid.ok_or(MvccError::ReadOnly)
     }
 
@@ -607,24 +578,30 @@ impl Transaction {
         }
     }
 
-    fn versions(&self, table_id: u64, pk: &[Value]) -> Result<Vec<StoredVersion>> {
-        let prefix = KeyPrefix::RowVersions {
-            table_id,
-            pk: pk.to_vec(),
-        };
-        let mut out = Vec::new();
-        for item in self.engine.scan_prefix(Cf::Rows, &prefix.encode()) {
-            let (key, value) = item?;
-            out.push(stored(key, &value)?);
-        }
-        Ok(out)
+    pub(super) fn versions(&self, table_id: u64, pk: &[Value]) -> Result<Vec<StoredVersion>> {
+        read_versions(&*self.engine, table_id, pk)
+    }
+
+    /// The lock manager.
+    pub(super) fn lock_manager(&self) -> &Arc<LockManager> {
+        &self.locks
     }
 
     /// The row `pk` of `table_id` as this transaction sees it.
     pub fn get(&self, table_id: u64, pk: &[Value]) -> Result<Option<Vec<u8>>> {
         let mut statuses = Statuses::new(&*self.engine);
+        self.visible_row(&mut statuses, table_id, pk)
+    }
+
+    /// The row `pk` of `table_id` as this transaction sees it, with a status cache.
+    pub(super) fn visible_row(
+        &self,
+        statuses: &mut Statuses,
+        table_id: u64,
+        pk: &[Value],
+    ) -> Result<Option<Vec<u8>>> {
         for v in self.versions(table_id, pk)? {
-            if self.visible(&mut statuses, &v)? {
+            if self.visible(statuses, &v)? {
                 return Ok(Some(v.version.row));
             }
         }
@@ -664,12 +641,39 @@ impl Transaction {
         versions: &'v [StoredVersion],
         access: Access,
     ) -> Result<Step<'v>> {
+        self.start(statuses, versions, access, Start::Snapshot)
+    }
+
+    /// [`Transaction::target`], beginning the chain at the version `start` says.
+    fn start<'v>(
+        &mut self,
+        statuses: &mut Statuses,
+        versions: &'v [StoredVersion],
+        access: Access,
+        start: Start,
+    ) -> Result<Step<'v>> {
         let own = self.writer()?;
         let mut current = None;
-        for v in versions {
-            if self.visible(statuses, v)? {
-                current = Some(v);
-                break;
+        if start == Start::Snapshot {
+            for v in versions {
+                if self.visible(statuses, v)? {
+                    current = Some(v);
+                    break;
+                }
+            }
+        }
+        if current.is_none() {
+            // The live version, when asked for or when this transaction locked it through
+            // `lock_conflicting`: it acts on what it locked, whatever its snapshot.
+            current = Self::live(statuses, versions)?.filter(|v| {
+                start == Start::Live || v.version.lockers.iter().any(|l| l.gxid == own)
+            });
+            if let Some(v) = current {
+                if self.isolation == Isolation::RepeatableRead && !self.visible(statuses, v)? {
+                    return Err(MvccError::Serialization);
+                }
+                // Acting on a version its snapshot does not see builds on its creator.
+                self.note_unseen_commit(statuses, v.creator)?;
             }
         }
         let Some(mut current) = current else {
@@ -729,7 +733,7 @@ impl Transaction {
 
     /// The first creator or deleter of any version of the key, other than this transaction,
     /// still in progress: an insert waits for it.
-    fn insert_holder(
+    pub(super) fn insert_holder(
         &self,
         statuses: &mut Statuses,
         versions: &[StoredVersion],
@@ -751,7 +755,7 @@ impl Transaction {
     /// The live version of a key: created by a transaction that did not abort, and not deleted
     /// by one that did not abort. After [`Transaction::insert_holder`] these are all committed
     /// or own.
-    fn live<'v>(
+    pub(super) fn live<'v>(
         statuses: &mut Statuses,
         versions: &'v [StoredVersion],
     ) -> Result<Option<&'v StoredVersion>> {
@@ -772,7 +776,7 @@ impl Transaction {
 
     /// Waits for `holder` to finish, under the transaction's wait options.
     /// A holder that committed becomes a commit dependency ([`Transaction::commit_after`]).
-    fn wait(&mut self, holder: Gxid) -> Result<()> {
+    pub(super) fn wait(&mut self, holder: Gxid) -> Result<()> {
         let engine = &*self.engine;
         self.locks
             .wait_for(self.writer()?, holder, &self.wait, || {
@@ -785,7 +789,7 @@ impl Transaction {
     }
 
     /// Writes `batch`, with the `Running` marker on the transaction's first write.
-    fn write(&mut self, mut batch: WriteBatch) -> Result<()> {
+    pub(super) fn write(&mut self, mut batch: WriteBatch) -> Result<()> {
         if !self.wrote {
             put_status(&mut batch, self.writer()?, TxnStatus::Running);
         }
@@ -794,62 +798,99 @@ impl Transaction {
         Ok(())
     }
 
-    /// Inserts row `pk` of `table_id`. Waits while another transaction in progress has
-    /// written the key; then a live row with this key is a [`MvccError::UniqueViolation`].
-    pub fn insert(&mut self, table_id: u64, pk: &[Value], row: Vec<u8>) -> Result<()> {
+    /// Inserts row `pk` of `table_id`, with its entries in `indexes`. Waits while another
+    /// transaction in progress has written the key, or values of a unique index the row
+    /// carries; then a live row with this key or those values is a
+    /// [`MvccError::UniqueViolation`] (see [`index`](super::index) for the unique indexes).
+    pub fn insert(
+        &mut self,
+        table_id: u64,
+        pk: &[Value],
+        row: Vec<u8>,
+        indexes: &dyn TableIndexes,
+    ) -> Result<()> {
         let own = self.writer()?;
-        let latch_key = row_latch_key(table_id, pk);
+        let values = indexes.values(&row)?;
+        let latches = Transaction::write_latches(table_id, pk, indexes, &values);
+        let rules = check_order(indexes);
         let locks = self.locks.clone();
-        let mut row = Some(row);
         loop {
-            let holder = {
-                let _latch = locks.latch(&latch_key);
+            let holder = 'step: {
+                let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine);
                 let versions = self.versions(table_id, pk)?;
-                match self.insert_holder(&mut statuses, &versions)? {
-                    Some(holder) => holder,
-                    None => {
-                        if Self::live(&mut statuses, &versions)?.is_some() {
-                            return Err(MvccError::UniqueViolation {
-                                table_id,
-                                pk: show_pk(pk),
-                            });
-                        }
-                        // The key is free because of deletes: the insert builds on them.
-                        for v in &versions {
-                            if let Some(deleter) = v.version.deleter {
-                                self.note_unseen_commit(&mut statuses, deleter)?;
+                for &rule in &rules {
+                    let check = match rule {
+                        UniqueRule::PrimaryKey => {
+                            match self.insert_holder(&mut statuses, &versions)? {
+                                Some(holder) => Check::Wait(holder),
+                                None => match Self::live(&mut statuses, &versions)? {
+                                    Some(_) => Check::Conflict(pk.to_vec()),
+                                    None => Check::Free,
+                                },
                             }
                         }
-                        let key = Key::Row {
+                        UniqueRule::Index(i) => self.check_unique_index(
+                            &mut statuses,
                             table_id,
-                            pk: pk.to_vec(),
-                            version: own,
-                        };
-                        let version = Version::new(row.take().unwrap_or_default());
-                        let mut batch = WriteBatch::new();
-                        batch.put(Cf::Rows, key.encode(), encode(&version));
-                        return self.write(batch);
+                            pk,
+                            indexes,
+                            i,
+                            &values[i],
+                        )?,
+                    };
+                    let index_id = match rule {
+                        UniqueRule::PrimaryKey => None,
+                        UniqueRule::Index(i) => Some(indexes.specs()[i].id),
+                    };
+                    if let Some(holder) = check.next(table_id, index_id, &row)? {
+                        break 'step holder;
                     }
                 }
+                // The key is free because of deletes: the insert builds on them.
+                for v in &versions {
+                    if let Some(deleter) = v.version.deleter {
+                        self.note_unseen_commit(&mut statuses, deleter)?;
+                    }
+                }
+                let key = Key::Row {
+                    table_id,
+                    pk: pk.to_vec(),
+                    version: own,
+                };
+                let mut batch = WriteBatch::new();
+                for (spec, values) in indexes.specs().iter().zip(&values) {
+                    batch.put(Cf::Index, spec.entry(values, pk).encode(), Vec::new());
+                }
+                batch.put(Cf::Rows, key.encode(), encode(&Version::new(row)));
+                return self.write(batch);
             };
             self.wait(holder)?;
         }
     }
 
-    /// Replaces row `pk` of `table_id` with `row`. Returns the version it replaced, or `None`
-    /// if the statement does not see the row (or, READ COMMITTED, it was deleted while this
-    /// transaction waited). Waits for transactions that hold the row; under READ COMMITTED the
-    /// version replaced may be newer than the one the snapshot sees (see the module doc).
-    pub fn update(&mut self, table_id: u64, pk: &[Value], row: Vec<u8>) -> Result<Option<Vec<u8>>> {
-        self.delete_or_update(table_id, pk, Some(row))
+    /// Replaces row `pk` of `table_id` with `row`, adding its entries in `indexes` for values
+    /// that changed (checked like an insert's for unique indexes). Returns the version it
+    /// replaced, or `None` if the statement does not see the row (or, READ COMMITTED, it was
+    /// deleted while this transaction waited). Waits for transactions that hold the row; under
+    /// READ COMMITTED the version replaced may be newer than the one the snapshot sees (see
+    /// the module doc).
+    pub fn update(
+        &mut self,
+        table_id: u64,
+        pk: &[Value],
+        row: Vec<u8>,
+        indexes: &dyn TableIndexes,
+    ) -> Result<Option<Vec<u8>>> {
+        self.delete_or_update(table_id, pk, Some(row), indexes)
     }
 
     /// Deletes row `pk` of `table_id`. Returns the version it deleted, or `None`, as
-    /// [`Transaction::update`].
+    /// [`Transaction::update`]. Index entries stay: the deleted version still carries them
+    /// for the snapshots that see it.
     pub fn delete(&mut self, table_id: u64, pk: &[Value]) -> Result<Option<Vec<u8>>> {
-        self.delete_or_update(table_id, pk, None)
+        self.delete_or_update(table_id, pk, None, &NoIndexes)
     }
 
     fn delete_or_update(
@@ -857,13 +898,18 @@ impl Transaction {
         table_id: u64,
         pk: &[Value],
         mut new_row: Option<Vec<u8>>,
+        indexes: &dyn TableIndexes,
     ) -> Result<Option<Vec<u8>>> {
         let own = self.writer()?;
-        let latch_key = row_latch_key(table_id, pk);
+        let new_values = match &new_row {
+            Some(row) => indexes.values(row)?,
+            None => Vec::new(),
+        };
+        let latches = Transaction::write_latches(table_id, pk, indexes, &new_values);
         let locks = self.locks.clone();
         loop {
             let holder = 'step: {
-                let _latch = locks.latch(&latch_key);
+                let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine);
                 let versions = self.versions(table_id, pk)?;
@@ -873,10 +919,46 @@ impl Transaction {
                     Step::Found(target) => target,
                 };
                 let mut batch = WriteBatch::new();
+                if let Some(row) = &new_row {
+                    let old_values = indexes.values(&target.version.row)?;
+                    for (i, spec) in indexes.specs().iter().enumerate() {
+                        if new_values[i] == old_values[i] {
+                            continue; // the replaced version carries them: the entry exists
+                        }
+                        let check = self.check_unique_index(
+                            &mut statuses,
+                            table_id,
+                            pk,
+                            indexes,
+                            i,
+                            &new_values[i],
+                        )?;
+                        if let Some(holder) = check.next(table_id, Some(spec.id), row)? {
+                            break 'step holder;
+                        }
+                        batch.put(
+                            Cf::Index,
+                            spec.entry(&new_values[i], pk).encode(),
+                            Vec::new(),
+                        );
+                    }
+                }
                 match new_row.take() {
                     Some(row) if target.creator == own => {
-                        // Updating our own version: replace it in place.
-                        batch.put(Cf::Rows, target.key.clone(), encode(&Version::new(row)));
+                        // Updating our own version: replace it in place, with the entries
+                        // only it carried.
+                        let replacement = StoredVersion {
+                            key: target.key.clone(),
+                            creator: own,
+                            version: Version::new(row),
+                        };
+                        let mut kept: Vec<&StoredVersion> =
+                            versions.iter().filter(|v| v.key != target.key).collect();
+                        kept.push(&replacement);
+                        for key in orphaned_entries(indexes, pk, &[target], &kept)? {
+                            batch.delete(Cf::Index, key);
+                        }
+                        batch.put(Cf::Rows, target.key.clone(), encode(&replacement.version));
                     }
                     new_row => {
                         // Every other locker has finished: the deleter supersedes them.
@@ -916,6 +998,30 @@ impl Transaction {
         pk: &[Value],
         mode: RowLockMode,
     ) -> Result<Option<Vec<u8>>> {
+        self.lock_version(table_id, pk, mode, Start::Snapshot)
+    }
+
+    /// Locks the live version of row `pk` of `table_id` in `mode` whatever the snapshot sees,
+    /// and returns it (`INSERT ... ON CONFLICT DO UPDATE` on the row a unique check found, as
+    /// PostgreSQL does): READ COMMITTED then updates it; REPEATABLE READ fails with
+    /// [`MvccError::Serialization`] if its snapshot does not see it. `None` if the row has no
+    /// live version any more.
+    pub fn lock_conflicting(
+        &mut self,
+        table_id: u64,
+        pk: &[Value],
+        mode: RowLockMode,
+    ) -> Result<Option<Vec<u8>>> {
+        self.lock_version(table_id, pk, mode, Start::Live)
+    }
+
+    fn lock_version(
+        &mut self,
+        table_id: u64,
+        pk: &[Value],
+        mode: RowLockMode,
+        start: Start,
+    ) -> Result<Option<Vec<u8>>> {
         let own = self.writer()?;
         let latch_key = row_latch_key(table_id, pk);
         let locks = self.locks.clone();
@@ -925,7 +1031,8 @@ impl Transaction {
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine);
                 let versions = self.versions(table_id, pk)?;
-                let target = match self.target(&mut statuses, &versions, Access::Lock(mode))? {
+                let access = Access::Lock(mode);
+                let target = match self.start(&mut statuses, &versions, access, start)? {
                     Step::Wait(holder) => break 'step holder,
                     Step::Missing => return Ok(None),
                     Step::Found(target) => target,
@@ -1001,12 +1108,30 @@ impl Transaction {
 }
 
 /// The bytes that choose a row's latch: the prefix of its versions' keys.
-fn row_latch_key(table_id: u64, pk: &[Value]) -> Vec<u8> {
+pub(super) fn row_latch_key(table_id: u64, pk: &[Value]) -> Vec<u8> {
     KeyPrefix::RowVersions {
         table_id,
         pk: pk.to_vec(),
     }
     .encode()
+}
+
+/// Every version of row `pk` of `table_id`, newest creator first.
+pub(super) fn read_versions(
+    engine: &dyn Engine,
+    table_id: u64,
+    pk: &[Value],
+) -> Result<Vec<StoredVersion>> {
+    let prefix = KeyPrefix::RowVersions {
+        table_id,
+        pk: pk.to_vec(),
+    };
+    let mut out = Vec::new();
+    for item in engine.scan_prefix(Cf::Rows, &prefix.encode()) {
+        let (key, value) = item?;
+        out.push(stored(key, &value)?);
+    }
+    Ok(out)
 }
 
 fn stored(key: Vec<u8>, value: &[u8]) -> Result<StoredVersion> {
@@ -1039,7 +1164,9 @@ mod tests {
         assert_eq!(MvccError::Serialization.sqlstate(), Some("40001"));
         let unique = MvccError::UniqueViolation {
             table_id: 1,
-            pk: "a".into(),
+            index_id: None,
+            existing: vec![Value::Text("a".into())],
+            row: Vec::new(),
         };
         assert_eq!(unique.sqlstate(), Some("23505"));
         let deadlock = MvccError::Deadlock {

@@ -1,10 +1,11 @@
-//! DDL on the datanode: CREATE/DROP TABLE, TRUNCATE, ALTER TABLE. Table descriptors are rows of
-//! the MVCC catalog, so DDL is transactional; ALTER TABLE rewrites the rows it changes inside
-//! the same transaction.
+//! DDL on the datanode: CREATE/DROP TABLE, TRUNCATE, ALTER TABLE (and CREATE/DROP INDEX, in
+//! [`index`](crate::sql::index)). Table descriptors are rows of the MVCC catalog, so DDL is
+//! transactional; ALTER TABLE rewrites the rows it changes inside the same transaction.
 
 use super::statement::{storage, Sequences};
 use super::{gtm_error, Node, StatementResult};
 use crate::sql::catalog::{self, CatalogView};
+use crate::sql::index;
 use crate::storage::mvcc::Transaction;
 use rxc_common::gtm::proto::SeqOptions;
 use rxc_common::sql::binder;
@@ -26,6 +27,13 @@ pub(super) fn run(
 ) -> Option<Result<StatementResult>> {
     Some(match stmt {
         ast::Statement::CreateTable(ct) => create_table(node, handle, txn, ct),
+        ast::Statement::CreateIndex(ci) => index::create_index(node, txn, ci),
+        ast::Statement::Drop {
+            object_type: ast::ObjectType::Index,
+            if_exists,
+            names,
+            ..
+        } => index::drop_indexes(txn, names, *if_exists),
         ast::Statement::Drop {
             object_type: ast::ObjectType::Table,
             if_exists,
@@ -83,9 +91,9 @@ fn create_table(
     txn: &mut Transaction,
     ct: &ast::CreateTable,
 ) -> Result<StatementResult> {
-    let def = ddl::create_table(ct)?;
+    let def = ddl::create_table(ct, &|name| catalog::relation_exists(txn, name))?;
     let mut table: Table = def.table;
-    if ct.if_not_exists && catalog::get_table(txn, &table.name)?.is_some() {
+    if ct.if_not_exists && catalog::relation_exists(txn, &table.name)? {
         return Ok(StatementResult::Command("CREATE TABLE".into()));
     }
     table.id = node.ids.next()?;
@@ -109,7 +117,7 @@ fn alter_table(
     alter: &ast::AlterTable,
 ) -> Result<StatementResult> {
     let name = binder::object_name(&alter.name)?;
-    let Some(mut table) = catalog::get_table(txn, &name)? else {
+    let Some(mut table) = catalog::lock_table(txn, &name)? else {
         if alter.if_exists {
             return Ok(StatementResult::Command("ALTER TABLE".into()));
         }
@@ -154,6 +162,7 @@ fn alter_table(
                 let old = table.clone();
                 ddl::set_primary_key(&mut table, cols)?;
                 table.id = node.ids.next()?;
+                index::renumber(node, &mut table)?;
                 let rows = {
                     let mut s = storage(sequences, txn, row_ids);
                     Storage::scan(&mut s, &old)?
@@ -192,6 +201,13 @@ fn alter_table(
                     })?;
                 }
             }
+            ast::AlterTableOperation::AddConstraint {
+                constraint: ast::TableConstraint::Unique(unique),
+                ..
+            } => index::add_unique_constraint(node, txn, &mut table, unique)?,
+            ast::AlterTableOperation::DropConstraint {
+                if_exists, name, ..
+            } => index::drop_constraint(&mut table, name, *if_exists)?,
             ast::AlterTableOperation::AddColumn { column_def, .. } => {
                 let cname = binder::ident_name(&column_def.name);
                 if table.column_index(&cname).is_some() {
@@ -293,15 +309,18 @@ fn alter_table(
                             *pk -= 1;
                         }
                     }
+                    rxc_common::sql::indexes::drop_column(&mut table, index);
                     let rows = {
                         let mut s = storage(sequences, txn, row_ids);
                         Storage::scan(&mut s, &old)?
                     };
+                    // The remaining indexes' values do not change: no index work.
+                    let rewrite = index::without_indexes(&table);
                     let mut s = storage(sequences, txn, row_ids);
                     for (id, row) in rows {
                         let mut new = row.clone();
                         new.remove(index);
-                        Storage::update(&mut s, &table, &id, &row, &new)?;
+                        Storage::update(&mut s, &rewrite, &id, &row, &new)?;
                     }
                 }
             }

@@ -163,7 +163,7 @@ fn gtm_error(e: impl std::fmt::Display) -> SqlError {
 
 /// The snapshot that sees every locally committed transaction: for describing statements
 /// (catalog reads) without a GTM round trip.
-fn latest_snapshot() -> Snapshot {
+pub(crate) fn latest_snapshot() -> Snapshot {
     Snapshot {
         xmin: Gxid(u64::MAX),
         xmax: Gxid(u64::MAX),
@@ -185,6 +185,7 @@ fn writes(stmt: &ast::Statement) -> bool {
         | ast::Statement::Update(_)
         | ast::Statement::Delete(_)
         | ast::Statement::CreateTable(_)
+        | ast::Statement::CreateIndex(_)
         | ast::Statement::Drop { .. }
         | ast::Statement::Truncate(_)
         | ast::Statement::AlterTable(_) => true,

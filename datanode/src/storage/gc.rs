@@ -1,0 +1,166 @@
+//! Garbage collection of the MVCC layer: row versions no snapshot can see any more, and the
+//! index entries that go with them.
+//!
+//! [`Mvcc::gc`] removes versions of aborted transactions and versions whose deleter committed
+//! below `global_xmin`, examining at most `budget` versions per call and continuing where the
+//! previous call stopped (wrapping around at the end). Neither kind can carry a lock that
+//! still holds (locks sit on live versions, and a deleter waited for every locker), so a
+//! prepared transaction's locks are never removed; dead lockers are dropped at the version's
+//! next write.
+//!
+//! A row's dead versions go in one batch under the row's latch, with the index entries that
+//! only they carried: for each index, the values of a removed version that no remaining
+//! version of the row carries (see [`index`](super::index)). The latch keeps a writer from
+//! adding, meanwhile, a version that carries those values again.
+
+use super::index::{orphaned_entries, IndexCatalog, TableIndexes};
+use super::keycode::Value;
+use super::keys::Key;
+use super::mvcc::{decode, read_versions, row_latch_key, Mvcc, Result, Statuses, StoredVersion};
+use super::mvcc::{TxnStatus, Version};
+use super::{Cf, KeyRange, WriteBatch};
+use crate::errdata;
+use rxc_common::txn::Gxid;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+
+impl Mvcc {
+    /// Whether the last [`Mvcc::gc`] call finished a pass over every version (the next call
+    /// starts over).
+    pub fn gc_pass_complete(&self) -> bool {
+        self.gc_cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
+    /// Removes dead versions — those of aborted transactions and those whose deleter committed
+    /// below `global_xmin` — with the index entries no remaining version of their row carries
+    /// (`catalog` says which indexes a table has). Examines at most `budget` versions,
+    /// continuing after the last call's position (and wrapping around at the end).
+    pub fn gc(
+        &self,
+        global_xmin: Gxid,
+        budget: usize,
+        catalog: &dyn IndexCatalog,
+    ) -> Result<GcStats> {
+        let mut cursor = self.gc_cursor.lock().expect("gc cursor lock poisoned");
+        let mut range = KeyRange::all();
+        if let Some(after) = cursor.take() {
+            range.start = Bound::Excluded(after);
+        }
+        let mut statuses = Statuses::new(&**self.engine());
+        let mut tables: HashMap<u64, Option<Box<dyn TableIndexes + '_>>> = HashMap::new();
+        let mut stats = GcStats::default();
+        // The row being examined and the keys of its dead versions.
+        let mut row: Option<(u64, Vec<Value>, BTreeSet<Vec<u8>>)> = None;
+        let mut examined = 0;
+        let mut last = None;
+        for item in self.engine().scan(Cf::Rows, range) {
+            if examined == budget {
+                break;
+            }
+            let (key, value) = item?;
+            examined += 1;
+            let Key::Row {
+                table_id,
+                pk,
+                version,
+            } = Key::decode(&key)?
+            else {
+                return Err(errdata!("not a row key in rows").into());
+            };
+            if row
+                .as_ref()
+                .is_some_and(|(t, p, _)| (*t, p) != (table_id, &pk))
+            {
+                if let Some((t, p, dead)) = row.take() {
+                    self.collect(catalog, &mut tables, t, &p, &dead, &mut stats)?;
+                }
+            }
+            let dead = &mut row.get_or_insert_with(|| (table_id, pk, BTreeSet::new())).2;
+            let deleter = decode::<Version>(&value)?.deleter;
+            let aborted = statuses.get(version)? == Some(TxnStatus::Aborted);
+            let deleted = match deleter {
+                Some(d) => d < global_xmin && statuses.get(d)? == Some(TxnStatus::Committed),
+                None => false,
+            };
+            if aborted || deleted {
+                dead.insert(key.clone());
+            }
+            last = Some(key);
+        }
+        if let Some((t, p, dead)) = row.take() {
+            self.collect(catalog, &mut tables, t, &p, &dead, &mut stats)?;
+        }
+        // Stopped early: continue after the last key next time; else start over.
+        if examined == budget {
+            *cursor = last;
+        }
+        Ok(stats)
+    }
+
+    /// Removes one row's dead versions and orphaned entries, learning the table's indexes
+    /// once per GC call.
+    fn collect<'c>(
+        &self,
+        catalog: &'c dyn IndexCatalog,
+        tables: &mut HashMap<u64, Option<Box<dyn TableIndexes + 'c>>>,
+        table_id: u64,
+        pk: &[Value],
+        dead: &BTreeSet<Vec<u8>>,
+        stats: &mut GcStats,
+    ) -> Result<()> {
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let indexes = match tables.entry(table_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(unknown) => unknown.insert(catalog.table_indexes(table_id)?),
+        };
+        let indexes = indexes.as_deref();
+        let (versions, entries) = self.collect_row(table_id, pk, dead, indexes)?;
+        stats.versions += versions;
+        stats.entries += entries;
+        Ok(())
+    }
+
+    /// Deletes the dead versions `dead` (keys) of row `pk` of `table_id`, with the index
+    /// entries no other version of the row carries, under the row's latch. Returns how many
+    /// versions and entries it removed.
+    pub(super) fn collect_row(
+        &self,
+        table_id: u64,
+        pk: &[Value],
+        dead: &BTreeSet<Vec<u8>>,
+        indexes: Option<&dyn TableIndexes>,
+    ) -> Result<(usize, usize)> {
+        let _latch = self.lock_manager().latch(&row_latch_key(table_id, pk));
+        let versions = read_versions(&**self.engine(), table_id, pk)?;
+        let (removed, kept): (Vec<&StoredVersion>, Vec<&StoredVersion>) =
+            versions.iter().partition(|v| dead.contains(&v.key));
+        let mut batch = WriteBatch::new();
+        for v in &removed {
+            batch.delete(Cf::Rows, v.key.clone());
+        }
+        let mut entries = 0;
+        if let Some(indexes) = indexes {
+            for key in orphaned_entries(indexes, pk, &removed, &kept)? {
+                batch.delete(Cf::Index, key);
+                entries += 1;
+            }
+        }
+        self.engine().write(batch)?;
+        Ok((removed.len(), entries))
+    }
+}
+
+/// What one [`Mvcc::gc`] call removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcStats {
+    /// Row versions.
+    pub versions: usize,
+    /// Index entries.
+    pub entries: usize,
+}
