@@ -1,9 +1,12 @@
 //! Background garbage collection: every `gc_interval_ms` the datanode learns the cluster's
 //! `global_xmin` from the GTM (a snapshot it releases at once) and removes the row versions no
-//! snapshot at or after it can see ([`Mvcc::gc`]), in bounded steps of [`GC_STEP`] versions on a
-//! blocking thread, up to [`GC_STEPS_PER_ROUND`] steps a round — so storage does not grow
-//! without bound under updates and GC never stalls the node for long. Each step learns the
-//! tables' indexes from the catalog ([`GcCatalog`]), so index entries go with their versions.
+//! snapshot at or after it can see, on a blocking thread: first the rows listed as dirty
+//! ([`Mvcc::gc_dirty`]: rows that got a deleter or were written by a transaction that
+//! aborted), up to [`DIRTY_STEPS_PER_ROUND`] steps of [`DIRTY_STEP`] rows, then
+//! [`SWEEP_STEP`] versions of the sweep over every version ([`Mvcc::gc`]), which finds what the
+//! list missed. So storage does not grow without bound under updates, rows updated all the time
+//! stay short, and GC never stalls the node for long. The tables' indexes come from the catalog
+//! ([`GcCatalog`]), so index entries go with their versions.
 
 use crate::sql::catalog::GcCatalog;
 use crate::storage::mvcc::Mvcc;
@@ -12,10 +15,12 @@ use rxc_common::shutdown::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Versions examined per GC step.
-pub const GC_STEP: usize = 20_000;
-/// Steps per round at most.
-pub const GC_STEPS_PER_ROUND: usize = 50;
+/// Dirty rows visited per step.
+pub const DIRTY_STEP: usize = 1_000;
+/// Dirty-row steps per round at most.
+pub const DIRTY_STEPS_PER_ROUND: usize = 100;
+/// Versions the sweep over every version examines per round.
+pub const SWEEP_STEP: usize = 5_000;
 
 /// Runs garbage collection rounds until `shutdown`.
 pub async fn run(mvcc: Arc<Mvcc>, gtm: GtmClient, interval: Duration, shutdown: Shutdown) {
@@ -37,15 +42,18 @@ pub async fn run(mvcc: Arc<Mvcc>, gtm: GtmClient, interval: Duration, shutdown: 
         };
         let mvcc = mvcc.clone();
         let round = tokio::task::spawn_blocking(move || {
+            let catalog = GcCatalog::new(&mvcc);
             let mut removed = 0;
-            for _ in 0..GC_STEPS_PER_ROUND {
-                removed += mvcc
-                    .gc(global_xmin, GC_STEP, &GcCatalog::new(&mvcc))?
-                    .versions;
-                if mvcc.gc_pass_complete() {
+            // The rows known to hold dead versions, as far as they go...
+            for _ in 0..DIRTY_STEPS_PER_ROUND {
+                removed += mvcc.gc_dirty(global_xmin, DIRTY_STEP, &catalog)?.versions;
+                if mvcc.dirty_rows() == 0 {
                     break;
                 }
             }
+            // ...and a slice of the sweep over every version, for what the list missed (rows
+            // dirtied before a restart, transactions rolled back after a prepare).
+            removed += mvcc.gc(global_xmin, SWEEP_STEP, &catalog)?.versions;
             Ok::<usize, crate::storage::mvcc::MvccError>(removed)
         })
         .await;

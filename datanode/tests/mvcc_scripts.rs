@@ -683,6 +683,24 @@ impl goldenscript::Runner for Runner {
                 }
                 writeln!(out)?;
             }
+            "gc_dirty" => {
+                let rows = args.lookup_parse("rows")?.unwrap_or(1000);
+                let global_xmin = self.global_xmin();
+                let removed = self
+                    .mvcc()
+                    .gc_dirty(global_xmin, rows, &self.catalog)
+                    .map_err(mvcc_err)?;
+                write!(
+                    out,
+                    "global_xmin={global_xmin} removed={} dirty={}",
+                    removed.versions,
+                    self.mvcc().dirty_rows()
+                )?;
+                if removed.entries > 0 {
+                    write!(out, " entries={}", removed.entries)?;
+                }
+                writeln!(out)?;
+            }
             "index" => {
                 let table: u64 = args.next_pos().ok_or("TABLE needed")?.parse()?;
                 let id: u64 = args.next_pos().ok_or("ID needed")?.parse()?;

@@ -410,3 +410,37 @@ async fn cancel_request_stops_a_waiting_statement() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(rows(&waiter, "SELECT v FROM c").await, table(&[&["1"]]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_changes_follow_snapshots() {
+    // Table descriptors are cached node-wide; every session must still see the catalog its
+    // snapshot sees.
+    let cluster = SingleNode::start("dn-catalog");
+    let a = connect(&cluster.datanode).await;
+    let b = connect(&cluster.datanode).await;
+    let rr = connect(&cluster.datanode).await;
+    a.batch_execute("CREATE TABLE s (k int PRIMARY KEY); INSERT INTO s VALUES (1)")
+        .await
+        .unwrap();
+    assert_eq!(rows(&b, "SELECT * FROM s").await, table(&[&["1"]]));
+    rr.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .unwrap();
+    assert_eq!(rows(&rr, "SELECT * FROM s").await, table(&[&["1"]]));
+    a.batch_execute("BEGIN; ALTER TABLE s ADD COLUMN v text DEFAULT 'x'")
+        .await
+        .unwrap();
+    // The change is a's own until it commits.
+    assert_eq!(rows(&a, "SELECT * FROM s").await, table(&[&["1", "x"]]));
+    assert_eq!(rows(&b, "SELECT * FROM s").await, table(&[&["1"]]));
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&b, "SELECT * FROM s").await, table(&[&["1", "x"]]));
+    // The REPEATABLE READ snapshot predates the change.
+    assert_eq!(rows(&rr, "SELECT * FROM s").await, table(&[&["1"]]));
+    rr.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&rr, "SELECT * FROM s").await, table(&[&["1", "x"]]));
+    a.batch_execute("DROP TABLE s").await.unwrap();
+    assert_eq!(error_code(&b, "SELECT * FROM s").await, "42P01");
+    a.batch_execute("CREATE TABLE s (other int)").await.unwrap();
+    assert_eq!(rows(&b, "SELECT count(*) FROM s").await, table(&[&["0"]]));
+}

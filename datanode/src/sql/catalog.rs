@@ -27,7 +27,9 @@ use crate::storage::{Cf, WriteBatch};
 use rxc_common::sql::catalog::{Catalog, Table};
 use rxc_common::sql::error::{Result, SqlError};
 use rxc_common::sql::indexes::relation_exists as duplicate_relation;
+use rxc_common::txn::Gxid;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The table id of the catalog's own table.
@@ -96,9 +98,78 @@ fn key(name: &str) -> Vec<KeyValue> {
     vec![KeyValue::Text(name.to_string())]
 }
 
+/// Decoded table descriptors shared by every session of a node, so that binding a statement
+/// does not read and decode the catalog row of each table it names.
+///
+/// An entry is the newest committed descriptor of a table (its version has no deleter), with
+/// its creator and the catalog epoch it was read at. The epoch moves whenever a transaction
+/// that changed the catalog commits here; an entry of an older epoch is stale. A transaction
+/// uses an entry only if it has not written the catalog itself and its snapshot counts the
+/// entry's creator as finished — then the entry is exactly the version it would read.
+#[derive(Debug, Default)]
+pub struct CatalogCache {
+    epoch: AtomicU64,
+    tables: Mutex<HashMap<String, CachedTable>>,
+}
+
+#[derive(Debug)]
+struct CachedTable {
+    epoch: u64,
+    creator: Gxid,
+    table: Arc<Table>,
+}
+
+impl CatalogCache {
+    /// Marks every entry stale: a transaction that changed the catalog committed.
+    pub fn invalidate(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// The table called `name` as `txn` sees it, through the cache where that is exact.
+    fn table(&self, txn: &Transaction, name: &str) -> Result<Option<Arc<Table>>> {
+        if txn.has_written(CATALOG_TABLE_ID) {
+            return get_table(txn, name).map(|t| t.map(Arc::new));
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        {
+            let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = tables.get(name) {
+                if c.epoch == epoch && txn.snapshot().is_finished(c.creator) {
+                    return Ok(Some(c.table.clone()));
+                }
+            }
+        }
+        let Some(version) = txn
+            .get_version(CATALOG_TABLE_ID, &key(name))
+            .map_err(mvcc_error)?
+        else {
+            return Ok(None);
+        };
+        let table = Arc::new(decode_table(name, &version.row)?);
+        if version.deleter.is_none() && Some(version.creator) != txn.gxid() {
+            let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+            tables.insert(
+                name.to_string(),
+                CachedTable {
+                    epoch,
+                    creator: version.creator,
+                    table: table.clone(),
+                },
+            );
+        }
+        Ok(Some(table))
+    }
+}
+
 /// The catalog as one transaction sees it.
 pub struct CatalogView<'a> {
     pub txn: &'a Transaction,
+    /// The node's descriptor cache.
+    pub cache: &'a CatalogCache,
 }
 
 impl Catalog for CatalogView<'_> {
@@ -106,7 +177,7 @@ impl Catalog for CatalogView<'_> {
         if let Some(view) = super::system::view(name) {
             return Ok(Some(Arc::new(view)));
         }
-        get_table(self.txn, name).map(|t| t.map(Arc::new))
+        self.cache.table(self.txn, name)
     }
 }
 

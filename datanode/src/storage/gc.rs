@@ -101,6 +101,54 @@ impl Mvcc {
         Ok(stats)
     }
 
+    /// Removes the dead versions (and their orphaned index entries) of the rows listed as
+    /// dirty — rows that got a deleter, rows an aborted transaction wrote — at most
+    /// `max_rows` rows a call. A row that still holds a version which may die later (a
+    /// deleter not yet below `global_xmin`, a writer in progress) stays listed. Visiting only
+    /// these rows is what keeps rows updated all the time (pgbench's branches) short without
+    /// sweeping every version of the node every round.
+    pub fn gc_dirty(
+        &self,
+        global_xmin: Gxid,
+        max_rows: usize,
+        catalog: &dyn IndexCatalog,
+    ) -> Result<GcStats> {
+        let mut statuses = Statuses::new(&**self.engine());
+        let mut tables: HashMap<u64, Option<Box<dyn TableIndexes + '_>>> = HashMap::new();
+        let mut stats = GcStats::default();
+        for (table_id, pk) in self.dirty.take(max_rows) {
+            let mut dead = BTreeSet::new();
+            let mut pending = false;
+            for v in read_versions(&**self.engine(), table_id, &pk)? {
+                let creator = statuses.get(v.creator)?;
+                if creator == Some(TxnStatus::Aborted) {
+                    dead.insert(v.key);
+                    continue;
+                }
+                pending |= TxnStatus::in_progress(creator);
+                if let Some(d) = v.version.deleter {
+                    match statuses.get(d)? {
+                        Some(TxnStatus::Committed) if d < global_xmin => {
+                            dead.insert(v.key);
+                        }
+                        Some(TxnStatus::Aborted) => {}
+                        _ => pending = true,
+                    }
+                }
+            }
+            self.collect(catalog, &mut tables, table_id, &pk, &dead, &mut stats)?;
+            if pending {
+                self.dirty.add(table_id, &pk);
+            }
+        }
+        Ok(stats)
+    }
+
+    /// How many rows are listed for [`Mvcc::gc_dirty`].
+    pub fn dirty_rows(&self) -> usize {
+        self.dirty.len()
+    }
+
     /// Removes one row's dead versions and orphaned entries, learning the table's indexes
     /// once per GC call.
     fn collect<'c>(

@@ -318,6 +318,8 @@ pub struct Mvcc {
     locks: Arc<LockManager>,
     /// Where the next [`Mvcc::gc`] call continues (the last row key it examined).
     pub(super) gc_cursor: Mutex<Option<Vec<u8>>>,
+    /// Rows that may hold dead versions (see [`DirtyRows`]).
+    pub(super) dirty: Arc<DirtyRows>,
 }
 
 impl Mvcc {
@@ -327,6 +329,7 @@ impl Mvcc {
             engine,
             locks: Arc::new(LockManager::new()),
             gc_cursor: Mutex::new(None),
+            dirty: Arc::default(),
         }
     }
 
@@ -352,6 +355,9 @@ impl Mvcc {
             wrote: false,
             wait: WaitOptions::default(),
             commit_after: Vec::new(),
+            dirty: self.dirty.clone(),
+            created: Vec::new(),
+            tables: Vec::new(),
         }
     }
 
@@ -366,6 +372,9 @@ impl Mvcc {
             wrote: false,
             wait: WaitOptions::default(),
             commit_after: Vec::new(),
+            dirty: self.dirty.clone(),
+            created: Vec::new(),
+            tables: Vec::new(),
         }
     }
 
@@ -440,7 +449,49 @@ impl Mvcc {
     }
 }
 
+/// A row version as [`Transaction::get_version`] returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VersionInfo {
+    /// The transaction that wrote it.
+    pub creator: Gxid,
+    /// The transaction that deleted or replaced it, if any (not necessarily finished).
+    pub deleter: Option<Gxid>,
+    /// The row bytes.
+    pub row: Vec<u8>,
+}
+
+/// The rows that may hold versions garbage collection can remove — rows that got a deleter,
+/// rows an aborted transaction wrote — by their versions' key prefix, so that
+/// [`Mvcc::gc_dirty`] visits just those instead of sweeping every version. A restart forgets
+/// them; the sweep of [`Mvcc::gc`] finds what is left.
+#[derive(Debug, Default)]
+pub(super) struct DirtyRows {
+    rows: Mutex<HashMap<Vec<u8>, (u64, Vec<Value>)>>,
+}
+
+impl DirtyRows {
+    /// Lists row `pk` of `table_id`.
+    pub(super) fn add(&self, table_id: u64, pk: &[Value]) {
+        let key = row_latch_key(table_id, pk);
+        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        rows.entry(key).or_insert_with(|| (table_id, pk.to_vec()));
+    }
+
+    /// Takes up to `n` listed rows off the list.
+    pub(super) fn take(&self, n: usize) -> Vec<(u64, Vec<Value>)> {
+        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<Vec<u8>> = rows.keys().take(n).cloned().collect();
+        keys.iter().filter_map(|k| rows.remove(k)).collect()
+    }
+
+    /// How many rows are listed.
+    pub(super) fn len(&self) -> usize {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
 /// One stored version of a row, decoded.
+#[derive(Clone)]
 pub(super) struct StoredVersion {
     /// Its key in `rows`.
     pub(super) key: Vec<u8>,
@@ -460,9 +511,9 @@ enum Start {
 }
 
 /// Where a write or lock stands after checking a row's versions.
-enum Step<'v> {
+enum Step {
     /// The version to act on: the newest of the row the statement sees.
-    Found(&'v StoredVersion),
+    Found(StoredVersion),
     /// The statement does not see the row, or it was deleted meanwhile.
     Missing,
     /// This transaction holds the row: wait for it, then check again.
@@ -483,6 +534,12 @@ pub struct Transaction {
     /// Committed transactions its snapshot does not see finished whose outcome this one
     /// waited for or built on, sorted: see [`Transaction::commit_after`].
     commit_after: Vec<Gxid>,
+    /// The node's dirty rows: rows this transaction gives a deleter are listed at once.
+    dirty: Arc<DirtyRows>,
+    /// Rows this transaction created versions in, listed if it aborts.
+    created: Vec<(u64, Vec<Value>)>,
+    /// Tables this transaction wrote or locked rows of, sorted.
+    tables: Vec<u64>,
 }
 
 impl Transaction {
@@ -587,6 +644,33 @@ impl Transaction {
         &self.locks
     }
 
+    /// The version of row `pk` of `table_id` this transaction sees, with who wrote it and
+    /// who (if anyone) deleted it, for callers that cache what they read.
+    pub fn get_version(&self, table_id: u64, pk: &[Value]) -> Result<Option<VersionInfo>> {
+        let mut statuses = Statuses::new(&*self.engine);
+        let versions = self.versions_to_visible(&mut statuses, table_id, pk)?;
+        Ok(match versions.into_iter().last() {
+            Some(v) if self.visible(&mut statuses, &v)? => Some(VersionInfo {
+                creator: v.creator,
+                deleter: v.version.deleter,
+                row: v.version.row,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Whether this transaction wrote or locked rows of `table_id`.
+    pub fn has_written(&self, table_id: u64) -> bool {
+        self.tables.binary_search(&table_id).is_ok()
+    }
+
+    /// Records that this transaction wrote rows of `table_id`.
+    fn note_table(&mut self, table_id: u64) {
+        if let Err(i) = self.tables.binary_search(&table_id) {
+            self.tables.insert(i, table_id);
+        }
+    }
+
     /// The row `pk` of `table_id` as this transaction sees it.
     pub fn get(&self, table_id: u64, pk: &[Value]) -> Result<Option<Vec<u8>>> {
         let mut statuses = Statuses::new(&*self.engine);
@@ -600,12 +684,58 @@ impl Transaction {
         table_id: u64,
         pk: &[Value],
     ) -> Result<Option<Vec<u8>>> {
-        for v in self.versions(table_id, pk)? {
-            if self.visible(statuses, &v)? {
-                return Ok(Some(v.version.row));
+        let versions = self.versions_to_visible(statuses, table_id, pk)?;
+        Ok(match versions.last() {
+            Some(v) if self.visible(statuses, v)? => Some(v.version.row.clone()),
+            _ => None,
+        })
+    }
+
+    /// The row's versions, newest first, read only as far as the first one this transaction
+    /// sees (every version if it sees none). At most one version passes for any snapshot, and
+    /// on a row that is updated often the visible one is among the newest, while dead versions
+    /// (and the tombstones garbage collection leaves in RocksDB) sort last: reading on would
+    /// cost a step per dead version.
+    pub(super) fn versions_to_visible(
+        &self,
+        statuses: &mut Statuses,
+        table_id: u64,
+        pk: &[Value],
+    ) -> Result<Vec<StoredVersion>> {
+        let prefix = KeyPrefix::RowVersions {
+            table_id,
+            pk: pk.to_vec(),
+        };
+        let mut out = Vec::new();
+        for item in self.engine.scan_prefix(Cf::Rows, &prefix.encode()) {
+            let (key, value) = item?;
+            let v = stored(key, &value)?;
+            let visible = self.visible(statuses, &v)?;
+            out.push(v);
+            if visible {
+                break;
             }
         }
-        Ok(None)
+        Ok(out)
+    }
+
+    /// The version of row `pk` that `creator` wrote, by its key.
+    fn version_by(
+        &self,
+        table_id: u64,
+        pk: &[Value],
+        creator: Gxid,
+    ) -> Result<Option<StoredVersion>> {
+        let key = Key::Row {
+            table_id,
+            pk: pk.to_vec(),
+            version: creator,
+        }
+        .encode();
+        match self.engine.get(Cf::Rows, &key)? {
+            Some(value) => Ok(Some(stored(key, &value)?)),
+            None => Ok(None),
+        }
     }
 
     /// Every row of `table_id` this transaction sees, in primary-key order.
@@ -635,23 +765,30 @@ impl Transaction {
 
     /// The version an update, delete or row lock acts on, or whom to wait for (see "Write
     /// conflicts and waiting" in the module doc).
-    fn target<'v>(
+    fn target(
         &mut self,
         statuses: &mut Statuses,
-        versions: &'v [StoredVersion],
+        table_id: u64,
+        pk: &[Value],
+        versions: &[StoredVersion],
         access: Access,
-    ) -> Result<Step<'v>> {
-        self.start(statuses, versions, access, Start::Snapshot)
+    ) -> Result<Step> {
+        self.start(statuses, table_id, pk, versions, access, Start::Snapshot)
     }
 
-    /// [`Transaction::target`], beginning the chain at the version `start` says.
-    fn start<'v>(
+    /// [`Transaction::target`], beginning the chain at the version `start` says. `versions`
+    /// are the row's versions newest first, at least as far as the first one the snapshot
+    /// sees ([`Transaction::versions_to_visible`]), all of them for [`Start::Live`]; a version
+    /// further on that the chain of updates leads to is read by its key.
+    fn start(
         &mut self,
         statuses: &mut Statuses,
-        versions: &'v [StoredVersion],
+        table_id: u64,
+        pk: &[Value],
+        versions: &[StoredVersion],
         access: Access,
         start: Start,
-    ) -> Result<Step<'v>> {
+    ) -> Result<Step> {
         let own = self.writer()?;
         let mut current = None;
         if start == Start::Snapshot {
@@ -676,7 +813,7 @@ impl Transaction {
                 self.note_unseen_commit(statuses, v.creator)?;
             }
         }
-        let Some(mut current) = current else {
+        let Some(mut current) = current.cloned() else {
             return Ok(Step::Missing);
         };
         loop {
@@ -698,9 +835,13 @@ impl Transaction {
                 // Follow the update to the version the deleter wrote, if it wrote one; a
                 // version deleted by its own creator (an update, then a delete, in one
                 // transaction) ends the chain: the row is gone.
-                let next = versions
-                    .iter()
-                    .find(|v| v.creator == deleter && deleter != current.creator);
+                if deleter == current.creator {
+                    return Ok(Step::Missing);
+                }
+                let next = match versions.iter().find(|v| v.creator == deleter) {
+                    Some(v) => Some(v.clone()),
+                    None => self.version_by(table_id, pk, deleter)?,
+                };
                 match next {
                     Some(next) => current = next,
                     None => return Ok(Step::Missing),
@@ -713,12 +854,12 @@ impl Transaction {
 
     /// `version` if no lock of another transaction in progress blocks `access` to it, else
     /// the first such locker to wait for.
-    fn unlocked<'v>(
+    fn unlocked(
         &mut self,
         statuses: &mut Statuses,
-        version: &'v StoredVersion,
+        version: StoredVersion,
         access: Access,
-    ) -> Result<Step<'v>> {
+    ) -> Result<Step> {
         let own = self.writer()?;
         for locker in &version.version.lockers {
             if locker.gxid != own && access.blocked_by_lock(locker.mode) {
@@ -864,7 +1005,10 @@ impl Transaction {
                     batch.put(Cf::Index, spec.entry(values, pk).encode(), Vec::new());
                 }
                 batch.put(Cf::Rows, key.encode(), encode(&Version::new(row)));
-                return self.write(batch);
+                self.write(batch)?;
+                self.note_table(table_id);
+                self.created.push((table_id, pk.to_vec()));
+                return Ok(());
             };
             self.wait(holder)?;
         }
@@ -912,12 +1056,13 @@ impl Transaction {
                 let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine);
-                let versions = self.versions(table_id, pk)?;
-                let target = match self.target(&mut statuses, &versions, Access::Write)? {
-                    Step::Wait(holder) => break 'step holder,
-                    Step::Missing => return Ok(None),
-                    Step::Found(target) => target,
-                };
+                let versions = self.versions_to_visible(&mut statuses, table_id, pk)?;
+                let target =
+                    match self.target(&mut statuses, table_id, pk, &versions, Access::Write)? {
+                        Step::Wait(holder) => break 'step holder,
+                        Step::Missing => return Ok(None),
+                        Step::Found(target) => target,
+                    };
                 let mut batch = WriteBatch::new();
                 if let Some(row) = &new_row {
                     let old_values = indexes.values(&target.version.row)?;
@@ -952,10 +1097,15 @@ impl Transaction {
                             creator: own,
                             version: Version::new(row),
                         };
+                        let all = if indexes.specs().is_empty() {
+                            Vec::new()
+                        } else {
+                            self.versions(table_id, pk)?
+                        };
                         let mut kept: Vec<&StoredVersion> =
-                            versions.iter().filter(|v| v.key != target.key).collect();
+                            all.iter().filter(|v| v.key != target.key).collect();
                         kept.push(&replacement);
-                        for key in orphaned_entries(indexes, pk, &[target], &kept)? {
+                        for key in orphaned_entries(indexes, pk, &[&target], &kept)? {
                             batch.delete(Cf::Index, key);
                         }
                         batch.put(Cf::Rows, target.key.clone(), encode(&replacement.version));
@@ -979,7 +1129,14 @@ impl Transaction {
                     }
                 }
                 let old = target.version.row.clone();
+                let own_version = target.creator == own;
                 self.write(batch)?;
+                self.note_table(table_id);
+                if own_version {
+                    self.created.push((table_id, pk.to_vec()));
+                } else {
+                    self.dirty.add(table_id, pk);
+                }
                 return Ok(Some(old));
             };
             self.wait(holder)?;
@@ -1030,13 +1187,17 @@ impl Transaction {
                 let _latch = locks.latch(&latch_key);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine);
-                let versions = self.versions(table_id, pk)?;
-                let access = Access::Lock(mode);
-                let target = match self.start(&mut statuses, &versions, access, start)? {
-                    Step::Wait(holder) => break 'step holder,
-                    Step::Missing => return Ok(None),
-                    Step::Found(target) => target,
+                let versions = match start {
+                    Start::Snapshot => self.versions_to_visible(&mut statuses, table_id, pk)?,
+                    Start::Live => self.versions(table_id, pk)?,
                 };
+                let access = Access::Lock(mode);
+                let target =
+                    match self.start(&mut statuses, table_id, pk, &versions, access, start)? {
+                        Step::Wait(holder) => break 'step holder,
+                        Step::Missing => return Ok(None),
+                        Step::Found(target) => target,
+                    };
                 let row = target.version.row.clone();
                 let held = target
                     .version
@@ -1062,6 +1223,7 @@ impl Transaction {
                 let mut batch = WriteBatch::new();
                 batch.put(Cf::Rows, target.key.clone(), encode(&locked));
                 self.write(batch)?;
+                self.note_table(table_id);
                 return Ok(Some(row));
             };
             self.wait(holder)?;
@@ -1103,6 +1265,11 @@ impl Transaction {
         put_status(&mut batch, gxid, status);
         self.engine.write(batch)?;
         self.locks.transaction_finished();
+        if status == TxnStatus::Aborted {
+            for (table_id, pk) in &self.created {
+                self.dirty.add(*table_id, pk);
+            }
+        }
         Ok(())
     }
 }

@@ -79,8 +79,11 @@ impl Session {
         }
         let (table_name, mut columns) = copy_source(&copy.source)?;
         let prepared = self
-            .on_blocking_thread(true, move |_node, _handle, txn, _| {
-                let view = CatalogView { txn };
+            .on_blocking_thread(true, move |node, _handle, txn, _| {
+                let view = CatalogView {
+                    txn,
+                    cache: &node.catalog,
+                };
                 let table = Catalog::table(&view, &table_name)?.ok_or_else(|| {
                     SqlError::new(
                         sqlstate::UNDEFINED_TABLE,

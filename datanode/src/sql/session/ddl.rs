@@ -234,7 +234,10 @@ fn alter_table(
                 // Existing rows get the default (or NULL), rewritten in place.
                 let fill = match &default {
                     Some(sql) => {
-                        let view = CatalogView { txn };
+                        let view = CatalogView {
+                            txn,
+                            cache: &node.catalog,
+                        };
                         let e = binder::bind_default(&view, sql, &data_type)?;
                         struct NoContext;
                         impl rxc_common::sql::expr::EvalContext for NoContext {

@@ -16,7 +16,7 @@
 //! The parts: [`settings`] (SET/SHOW, timeouts), [`statement`] (one statement on a blocking
 //! thread), [`ddl`] (CREATE/DROP/ALTER TABLE, TRUNCATE), [`prepared`] (two-phase commit).
 
-use super::catalog::{self, CatalogView, IdAllocator};
+use super::catalog::{self, CatalogCache, CatalogView, IdAllocator};
 use super::table::mvcc_error;
 use crate::storage::mvcc::{Mvcc, Transaction};
 use rxc_common::gtm::client::GtmClient;
@@ -60,6 +60,8 @@ pub struct Node {
     sequences: Mutex<HashMap<String, (i64, u64, i64)>>,
     /// Cancel keys of the open connections: backend pid → (secret, the session's cancel flag).
     cancel_keys: Mutex<HashMap<i32, CancelKey>>,
+    /// Decoded table descriptors.
+    pub catalog: CatalogCache,
 }
 
 impl Node {
@@ -72,6 +74,7 @@ impl Node {
             gtm,
             sequences: Mutex::new(HashMap::new()),
             cancel_keys: Mutex::new(HashMap::new()),
+            catalog: CatalogCache::default(),
         })
     }
 
@@ -269,10 +272,20 @@ impl Session {
             });
         }
         let bound = match self.txn.as_ref().and_then(|t| t.mvcc.as_ref()) {
-            Some(txn) => binder::bind(&CatalogView { txn }, ast, param_types)?,
+            Some(txn) => {
+                let view = CatalogView {
+                    txn,
+                    cache: &self.node.catalog,
+                };
+                binder::bind(&view, ast, param_types)?
+            }
             None => {
                 let txn = self.node.mvcc.read_only(latest_snapshot());
-                binder::bind(&CatalogView { txn: &txn }, ast, param_types)?
+                let view = CatalogView {
+                    txn: &txn,
+                    cache: &self.node.catalog,
+                };
+                binder::bind(&view, ast, param_types)?
             }
         };
         let params = bound
@@ -417,6 +430,7 @@ impl Session {
             .map(|m| m.commit_after().to_vec())
             .unwrap_or_default();
         if let Some(m) = txn.mvcc {
+            let changed_catalog = commit && m.has_written(catalog::CATALOG_TABLE_ID);
             let result =
                 tokio::task::spawn_blocking(move || if commit { m.commit() } else { m.abort() })
                     .await
@@ -426,6 +440,9 @@ impl Session {
                     let _ = self.report_to_gtm(g, false).await;
                 }
                 return Err(mvcc_error(e));
+            }
+            if changed_catalog {
+                self.node.catalog.invalidate();
             }
         }
         if commit {

@@ -105,6 +105,8 @@ impl Session {
         })
         .await
         .map_err(|e| SqlError::internal(format!("task failed: {e}")))??;
+        // A prepared transaction may have changed the catalog.
+        self.node.catalog.invalidate();
         if !self.from_coordinator {
             let gtm = &self.node.gtm;
             let _ = gtm.decide(gid, commit).await;

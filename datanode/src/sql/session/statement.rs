@@ -31,10 +31,13 @@ pub(super) fn run_statement(
         statement, analyze, ..
     } = stmt
     {
-        return explain(sequences, txn, row_ids, statement, *analyze, params);
+        return explain(node, sequences, txn, row_ids, statement, *analyze, params);
     }
     let bound: BoundQuery = {
-        let view = CatalogView { txn };
+        let view = CatalogView {
+            txn,
+            cache: &node.catalog,
+        };
         binder::bind(&view, stmt, &vec![DataType::Unknown; params.len()])?
     };
     let columns = bound.root.columns();
@@ -109,6 +112,7 @@ pub(super) fn nextval(node: &Node, handle: &tokio::runtime::Handle, name: &str) 
 /// `EXPLAIN [ANALYZE] statement`: the plan, one line per row of a `QUERY PLAN` column;
 /// ANALYZE runs the statement too and adds its row count and time.
 fn explain(
+    node: &Node,
     sequences: Sequences<'_>,
     txn: &mut Transaction,
     row_ids: &mut u32,
@@ -128,7 +132,10 @@ fn explain(
         )));
     }
     let bound: BoundQuery = {
-        let view = CatalogView { txn };
+        let view = CatalogView {
+            txn,
+            cache: &node.catalog,
+        };
         binder::bind(&view, stmt, &vec![DataType::Unknown; params.len()])?
     };
     let mut lines = bound.root.explain();
