@@ -466,8 +466,11 @@ pub struct VersionInfo {
 /// them; the sweep of [`Mvcc::gc`] finds what is left.
 #[derive(Debug, Default)]
 pub(super) struct DirtyRows {
-    rows: Mutex<HashMap<Vec<u8>, (u64, Vec<Value>)>>,
+    rows: Mutex<HashMap<Vec<u8>, DirtyRow>>,
 }
+
+/// A listed row: its table and primary key.
+type DirtyRow = (u64, Vec<Value>);
 
 impl DirtyRows {
     /// Lists row `pk` of `table_id`.
