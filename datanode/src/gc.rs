@@ -2,7 +2,7 @@
 //! `global_xmin` from the GTM (a snapshot it releases at once) and removes the row versions no
 //! snapshot at or after it can see, on a blocking thread: first the rows listed as dirty
 //! ([`Mvcc::gc_dirty`]: rows that got a deleter or were written by a transaction that
-//! aborted), up to [`DIRTY_STEPS_PER_ROUND`] steps of [`DIRTY_STEP`] rows, then
+//! aborted), at most [`DIRTY_ROWS`] rows, each once, then
 //! [`SWEEP_STEP`] versions of the sweep over every version ([`Mvcc::gc`]), which finds what the
 //! list missed. So storage does not grow without bound under updates, rows updated all the time
 //! stay short, and GC never stalls the node for long. The tables' indexes come from the catalog
@@ -15,10 +15,8 @@ use rxc_common::shutdown::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Dirty rows visited per step.
-pub const DIRTY_STEP: usize = 1_000;
-/// Dirty-row steps per round at most.
-pub const DIRTY_STEPS_PER_ROUND: usize = 100;
+/// Dirty rows visited per round at most.
+pub const DIRTY_ROWS: usize = 100_000;
 /// Versions the sweep over every version examines per round.
 pub const SWEEP_STEP: usize = 5_000;
 
@@ -45,12 +43,7 @@ pub async fn run(mvcc: Arc<Mvcc>, gtm: GtmClient, interval: Duration, shutdown: 
             let catalog = GcCatalog::new(&mvcc);
             let mut removed = 0;
             // The rows known to hold dead versions, as far as they go...
-            for _ in 0..DIRTY_STEPS_PER_ROUND {
-                removed += mvcc.gc_dirty(global_xmin, DIRTY_STEP, &catalog)?.versions;
-                if mvcc.dirty_rows() == 0 {
-                    break;
-                }
-            }
+            removed += mvcc.gc_dirty(global_xmin, DIRTY_ROWS, &catalog)?.versions;
             // ...and a slice of the sweep over every version, for what the list missed (rows
             // dirtied before a restart, transactions rolled back after a prepare).
             removed += mvcc.gc(global_xmin, SWEEP_STEP, &catalog)?.versions;

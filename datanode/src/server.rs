@@ -7,6 +7,7 @@
 //! encodings of the matching Rust types.
 
 use crate::auth::Authenticator;
+use crate::sql::plan_cache::{PlanSlot, Prepared};
 use crate::sql::session::{Node, Session, StatementResult};
 use async_trait::async_trait;
 use futures::{stream, Sink, SinkExt};
@@ -244,6 +245,8 @@ fn decode_params(
 #[derive(Clone, Debug)]
 pub struct ParsedStatement {
     statement: Option<Statement>,
+    /// Its bound plan, kept across Describe, Bind and Execute.
+    plan: Arc<PlanSlot>,
 }
 
 /// Parses Parse messages with rxc's parser.
@@ -264,7 +267,10 @@ impl QueryParser for RxcQueryParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let statement = parser::parse_single(sql).map_err(|e| user_error(&e))?;
-        Ok(Some(ParsedStatement { statement }))
+        Ok(Some(ParsedStatement {
+            statement,
+            plan: Arc::default(),
+        }))
     }
 
     fn get_parameter_types(&self, _stmt: &ParsedStatement) -> PgWireResult<Vec<Type>> {
@@ -295,15 +301,20 @@ impl Connection {
         })
     }
 
-    fn client_types(stmt: &StoredStatement<ParsedStatement>) -> Vec<DataType> {
-        stmt.parameter_types
-            .iter()
-            .map(|t| {
-                t.as_ref()
-                    .and_then(|t| DataType::from_oid(t.oid()))
-                    .unwrap_or(DataType::Unknown)
-            })
-            .collect()
+    /// A prepared statement's parameter types as Parse gave them, and its plan slot.
+    fn prepared(stmt: &StoredStatement<ParsedStatement>) -> Prepared {
+        Prepared {
+            param_types: stmt
+                .parameter_types
+                .iter()
+                .map(|t| {
+                    t.as_ref()
+                        .and_then(|t| DataType::from_oid(t.oid()))
+                        .unwrap_or(DataType::Unknown)
+                })
+                .collect(),
+            slot: stmt.statement.plan.clone(),
+        }
     }
 }
 
@@ -332,7 +343,7 @@ impl SimpleQueryHandler for Connection {
         let mut session = self.session.lock().await;
         let mut out = Vec::with_capacity(statements.len());
         for stmt in &statements {
-            match session.execute(stmt, &[]).await {
+            match session.execute(stmt, &[], None).await {
                 Ok(r) => out.push(to_response(r, &Format::UnifiedText)?),
                 Err(e) => {
                     out.push(Response::Error(Box::new(error_info(&e))));
@@ -366,11 +377,11 @@ impl ExtendedQueryHandler for Connection {
             return Ok(Response::EmptyQuery);
         };
         let mut session = self.session.lock().await;
-        let client_types = Self::client_types(&portal.statement);
+        let prepared = Self::prepared(&portal.statement);
         let result = async {
-            let (types, _) = session.describe(stmt, &client_types).await?;
+            let (types, _) = session.describe(stmt, &prepared).await?;
             let params = decode_params(portal, &types)?;
-            session.execute(stmt, &params).await
+            session.execute(stmt, &params, Some(&prepared)).await
         }
         .await;
         match result {
@@ -392,7 +403,7 @@ impl ExtendedQueryHandler for Connection {
         };
         let mut session = self.session.lock().await;
         let (params, columns) = session
-            .describe(stmt, &Self::client_types(target))
+            .describe(stmt, &Self::prepared(target))
             .await
             .map_err(|e| user_error(&e))?;
         Ok(DescribeStatementResponse::new(
@@ -414,7 +425,7 @@ impl ExtendedQueryHandler for Connection {
         };
         let mut session = self.session.lock().await;
         let (_, columns) = session
-            .describe(stmt, &Self::client_types(&portal.statement))
+            .describe(stmt, &Self::prepared(&portal.statement))
             .await
             .map_err(|e| user_error(&e))?;
         Ok(DescribePortalResponse::new(field_info(

@@ -444,3 +444,60 @@ async fn catalog_changes_follow_snapshots() {
     a.batch_execute("CREATE TABLE s (other int)").await.unwrap();
     assert_eq!(rows(&b, "SELECT count(*) FROM s").await, table(&[&["0"]]));
 }
+
+#[tokio::test]
+async fn prepared_statements_keep_plans_while_the_catalog_holds() {
+    // A prepared statement binds once and reuses its plan; any committed catalog change
+    // binds it again, and a change of its row type fails as in PostgreSQL.
+    let cluster = SingleNode::start("dn-plans");
+    let a = connect(&cluster.datanode).await;
+    let b = connect(&cluster.datanode).await;
+    a.batch_execute("CREATE TABLE p (k int PRIMARY KEY, v int); INSERT INTO p VALUES (1, 10)")
+        .await
+        .unwrap();
+    let get = a.prepare("SELECT v FROM p WHERE k = $1").await.unwrap();
+    let star = a.prepare("SELECT * FROM p ORDER BY k").await.unwrap();
+    let value = |rows: Vec<tokio_postgres::Row>| {
+        rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>()
+    };
+    assert_eq!(value(a.query(&get, &[&1i32]).await.unwrap()), vec![10]);
+    assert_eq!(value(a.query(&get, &[&1i32]).await.unwrap()), vec![10]);
+    // Another session replaces the table: the plan must read the new one, not the old id.
+    b.batch_execute(
+        "DROP TABLE p; CREATE TABLE p (k int PRIMARY KEY, v int); INSERT INTO p VALUES (1, 20)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(value(a.query(&get, &[&1i32]).await.unwrap()), vec![20]);
+    assert_eq!(a.query(&star, &[]).await.unwrap().len(), 1);
+    // Inside a transaction that writes the catalog the plan is bound anew, seeing its DDL;
+    // after a rollback the committed table is back.
+    a.batch_execute(
+        "BEGIN; DROP TABLE p; CREATE TABLE p (k int PRIMARY KEY, v int); INSERT INTO p VALUES (1, 30)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(value(a.query(&get, &[&1i32]).await.unwrap()), vec![30]);
+    a.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(value(a.query(&get, &[&1i32]).await.unwrap()), vec![20]);
+    a.batch_execute("INSERT INTO p VALUES (2, 30)")
+        .await
+        .unwrap();
+    // SELECT * over a table that gained a column changes its row type: 0A000.
+    b.batch_execute("ALTER TABLE p ADD COLUMN w text")
+        .await
+        .unwrap();
+    let err = a.query(&star, &[]).await.unwrap_err();
+    let db = err.as_db_error().expect("a database error");
+    assert_eq!(db.code().code(), "0A000");
+    assert_eq!(db.message(), "cached plan must not change result type");
+    // Statements whose rows keep their shape carry on.
+    assert_eq!(value(a.query(&get, &[&2i32]).await.unwrap()), vec![30]);
+    // An unknown table after a DROP is 42P01 for the prepared statement too.
+    b.batch_execute("DROP TABLE p").await.unwrap();
+    let err = a.query(&get, &[&1i32]).await.unwrap_err();
+    assert_eq!(
+        err.as_db_error().expect("a database error").code().code(),
+        "42P01"
+    );
+}

@@ -129,17 +129,26 @@ impl CatalogCache {
             .clear();
     }
 
-    /// The table called `name` as `txn` sees it, through the cache where that is exact.
-    fn table(&self, txn: &Transaction, name: &str) -> Result<Option<Arc<Table>>> {
+    /// The catalog epoch: it moves whenever a transaction that changed the catalog commits.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// The table called `name` as `txn` sees it, through the cache where that is exact; with
+    /// the creator of its descriptor when that descriptor is the newest committed one (what
+    /// any transaction that counts the creator as finished reads, until the epoch moves), or
+    /// `None` when the answer is particular to `txn` (its own catalog writes, an older
+    /// descriptor its snapshot still sees, no such table).
+    fn lookup(&self, txn: &Transaction, name: &str) -> Result<(Option<Arc<Table>>, Option<Gxid>)> {
         if txn.has_written(CATALOG_TABLE_ID) {
-            return get_table(txn, name).map(|t| t.map(Arc::new));
+            return Ok((get_table(txn, name)?.map(Arc::new), None));
         }
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let epoch = self.epoch();
         {
             let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(c) = tables.get(name) {
                 if c.epoch == epoch && txn.snapshot().is_finished(c.creator) {
-                    return Ok(Some(c.table.clone()));
+                    return Ok((Some(c.table.clone()), Some(c.creator)));
                 }
             }
         }
@@ -147,21 +156,22 @@ impl CatalogCache {
             .get_version(CATALOG_TABLE_ID, &key(name))
             .map_err(mvcc_error)?
         else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let table = Arc::new(decode_table(name, &version.row)?);
-        if version.deleter.is_none() && Some(version.creator) != txn.gxid() {
-            let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-            tables.insert(
-                name.to_string(),
-                CachedTable {
-                    epoch,
-                    creator: version.creator,
-                    table: table.clone(),
-                },
-            );
+        if version.deleter.is_some() || Some(version.creator) == txn.gxid() {
+            return Ok((Some(table), None));
         }
-        Ok(Some(table))
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        tables.insert(
+            name.to_string(),
+            CachedTable {
+                epoch,
+                creator: version.creator,
+                table: table.clone(),
+            },
+        );
+        Ok((Some(table), Some(version.creator)))
     }
 }
 
@@ -172,12 +182,31 @@ pub struct CatalogView<'a> {
     pub cache: &'a CatalogCache,
 }
 
+/// Where a descriptor [`CatalogView::lookup`] returns comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A system view: the same for every transaction.
+    System,
+    /// The newest committed descriptor, with its creator (see [`CatalogCache::lookup`]).
+    Newest(Gxid),
+    /// Particular to the transaction, or no such table.
+    Particular,
+}
+
+impl CatalogView<'_> {
+    /// The table called `name` and where its descriptor comes from.
+    pub(crate) fn lookup(&self, name: &str) -> Result<(Option<Arc<Table>>, Source)> {
+        if let Some(view) = super::system::view(name) {
+            return Ok((Some(Arc::new(view)), Source::System));
+        }
+        let (table, creator) = self.cache.lookup(self.txn, name)?;
+        Ok((table, creator.map_or(Source::Particular, Source::Newest)))
+    }
+}
+
 impl Catalog for CatalogView<'_> {
     fn table(&self, name: &str) -> Result<Option<Arc<Table>>> {
-        if let Some(view) = super::system::view(name) {
-            return Ok(Some(Arc::new(view)));
-        }
-        self.cache.table(self.txn, name)
+        Ok(self.lookup(name)?.0)
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod index;
+pub mod plan_cache;
 pub mod session;
 pub mod system;
 pub mod table;

@@ -280,7 +280,7 @@ impl Session {
         let Statement::Sql(query) = query else {
             return Err(SqlError::syntax("COPY needs a query"));
         };
-        let result = self.run_statement(query, Vec::new()).await?;
+        let result = self.run_statement(query, Vec::new(), None).await?;
         let StatementResult::Rows { columns, rows, .. } = result else {
             return Err(SqlError::internal("COPY query returned no rows"));
         };

@@ -17,11 +17,11 @@
 //! thread), [`ddl`] (CREATE/DROP/ALTER TABLE, TRUNCATE), [`prepared`] (two-phase commit).
 
 use super::catalog::{self, CatalogCache, CatalogView, IdAllocator};
+use super::plan_cache::{self, Prepared};
 use super::table::mvcc_error;
 use crate::storage::mvcc::{Mvcc, Transaction};
 use rxc_common::gtm::client::GtmClient;
 use rxc_common::gtm::proto::SessionId;
-use rxc_common::sql::binder;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec::Row;
 use rxc_common::sql::parser::Statement;
@@ -239,8 +239,9 @@ impl Session {
     pub async fn describe(
         &mut self,
         stmt: &Statement,
-        param_types: &[DataType],
+        prepared: &Prepared,
     ) -> Result<(Vec<DataType>, Vec<OutputColumn>)> {
+        let param_types = &prepared.param_types[..];
         let Statement::Sql(ast) = stmt else {
             return Ok((param_types.to_vec(), vec![]));
         };
@@ -277,7 +278,7 @@ impl Session {
                     txn,
                     cache: &self.node.catalog,
                 };
-                binder::bind(&view, ast, param_types)?
+                plan_cache::bind(&view, ast, param_types, Some(&prepared.slot))?
             }
             None => {
                 let txn = self.node.mvcc.read_only(latest_snapshot());
@@ -285,7 +286,7 @@ impl Session {
                     txn: &txn,
                     cache: &self.node.catalog,
                 };
-                binder::bind(&view, ast, param_types)?
+                plan_cache::bind(&view, ast, param_types, Some(&prepared.slot))?
             }
         };
         let params = bound
@@ -302,8 +303,14 @@ impl Session {
         Ok((params, bound.root.columns()))
     }
 
-    /// Runs one statement with parameter values (already of the described types).
-    pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<StatementResult> {
+    /// Runs one statement with parameter values (already of the described types); a
+    /// prepared statement's plan is kept with it.
+    pub async fn execute(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        prepared: Option<&Prepared>,
+    ) -> Result<StatementResult> {
         // A cancel request only cancels a statement running when it arrives.
         self.cancel.store(false, Ordering::Relaxed);
         // Transaction control first: it is allowed in a failed block.
@@ -339,7 +346,8 @@ impl Session {
         if let Some(result) = self.utility(ast)? {
             return Ok(result);
         }
-        self.run_statement(ast.clone(), params.to_vec()).await
+        self.run_statement(ast.clone(), params.to_vec(), prepared.cloned())
+            .await
     }
 
     /// `VACUUM` / `ANALYZE`: the tables must exist; storage reclaims space in the background
@@ -369,8 +377,9 @@ impl Session {
         &mut self,
         stmt: Box<ast::Statement>,
         params: Vec<Value>,
+        prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
-        let result = self.run_in_transaction(stmt, params).await;
+        let result = self.run_in_transaction(stmt, params, prepared).await;
         match result {
             Ok(r) => {
                 if !self.in_transaction_block() {
@@ -570,9 +579,18 @@ impl Session {
         &mut self,
         stmt: Box<ast::Statement>,
         params: Vec<Value>,
+        prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
         self.on_blocking_thread(writes(&stmt), move |node, handle, txn, row_ids| {
-            run_statement(node, handle, txn, row_ids, &stmt, &params)
+            run_statement(
+                node,
+                handle,
+                txn,
+                row_ids,
+                &stmt,
+                &params,
+                prepared.as_ref(),
+            )
         })
         .await
     }

@@ -5,12 +5,13 @@
 use super::ddl;
 use super::{gtm_error, Node, StatementResult};
 use crate::sql::catalog::CatalogView;
+use crate::sql::plan_cache::{self, Prepared};
 use crate::sql::table::TxnStorage;
 use crate::storage::mvcc::Transaction;
 use rxc_common::sql::binder;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec;
-use rxc_common::sql::plan::{BoundQuery, OutputColumn};
+use rxc_common::sql::plan::OutputColumn;
 use rxc_common::sql::{DataType, Value};
 use sqlparser::ast;
 
@@ -22,6 +23,7 @@ pub(super) fn run_statement(
     row_ids: &mut u32,
     stmt: &ast::Statement,
     params: &[Value],
+    prepared: Option<&Prepared>,
 ) -> Result<StatementResult> {
     let sequences = &|name: &str| nextval(node, handle, name);
     if let Some(result) = ddl::run(node, handle, sequences, txn, row_ids, stmt) {
@@ -33,12 +35,15 @@ pub(super) fn run_statement(
     {
         return explain(node, sequences, txn, row_ids, statement, *analyze, params);
     }
-    let bound: BoundQuery = {
+    let bound = {
         let view = CatalogView {
             txn,
             cache: &node.catalog,
         };
-        binder::bind(&view, stmt, &vec![DataType::Unknown; params.len()])?
+        match prepared {
+            Some(p) => plan_cache::bind(&view, stmt, &p.param_types, Some(&p.slot))?,
+            None => plan_cache::bind(&view, stmt, &vec![DataType::Unknown; params.len()], None)?,
+        }
     };
     let columns = bound.root.columns();
     let mut storage = storage(sequences, txn, row_ids);
@@ -131,7 +136,7 @@ fn explain(
             "EXPLAIN of this statement is not supported: {stmt}"
         )));
     }
-    let bound: BoundQuery = {
+    let bound = {
         let view = CatalogView {
             txn,
             cache: &node.catalog,
