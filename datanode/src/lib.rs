@@ -6,7 +6,8 @@
 //!   over it ([`storage::mvcc`]).
 //! - [`sql`]: the catalog, the executor's storage over MVCC transactions, system views, and the
 //!   sessions that run statements with transaction context from the GTM or a coordinator.
-//! - [`server`]: the PostgreSQL wire endpoint; [`auth`]: client authentication on it.
+//! - [`server`]: the PostgreSQL wire endpoint's handlers; [`wire`]: its connection loop, which
+//!   sends each answer in one piece; [`auth`]: client authentication on it.
 //! - [`gc`]: background garbage collection below the GTM's `global_xmin`.
 
 pub mod auth;
@@ -14,3 +15,4 @@ pub mod gc;
 pub mod server;
 pub mod sql;
 pub mod storage;
+pub mod wire;

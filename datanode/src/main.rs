@@ -131,7 +131,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 let _ = socket.set_nodelay(true);
                 let handlers = Handlers::new(&frontend);
                 tokio::spawn(async move {
-                    if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                    if let Err(e) = rxc_datanode::wire::serve(socket, handlers).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 });
