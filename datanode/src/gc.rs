@@ -2,7 +2,7 @@
 //! `global_xmin` from the GTM (a snapshot it releases at once) and removes the row versions no
 //! snapshot at or after it can see, on a blocking thread: first the rows listed as dirty
 //! ([`Mvcc::gc_dirty`]: rows that got a deleter or were written by a transaction that
-//! aborted), at most [`DIRTY_ROWS`] rows, each once, then
+//! aborted), at most [`DIRTY_ROWS`] rows, each once, for at most [`DIRTY_TIME`], then
 //! [`SWEEP_STEP`] versions of the sweep over every version ([`Mvcc::gc`]), which finds what the
 //! list missed. So storage does not grow without bound under updates, rows updated all the time
 //! stay short, and GC never stalls the node for long. The tables' indexes come from the catalog
@@ -13,10 +13,12 @@ use crate::storage::mvcc::Mvcc;
 use rxc_common::gtm::client::GtmClient;
 use rxc_common::shutdown::Shutdown;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Dirty rows visited per round at most.
 pub const DIRTY_ROWS: usize = 100_000;
+/// How long a round visits dirty rows at most (then the rest waits for the next round).
+pub const DIRTY_TIME: Duration = Duration::from_millis(200);
 /// Versions the sweep over every version examines per round.
 pub const SWEEP_STEP: usize = 5_000;
 
@@ -43,7 +45,10 @@ pub async fn run(mvcc: Arc<Mvcc>, gtm: GtmClient, interval: Duration, shutdown: 
             let catalog = GcCatalog::new(&mvcc);
             let mut removed = 0;
             // The rows known to hold dead versions, as far as they go...
-            removed += mvcc.gc_dirty(global_xmin, DIRTY_ROWS, &catalog)?.versions;
+            let deadline = Instant::now() + DIRTY_TIME;
+            removed += mvcc
+                .gc_dirty_until(global_xmin, DIRTY_ROWS, Some(deadline), &catalog)?
+                .versions;
             // ...and a slice of the sweep over every version, for what the list missed (rows
             // dirtied before a restart, transactions rolled back after a prepare).
             removed += mvcc.gc(global_xmin, SWEEP_STEP, &catalog)?.versions;

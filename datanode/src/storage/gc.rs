@@ -23,6 +23,7 @@ use crate::errdata;
 use rxc_common::txn::Gxid;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 /// How many dirty rows [`Mvcc::gc_dirty`] takes off the list at a time.
 const DIRTY_BATCH: usize = 1_000;
@@ -117,12 +118,25 @@ impl Mvcc {
         max_rows: usize,
         catalog: &dyn IndexCatalog,
     ) -> Result<GcStats> {
+        self.gc_dirty_until(global_xmin, max_rows, None, catalog)
+    }
+
+    /// [`Mvcc::gc_dirty`] that also stops, between batches of rows, once `deadline` passed:
+    /// so a backlog (a bulk update, a re-keyed table) costs the node a bounded share of its
+    /// CPU per round instead of stalling it.
+    pub fn gc_dirty_until(
+        &self,
+        global_xmin: Gxid,
+        max_rows: usize,
+        deadline: Option<Instant>,
+        catalog: &dyn IndexCatalog,
+    ) -> Result<GcStats> {
         let mut statuses = Statuses::new(&**self.engine());
         let mut tables: HashMap<u64, Option<Box<dyn TableIndexes + '_>>> = HashMap::new();
         let mut stats = GcStats::default();
         let mut still_dirty = Vec::new();
         let mut visited = 0;
-        while visited < max_rows {
+        while visited < max_rows && deadline.is_none_or(|d| Instant::now() < d) {
             let batch = self.dirty.take((max_rows - visited).min(DIRTY_BATCH));
             if batch.is_empty() {
                 break;
