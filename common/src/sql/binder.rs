@@ -37,6 +37,8 @@ struct ScopeColumn {
     name: String,
     data_type: DataType,
     table_id: Option<u64>,
+    /// Merged away by a join's USING or NATURAL: reachable only qualified, not part of `*`.
+    merged: bool,
 }
 
 /// The columns of the row an expression is evaluated over.
@@ -55,6 +57,7 @@ impl Scope {
                     name: c.name.clone(),
                     data_type: c.data_type.clone(),
                     table_id: c.table_id,
+                    merged: false,
                 })
                 .collect(),
         }
@@ -76,7 +79,10 @@ impl Scope {
     fn resolve(&self, table: Option<&str>, name: &str) -> Result<Option<usize>> {
         let mut found = None;
         for (i, c) in self.columns.iter().enumerate() {
-            if c.name != name || (table.is_some() && c.table.as_deref() != table) {
+            if c.name != name
+                || (table.is_some() && c.table.as_deref() != table)
+                || (table.is_none() && c.merged)
+            {
                 continue;
             }
             if found.is_some() {
@@ -100,6 +106,10 @@ struct AggScope {
     group_types: Vec<DataType>,
     aggregates: Vec<AggCall>,
 }
+
+/// The clause name of an aggregate's arguments, where another aggregate is PostgreSQL's
+/// "aggregate function calls cannot be nested".
+const NESTED_AGGREGATE_CLAUSE: &str = "aggregate function calls";
 
 /// How expressions of the clause being bound may use aggregates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,11 +263,19 @@ fn agg_type(func: AggFunc, arg: Option<&DataType>, fname: &str) -> Result<DataTy
         )
         .with_hint("No function matches the given name and argument types. You might need to add explicit type casts.")
     };
+    let ambiguous = || {
+        SqlError::new(
+            sqlstate::AMBIGUOUS_FUNCTION,
+            format!("function {fname}(unknown) is not unique"),
+        )
+        .with_hint("Could not choose a best candidate function. You might need to add explicit type casts.")
+    };
     Ok(match func {
         AggFunc::CountStar | AggFunc::Count => DataType::Int8,
+        AggFunc::Sum | AggFunc::Avg if arg == DataType::Unknown => return Err(ambiguous()),
         AggFunc::Sum => match arg {
             DataType::Int2 | DataType::Int4 => DataType::Int8,
-            DataType::Int8 | DataType::Numeric(_) | DataType::Unknown => DataType::Numeric(None),
+            DataType::Int8 | DataType::Numeric(_) => DataType::Numeric(None),
             DataType::Float4 => DataType::Float4,
             DataType::Float8 => DataType::Float8,
             _ => return Err(undefined()),
@@ -266,7 +284,7 @@ fn agg_type(func: AggFunc, arg: Option<&DataType>, fname: &str) -> Result<DataTy
             DataType::Int2 | DataType::Int4 | DataType::Int8 | DataType::Numeric(_) => {
                 DataType::Numeric(None)
             }
-            DataType::Float4 | DataType::Float8 | DataType::Unknown => DataType::Float8,
+            DataType::Float4 | DataType::Float8 => DataType::Float8,
             _ => return Err(undefined()),
         },
         AggFunc::Min | AggFunc::Max => match arg {
@@ -372,10 +390,21 @@ impl<'a> Binder<'a> {
             if with.recursive {
                 return Err(SqlError::unsupported("WITH RECURSIVE is not supported"));
             }
-            for cte in &with.cte_tables {
+            for (i, cte) in with.cte_tables.iter().enumerate() {
+                let name = ident_name(&cte.alias.name);
+                if with.cte_tables[..i]
+                    .iter()
+                    .any(|c| ident_name(&c.alias.name) == name)
+                {
+                    return Err(SqlError::new(
+                        sqlstate::DUPLICATE_ALIAS,
+                        format!("WITH query name \"{name}\" specified more than once"),
+                    ));
+                }
                 let (plan, mut cols) = self.query(&cte.query)?;
-                let plan = rename_columns(plan, &mut cols, &cte.alias.columns)?;
-                self.ctes.push((ident_name(&cte.alias.name), plan));
+                let what = format!("WITH query \"{name}\"");
+                let plan = rename_columns(plan, &mut cols, &cte.alias.columns, &what)?;
+                self.ctes.push((name, plan));
             }
         }
         let result = self.query_body(q);
@@ -430,15 +459,31 @@ impl<'a> Binder<'a> {
                 (plan, columns)
             }
         };
-        if let Some(limit) = &q.limit_clause {
-            let (limit, offset) = match limit {
-                ast::LimitClause::LimitOffset { limit, offset, .. } => {
-                    (limit.clone(), offset.as_ref().map(|o| o.value.clone()))
-                }
-                ast::LimitClause::OffsetCommaLimit { offset, limit } => {
-                    (Some(limit.clone()), Some(offset.clone()))
-                }
-            };
+        let (mut limit, offset) = match &q.limit_clause {
+            None => (None, None),
+            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => {
+                (limit.clone(), offset.as_ref().map(|o| o.value.clone()))
+            }
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                (Some(limit.clone()), Some(offset.clone()))
+            }
+        };
+        // FETCH FIRST [n] ROWS ONLY is LIMIT n (1 when n is left out).
+        if let Some(fetch) = &q.fetch {
+            if fetch.with_ties || fetch.percent {
+                return Err(SqlError::unsupported(
+                    "FETCH FIRST ... WITH TIES / PERCENT is not supported",
+                ));
+            }
+            if limit.is_some() {
+                return Err(SqlError::syntax("multiple LIMIT clauses not allowed"));
+            }
+            limit =
+                Some(fetch.quantity.clone().unwrap_or_else(|| {
+                    ast::Expr::value(ast::Value::Number("1".to_string(), false))
+                }));
+        }
+        if limit.is_some() || offset.is_some() {
             let limit = match limit {
                 Some(e) => Some(self.limit_expr(&e, "LIMIT")?),
                 None => None,
@@ -911,7 +956,7 @@ impl<'a> Binder<'a> {
                 ));
             }
             for c in scope.columns.iter() {
-                if table.is_some() && c.table != table {
+                if (table.is_some() && c.table != table) || (table.is_none() && c.merged) {
                     continue;
                 }
                 let ident = ast::Expr::CompoundIdentifier(vec![
@@ -991,30 +1036,32 @@ impl<'a> Binder<'a> {
                 _ => return Err(SqlError::unsupported("this join type is not supported")),
             };
             let joined = scope.join(&rs);
-            let on = match constraint {
-                None | Some(ast::JoinConstraint::None) => None,
-                Some(ast::JoinConstraint::On(e)) => {
+            let using = match constraint {
+                Some(ast::JoinConstraint::Using(cols)) => Some(
+                    cols.iter()
+                        .map(object_name)
+                        .collect::<Result<Vec<String>>>()?,
+                ),
+                Some(ast::JoinConstraint::Natural) => Some(
+                    scope
+                        .columns
+                        .iter()
+                        .filter(|c| !c.merged && rs.columns.iter().any(|r| r.name == c.name))
+                        .map(|c| c.name.clone())
+                        .collect(),
+                ),
+                _ => None,
+            };
+            let on = match (constraint, &using) {
+                (Some(ast::JoinConstraint::On(e)), _) => {
                     let mut cx = Cx::plain(joined.clone(), "JOIN conditions");
                     let b = self.expr(e, &mut cx)?;
                     Some(self.condition(b, "JOIN/ON")?)
                 }
-                Some(ast::JoinConstraint::Using(cols)) => {
-                    let names: Result<Vec<String>> = cols.iter().map(object_name).collect();
-                    Some(self.using_condition(&scope, &rs, &names?)?)
+                (_, Some(names)) if !names.is_empty() => {
+                    Some(self.using_condition(&scope, &rs, names)?)
                 }
-                Some(ast::JoinConstraint::Natural) => {
-                    let names: Vec<String> = scope
-                        .columns
-                        .iter()
-                        .filter(|c| rs.columns.iter().any(|r| r.name == c.name))
-                        .map(|c| c.name.clone())
-                        .collect();
-                    if names.is_empty() {
-                        None
-                    } else {
-                        Some(self.using_condition(&scope, &rs, &names)?)
-                    }
-                }
+                _ => None,
             };
             plan = Plan::NestedLoopJoin {
                 left: Box::new(plan),
@@ -1023,6 +1070,10 @@ impl<'a> Binder<'a> {
                 on,
             };
             scope = joined;
+            if let Some(names) = using.filter(|n| !n.is_empty()) {
+                (plan, scope) =
+                    self.merge_using_columns(plan, scope, rs.columns.len(), kind, &names)?;
+            }
         }
         Ok((plan, scope))
     }
@@ -1030,16 +1081,7 @@ impl<'a> Binder<'a> {
     fn using_condition(&mut self, left: &Scope, right: &Scope, names: &[String]) -> Result<Expr> {
         let mut conds = Vec::new();
         for name in names {
-            let l = left.resolve(None, name)?;
-            let r = right.resolve(None, name)?;
-            let (Some(l), Some(r)) = (l, r) else {
-                return Err(SqlError::new(
-                    sqlstate::UNDEFINED_COLUMN,
-                    format!(
-                        "column \"{name}\" specified in USING clause does not exist in left table"
-                    ),
-                ));
-            };
+            let (l, r) = using_pair(left, right, name)?;
             let lt = left.columns[l].data_type.clone();
             let rt = right.columns[r].data_type.clone();
             BinaryOp::Eq.result_type(&lt, &rt)?;
@@ -1050,6 +1092,66 @@ impl<'a> Binder<'a> {
             ));
         }
         Expr::conjoin(conds).ok_or_else(|| SqlError::internal("empty USING"))
+    }
+
+    /// The output of a join with USING (or NATURAL): one column per USING name first — the
+    /// left side's value, the right's for a right join, the first non-NULL for a full join —
+    /// then every column of both sides, the merged ones reachable only qualified.
+    fn merge_using_columns(
+        &mut self,
+        plan: Plan,
+        joined: Scope,
+        right_width: usize,
+        kind: JoinKind,
+        names: &[String],
+    ) -> Result<(Plan, Scope)> {
+        let left_width = joined.columns.len() - right_width;
+        let left = Scope {
+            columns: joined.columns[..left_width].to_vec(),
+        };
+        let right = Scope {
+            columns: joined.columns[left_width..].to_vec(),
+        };
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        let mut scope = Scope::default();
+        for name in names {
+            let (l, r) = using_pair(&left, &right, name)?;
+            let lt = left.columns[l].data_type.clone();
+            let rt = right.columns[r].data_type.clone();
+            let (e, t) = match kind {
+                JoinKind::Inner | JoinKind::Left => (Expr::Column(l), lt),
+                JoinKind::Right => (Expr::Column(left_width + r), rt),
+                JoinKind::Full => {
+                    let t = DataType::common(&lt, &rt, "JOIN/USING")?;
+                    let le = self.coerce((Expr::Column(l), lt), &t)?;
+                    let re = self.coerce((Expr::Column(left_width + r), rt), &t)?;
+                    (Expr::Coalesce(vec![le, re]), t)
+                }
+            };
+            exprs.push(e);
+            columns.push(output(name.clone(), t.clone()));
+            scope.columns.push(ScopeColumn {
+                table: None,
+                name: name.clone(),
+                data_type: t,
+                table_id: None,
+                merged: false,
+            });
+        }
+        for (i, c) in joined.columns.iter().enumerate() {
+            exprs.push(Expr::Column(i));
+            columns.push(output(c.name.clone(), c.data_type.clone()));
+            let mut c = c.clone();
+            c.merged |= names.contains(&c.name);
+            scope.columns.push(c);
+        }
+        let plan = Plan::Project {
+            input: Box::new(plan),
+            exprs,
+            columns,
+        };
+        Ok((plan, scope))
     }
 
     fn table_factor(
@@ -1074,8 +1176,10 @@ impl<'a> Binder<'a> {
                 let Some(alias) = alias else {
                     return Err(SqlError::syntax("subquery in FROM must have an alias"));
                 };
-                let plan = rename_columns(plan, &mut columns, &alias.columns)?;
-                let scope = Scope::from_output(&columns, Some(&ident_name(&alias.name)));
+                let name = ident_name(&alias.name);
+                let what = format!("table \"{name}\"");
+                let plan = rename_columns(plan, &mut columns, &alias.columns, &what)?;
+                let scope = Scope::from_output(&columns, Some(&name));
                 Ok((plan, scope))
             }
             ast::TableFactor::NestedJoin {
@@ -1108,7 +1212,8 @@ impl<'a> Binder<'a> {
             let mut plan = plan.clone();
             let mut columns = plan.columns();
             if let Some(a) = alias {
-                plan = rename_columns(plan, &mut columns, &a.columns)?;
+                let what = format!("table \"{qualifier}\"");
+                plan = rename_columns(plan, &mut columns, &a.columns, &what)?;
             }
             return Ok((plan, Scope::from_output(&columns, Some(&qualifier))));
         }
@@ -1128,7 +1233,8 @@ impl<'a> Binder<'a> {
             lock,
         };
         if let Some(a) = alias {
-            plan = rename_columns(plan, &mut columns, &a.columns)?;
+            let what = format!("table \"{qualifier}\"");
+            plan = rename_columns(plan, &mut columns, &a.columns, &what)?;
         }
         Ok((plan, Scope::from_output(&columns, Some(&qualifier))))
     }
@@ -1478,6 +1584,11 @@ impl<'a> Binder<'a> {
         if t == *target || *target == DataType::Unknown {
             return Ok(e);
         }
+        if matches!(t, DataType::Char(_)) && matches!(target, DataType::Text | DataType::Varchar(_))
+        {
+            // character(n) to text drops the padding, as PostgreSQL's bpchar-to-text cast.
+            return self.coerce((char_to_text(e), DataType::Text), target);
+        }
         match e {
             Expr::Constant(Value::Null) => Ok(Expr::Constant(Value::Null)),
             Expr::Constant(Value::Text(s)) if t == DataType::Unknown => {
@@ -1620,6 +1731,31 @@ impl<'a> Binder<'a> {
             }
             E::Nested(inner) => self.expr(inner, cx)?,
             E::BinaryOp { left, op, right } => self.binary(left, op, right, cx)?,
+            E::UnaryOp {
+                op: op @ (ast::UnaryOperator::Minus | ast::UnaryOperator::Plus),
+                expr,
+            } if sign_into_power(*op, expr).is_some() => {
+                // PostgreSQL's unary minus binds tighter than `^`; sqlparser's looser.
+                let regrouped = sign_into_power(*op, expr)
+                    .ok_or_else(|| SqlError::internal("sign regrouping"))?;
+                return self.expr(&regrouped, cx);
+            }
+            E::UnaryOp {
+                op:
+                    op @ (ast::UnaryOperator::PGSquareRoot
+                    | ast::UnaryOperator::PGCubeRoot
+                    | ast::UnaryOperator::PGAbs),
+                expr,
+            } => {
+                // |/ and ||/ exist for double precision only; @ for every number type.
+                let arg = self.expr(expr, cx)?;
+                let (name, arg) = match op {
+                    ast::UnaryOperator::PGSquareRoot => ("sqrt", self.float8_operand(arg, "|/")?),
+                    ast::UnaryOperator::PGCubeRoot => ("cbrt", self.float8_operand(arg, "||/")?),
+                    _ => ("abs", arg),
+                };
+                self.call(name, vec![arg])?
+            }
             E::UnaryOp { op, expr } => {
                 let (b, t) = self.expr(expr, cx)?;
                 match op {
@@ -1635,18 +1771,33 @@ impl<'a> Binder<'a> {
                                 return Ok((Expr::Constant(v), t));
                             }
                         }
+                        if t == DataType::Unknown {
+                            // Unary minus exists for numbers and intervals: no best candidate.
+                            return Err(SqlError::new(
+                                sqlstate::AMBIGUOUS_FUNCTION,
+                                "operator is not unique: - unknown",
+                            )
+                            .with_hint("Could not choose a best candidate operator. You might need to add explicit type casts."));
+                        }
+                        if !t.is_numeric() {
+                            return Err(operator_error("-", None, &t));
+                        }
+                        (Expr::Unary(UnaryOp::Neg, Box::new(b)), t)
+                    }
+                    ast::UnaryOperator::Plus => {
+                        // Only numbers have unary plus: an untyped operand is the preferred
+                        // numeric type, double precision.
                         let t = if t == DataType::Unknown {
-                            DataType::Numeric(None)
+                            DataType::Float8
                         } else {
                             t
                         };
                         if !t.is_numeric() {
-                            return Err(operator_error("-", None, &t));
+                            return Err(operator_error("+", None, &t));
                         }
                         let b = self.coerce((b, DataType::Unknown), &t)?;
-                        (Expr::Unary(UnaryOp::Neg, Box::new(b)), t)
+                        (Expr::Unary(UnaryOp::Plus, Box::new(b)), t)
                     }
-                    ast::UnaryOperator::Plus => (Expr::Unary(UnaryOp::Plus, Box::new(b)), t),
                     _ => {
                         return Err(SqlError::unsupported(format!(
                             "operator {op} is not supported"
@@ -1735,6 +1886,17 @@ impl<'a> Binder<'a> {
                     DataType::Bool,
                 )
             }
+            E::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            } => self.quantified(left, compare_op, right, false, cx)?,
+            E::AllOp {
+                left,
+                compare_op,
+                right,
+            } => self.quantified(left, compare_op, right, true, cx)?,
             E::Exists { subquery, negated } => {
                 let (index, _) = self.subquery(subquery, cx)?;
                 (
@@ -1827,6 +1989,9 @@ impl<'a> Binder<'a> {
                         self.params[i] = ty.clone();
                         (Expr::Param(i), ty)
                     }
+                    b if matches!(t, DataType::Char(_)) && ty.is_string() => {
+                        (self.coerce((b, t), &ty)?, ty)
+                    }
                     Expr::Constant(v) => (Expr::Constant(v.cast(&ty)?), ty),
                     b => (Expr::Cast(Box::new(b), ty.clone()), ty),
                 }
@@ -1894,6 +2059,79 @@ impl<'a> Binder<'a> {
         })
     }
 
+    /// The operand of a prefix operator that takes double precision: numbers and untyped
+    /// literals are cast to it, anything else is 42883.
+    fn float8_operand(
+        &mut self,
+        (e, t): (Expr, DataType),
+        symbol: &str,
+    ) -> Result<(Expr, DataType)> {
+        if !(t.is_numeric() || t == DataType::Unknown) {
+            return Err(operator_error(symbol, None, &t));
+        }
+        Ok((self.coerce((e, t), &DataType::Float8)?, DataType::Float8))
+    }
+
+    /// `left op ANY (subquery)` or `left op ALL (subquery)`.
+    fn quantified(
+        &mut self,
+        left: &ast::Expr,
+        op: &ast::BinaryOperator,
+        right: &ast::Expr,
+        all: bool,
+        cx: &mut Cx,
+    ) -> Result<(Expr, DataType)> {
+        use ast::BinaryOperator as B;
+        let op = match op {
+            B::Eq => BinaryOp::Eq,
+            B::NotEq => BinaryOp::NotEq,
+            B::Lt => BinaryOp::Lt,
+            B::LtEq => BinaryOp::LtEq,
+            B::Gt => BinaryOp::Gt,
+            B::GtEq => BinaryOp::GtEq,
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "operator {other} with ANY/ALL is not supported"
+                )))
+            }
+        };
+        let mut right = right;
+        while let ast::Expr::Nested(inner) = right {
+            right = inner;
+        }
+        let ast::Expr::Subquery(q) = right else {
+            return Err(SqlError::unsupported(
+                "ANY/ALL over an array is not supported (only over a subquery)",
+            ));
+        };
+        let lhs = self.expr(left, cx)?;
+        let (index, columns) = self.subquery(q, cx)?;
+        if columns.len() != 1 {
+            return Err(SqlError::syntax("subquery has too many columns"));
+        }
+        let column_type = &columns[0].data_type;
+        op.result_type(&lhs.1, column_type)
+            .map_err(|_| operator_error(op.symbol(), Some(&lhs.1), column_type))?;
+        let lhs = if lhs.1 == DataType::Unknown {
+            self.coerce(lhs, column_type)?
+        } else {
+            lhs.0
+        };
+        let kind = SubqueryKind::Quantified {
+            left: Box::new(lhs),
+            op,
+            all,
+        };
+        Ok((
+            Expr::Subquery {
+                index,
+                kind,
+                negated: false,
+            },
+            DataType::Bool,
+        ))
+    }
+
     /// Above an Aggregate node: aggregate calls and grouped expressions become columns of
     /// the aggregate's output. Returns None to bind `e` structurally.
     fn above_aggregate(&mut self, e: &ast::Expr, cx: &mut Cx) -> Result<Option<(Expr, DataType)>> {
@@ -1959,17 +2197,17 @@ impl<'a> Binder<'a> {
         f: &ast::Function,
         input: Scope,
     ) -> Result<AggCall> {
-        let mut cx = Cx::plain(input.clone(), "aggregate function calls");
-        cx.agg_mode = AggMode::Forbidden("aggregate function calls");
-        let (args, distinct) = match &f.args {
+        let cx = &mut Cx::plain(input.clone(), NESTED_AGGREGATE_CLAUSE);
+        let (args, distinct, clauses) = match &f.args {
             ast::FunctionArguments::List(list) => (
                 list.args.clone(),
                 matches!(
                     list.duplicate_treatment,
                     Some(ast::DuplicateTreatment::Distinct)
                 ),
+                list.clauses.as_slice(),
             ),
-            _ => (vec![], false),
+            _ => (vec![], false, &[][..]),
         };
         let mut bound = Vec::new();
         let mut func = func;
@@ -1981,7 +2219,7 @@ impl<'a> Binder<'a> {
                     func = AggFunc::CountStar;
                 }
                 ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
-                    bound.push(self.expr(e, &mut cx)?)
+                    bound.push(self.expr(e, cx)?)
                 }
                 _ => {
                     return Err(SqlError::unsupported(
@@ -2015,16 +2253,35 @@ impl<'a> Binder<'a> {
         }
         let filter = match &f.filter {
             Some(w) => {
-                let b = self.expr(w, &mut cx)?;
+                let b = self.expr(w, cx)?;
                 Some(self.condition(b, "FILTER")?)
             }
             None => None,
         };
+        let mut order_by = Vec::new();
+        for clause in clauses {
+            let ast::FunctionArgumentClause::OrderBy(keys) = clause else {
+                return Err(SqlError::unsupported(format!(
+                    "{clause} in an aggregate call is not supported"
+                )));
+            };
+            for key in keys {
+                let (e, _) = self.expr(&key.expr, cx)?;
+                if distinct && !exprs.contains(&e) {
+                    return Err(SqlError::new(
+                        sqlstate::INVALID_COLUMN_REFERENCE,
+                        "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list",
+                    ));
+                }
+                order_by.push(sort_key(e, key));
+            }
+        }
         Ok(AggCall {
             func,
             args: exprs,
             distinct,
             filter,
+            order_by,
             data_type,
         })
     }
@@ -2186,10 +2443,11 @@ impl<'a> Binder<'a> {
         // Arithmetic and concatenation: an untyped side takes the other's type.
         let (mut lt, mut rt) = (l.1.clone(), r.1.clone());
         if bop == BinaryOp::Concat {
-            if lt == DataType::Unknown {
+            // Untyped sides are text; character(n) sides become text (without padding).
+            if matches!(lt, DataType::Unknown | DataType::Char(_)) {
                 lt = DataType::Text;
             }
-            if rt == DataType::Unknown {
+            if matches!(rt, DataType::Unknown | DataType::Char(_)) {
                 rt = DataType::Text;
             }
         } else {
@@ -2198,10 +2456,6 @@ impl<'a> Binder<'a> {
             }
             if rt == DataType::Unknown && lt != DataType::Unknown {
                 rt = lt.clone();
-            }
-            if lt == DataType::Unknown && rt == DataType::Unknown {
-                lt = DataType::Numeric(None);
-                rt = DataType::Numeric(None);
             }
         }
         let result = bop.result_type(&lt, &rt)?;
@@ -2280,15 +2534,22 @@ impl<'a> Binder<'a> {
         if f.over.is_some() {
             return Err(SqlError::unsupported("window functions are not supported"));
         }
-        if aggregate_func(&name).is_some() {
+        if let Some(func) = aggregate_func(&name) {
             return match cx.agg_mode {
+                AggMode::Forbidden(NESTED_AGGREGATE_CLAUSE) => Err(SqlError::new(
+                    sqlstate::GROUPING_ERROR,
+                    "aggregate function calls cannot be nested",
+                )),
                 AggMode::Forbidden(clause) => Err(SqlError::new(
                     sqlstate::GROUPING_ERROR,
                     format!("aggregate functions are not allowed in {clause}"),
                 )),
                 AggMode::Detect => {
+                    // A placeholder of the call's result type, so the expression around it
+                    // resolves its types as it will above the Aggregate node.
                     cx.found_aggregate = true;
-                    Ok((Expr::Constant(Value::Null), DataType::Unknown))
+                    let call = self.aggregate_call(func, &name, f, cx.scope.clone())?;
+                    Ok((Expr::Constant(Value::Null), call.data_type))
                 }
                 AggMode::Above => Err(SqlError::internal("aggregate not bound above Aggregate")),
             };
@@ -2362,6 +2623,18 @@ impl<'a> Binder<'a> {
     }
 
     fn call(&mut self, name: &str, args: Vec<(Expr, DataType)>) -> Result<(Expr, DataType)> {
+        // character(n) arguments are text without their padding, except where PostgreSQL
+        // has a bpchar variant that keeps it (octet_length) or takes any type (concat).
+        let args = if matches!(name, "octet_length" | "concat" | "concat_ws") {
+            args
+        } else {
+            args.into_iter()
+                .map(|(e, t)| match t {
+                    DataType::Char(_) => (char_to_text(e), DataType::Text),
+                    t => (e, t),
+                })
+                .collect()
+        };
         let types: Vec<DataType> = args.iter().map(|(_, t)| t.clone()).collect();
         let ret = functions::return_type(name, &types)?;
         let exprs = args.into_iter().map(|(e, _)| e).collect();
@@ -2409,6 +2682,67 @@ fn resolve_unknown(t: DataType) -> DataType {
     }
 }
 
+/// The positions of USING column `name` in the left and right scopes (42703 if missing).
+fn using_pair(left: &Scope, right: &Scope, name: &str) -> Result<(usize, usize)> {
+    let missing = |side: &str| {
+        SqlError::new(
+            sqlstate::UNDEFINED_COLUMN,
+            format!("column \"{name}\" specified in USING clause does not exist in {side} table"),
+        )
+    };
+    let l = left.resolve(None, name)?.ok_or_else(|| missing("left"))?;
+    let r = right.resolve(None, name)?.ok_or_else(|| missing("right"))?;
+    Ok((l, r))
+}
+
+/// A `character(n)` value as text: the padding dropped (constants folded).
+fn char_to_text(e: Expr) -> Expr {
+    match e {
+        Expr::Constant(Value::Text(s)) => {
+            Expr::Constant(Value::Text(s.trim_end_matches(' ').to_string()))
+        }
+        e => Expr::Function("rtrim".to_string(), vec![e]),
+    }
+}
+
+/// `sign (a ^ b)` as sqlparser reads `- a ^ b`, regrouped the way PostgreSQL reads it:
+/// `(-a) ^ b`, with the sign (and any signs under it) on the leftmost operand of the
+/// left-associative chain of `^`. `None` when no `^` is under the sign.
+fn sign_into_power(sign: ast::UnaryOperator, operand: &ast::Expr) -> Option<ast::Expr> {
+    let operand = match operand {
+        ast::Expr::UnaryOp {
+            op: inner @ (ast::UnaryOperator::Minus | ast::UnaryOperator::Plus),
+            expr,
+        } => sign_into_power(*inner, expr).unwrap_or_else(|| operand.clone()),
+        other => other.clone(),
+    };
+    fn push(sign: ast::UnaryOperator, e: ast::Expr) -> ast::Expr {
+        match e {
+            ast::Expr::BinaryOp {
+                left,
+                op: ast::BinaryOperator::PGExp,
+                right,
+            } => ast::Expr::BinaryOp {
+                left: Box::new(push(sign, *left)),
+                op: ast::BinaryOperator::PGExp,
+                right,
+            },
+            other => ast::Expr::UnaryOp {
+                op: sign,
+                expr: Box::new(other),
+            },
+        }
+    }
+    let is_power = matches!(
+        operand,
+        ast::Expr::BinaryOp {
+            op: ast::BinaryOperator::PGExp,
+            ..
+        }
+    );
+    is_power.then(|| push(sign, operand))
+}
+
 fn is_default_keyword(e: &ast::Expr) -> bool {
     matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
 }
@@ -2433,26 +2767,32 @@ fn table_scope(table: &Table, qualifier: &str) -> Scope {
                 name: c.name.clone(),
                 data_type: c.data_type.clone(),
                 table_id: Some(table.id),
+                merged: false,
             })
             .collect(),
     }
 }
 
-/// Applies a `(a, b, ...)` column alias list to a plan's output.
+/// Applies a `(a, b, ...)` column alias list to a plan's output; `what` names the relation
+/// in the error for too many aliases (`table "x"`, `WITH query "c"`).
 fn rename_columns(
     plan: Plan,
     columns: &mut [OutputColumn],
     aliases: &[ast::TableAliasColumnDef],
+    what: &str,
 ) -> Result<Plan> {
     if aliases.is_empty() {
         return Ok(plan);
     }
     if aliases.len() > columns.len() {
-        return Err(SqlError::syntax(format!(
-            "table has {} columns available but {} columns specified",
-            columns.len(),
-            aliases.len()
-        )));
+        return Err(SqlError::new(
+            sqlstate::INVALID_COLUMN_REFERENCE,
+            format!(
+                "{what} has {} columns available but {} columns specified",
+                columns.len(),
+                aliases.len()
+            ),
+        ));
     }
     for (c, a) in columns.iter_mut().zip(aliases) {
         c.name = ident_name(&a.name);

@@ -15,6 +15,8 @@ pub mod sqlstate {
     pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const INVALID_ROW_COUNT_IN_LIMIT_CLAUSE: &str = "2201W";
+    pub const INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE: &str = "2201X";
     pub const INVALID_ESCAPE_SEQUENCE: &str = "22025";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const SUBSTRING_ERROR: &str = "22011";
@@ -52,6 +54,7 @@ pub mod sqlstate {
     pub const DUPLICATE_TABLE: &str = "42P07";
     pub const DUPLICATE_OBJECT: &str = "42710";
     pub const AMBIGUOUS_COLUMN: &str = "42702";
+    pub const DUPLICATE_ALIAS: &str = "42712";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const CANNOT_COERCE: &str = "42846";
     pub const GROUPING_ERROR: &str = "42803";

@@ -440,10 +440,12 @@ impl Executor<'_> {
             v => {
                 let n = v.cast(&DataType::Int8)?.as_i64().unwrap_or(0);
                 if n < 0 {
-                    return Err(SqlError::new(
-                        "2201W",
-                        format!("{what} must not be negative"),
-                    ));
+                    let code = if what == "OFFSET" {
+                        sqlstate::INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE
+                    } else {
+                        sqlstate::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE
+                    };
+                    return Err(SqlError::new(code, format!("{what} must not be negative")));
                 }
                 Ok(Some(n as usize))
             }
@@ -564,40 +566,7 @@ impl Executor<'_> {
                 .collect::<Result<_>>()?;
             keyed.push((k, r));
         }
-        keyed.sort_by(|(a, _), (b, _)| {
-            for (i, key) in keys.iter().enumerate() {
-                let (x, y) = (&a[i], &b[i]);
-                let ord = match (x.is_null(), y.is_null()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => {
-                        if key.nulls_first {
-                            std::cmp::Ordering::Less
-                        } else {
-                            std::cmp::Ordering::Greater
-                        }
-                    }
-                    (false, true) => {
-                        if key.nulls_first {
-                            std::cmp::Ordering::Greater
-                        } else {
-                            std::cmp::Ordering::Less
-                        }
-                    }
-                    (false, false) => {
-                        let o = x.sort_cmp(y);
-                        if key.desc {
-                            o.reverse()
-                        } else {
-                            o
-                        }
-                    }
-                };
-                if ord != std::cmp::Ordering::Equal {
-                    return ord;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
+        keyed.sort_by(|(a, _), (b, _)| compare_keys(keys, a, b));
         Ok(keyed.into_iter().map(|(_, r)| r).collect())
     }
 
@@ -631,7 +600,16 @@ impl Executor<'_> {
                     continue;
                 }
                 let args = eval_all(&call.args, &r, self)?;
-                groups[g].1[a].add(call, args)?;
+                if call.order_by.is_empty() {
+                    groups[g].1[a].add(call, args)?;
+                } else {
+                    let keys = call
+                        .order_by
+                        .iter()
+                        .map(|k| k.expr.eval(&r, self))
+                        .collect::<Result<Row>>()?;
+                    groups[g].1[a].ordered.push((keys, args));
+                }
             }
         }
         let mut out = Vec::with_capacity(groups.len());
@@ -855,11 +833,35 @@ fn set_operation(l: Vec<Row>, r: Vec<Row>, op: SetOp, all: bool) -> Vec<Row> {
     }
 }
 
+/// The order of two rows of sort-key values under `keys` (direction, NULLS FIRST/LAST).
+fn compare_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for (i, key) in keys.iter().enumerate() {
+        let (x, y) = (&a[i], &b[i]);
+        let ord = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) if key.nulls_first => Ordering::Less,
+            (true, false) => Ordering::Greater,
+            (false, true) if key.nulls_first => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) if key.desc => x.sort_cmp(y).reverse(),
+            (false, false) => x.sort_cmp(y),
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}
+
 /// The running state of one aggregate call for one group.
 struct Accumulator {
     value: Option<Value>,
     count: i64,
     distinct: Option<HashSet<Row>>,
+    /// For `agg(x ORDER BY k)`: (sort keys, arguments) of every input, aggregated in key
+    /// order when the group is finished.
+    ordered: Vec<(Row, Row)>,
 }
 
 impl Accumulator {
@@ -868,6 +870,7 @@ impl Accumulator {
             value: None,
             count: 0,
             distinct: call.distinct.then(HashSet::new),
+            ordered: Vec::new(),
         }
     }
 
@@ -923,7 +926,12 @@ impl Accumulator {
         Ok(())
     }
 
-    fn finish(self, call: &AggCall) -> Result<Value> {
+    fn finish(mut self, call: &AggCall) -> Result<Value> {
+        let mut ordered = std::mem::take(&mut self.ordered);
+        ordered.sort_by(|(a, _), (b, _)| compare_keys(&call.order_by, a, b));
+        for (_, args) in ordered {
+            self.add(call, args)?;
+        }
         Ok(match call.func {
             AggFunc::CountStar | AggFunc::Count => Value::Int8(self.count),
             AggFunc::Avg => match self.value {

@@ -19,6 +19,13 @@ pub enum SubqueryKind {
     Exists,
     /// `x IN (SELECT y ...)` — the left operand is the boxed expression.
     In(Box<Expr>),
+    /// `x op ANY (SELECT y ...)` (`all: false`) or `x op ALL (...)` (`all: true`), `op` a
+    /// comparison.
+    Quantified {
+        left: Box<Expr>,
+        op: BinaryOp,
+        all: bool,
+    },
 }
 
 /// A bound expression.
@@ -238,6 +245,15 @@ impl Expr {
                         let v = e.eval(row, ctx)?;
                         in_values(&v, rows.iter().filter_map(|r| r.first()), *negated)?
                     }
+                    SubqueryKind::Quantified { left, op, all } => {
+                        let v = left.eval(row, ctx)?;
+                        let items = rows.iter().filter_map(|r| r.first());
+                        let result = quantified(&v, *op, *all, items)?;
+                        match result {
+                            Value::Bool(b) if *negated => Value::Bool(!b),
+                            v => v,
+                        }
+                    }
                 }
             }
         })
@@ -314,7 +330,7 @@ impl Expr {
             }
             Expr::Function(_, args) | Expr::Coalesce(args) => args.iter().for_each(|x| x.walk(f)),
             Expr::Subquery { kind, .. } => {
-                if let SubqueryKind::In(e) = kind {
+                if let SubqueryKind::In(e) | SubqueryKind::Quantified { left: e, .. } = kind {
                     e.walk(f);
                 }
             }
@@ -369,6 +385,11 @@ impl Expr {
                 index: *index,
                 kind: match kind {
                     SubqueryKind::In(e) => SubqueryKind::In(m(e)),
+                    SubqueryKind::Quantified { left, op, all } => SubqueryKind::Quantified {
+                        left: m(left),
+                        op: *op,
+                        all: *all,
+                    },
                     k => k.clone(),
                 },
                 negated: *negated,
@@ -402,8 +423,14 @@ fn in_values<'a>(
     items: impl Iterator<Item = &'a Value>,
     negated: bool,
 ) -> Result<Value> {
+    let mut items = items.peekable();
     if v.is_null() {
-        return Ok(Value::Null);
+        // Nothing is in an empty set, not even NULL.
+        return Ok(if items.peek().is_none() {
+            Value::Bool(negated)
+        } else {
+            Value::Null
+        });
     }
     let mut saw_null = false;
     for item in items {
@@ -417,6 +444,30 @@ fn in_values<'a>(
         Value::Null
     } else {
         Value::Bool(negated)
+    })
+}
+
+/// `v op ANY (items)` / `v op ALL (items)` in three-valued logic: ANY is true if some
+/// comparison is true, ALL false if some is false; otherwise NULL if some comparison was NULL,
+/// else false for ANY and true for ALL (so over no rows at all).
+fn quantified<'a>(
+    v: &Value,
+    op: BinaryOp,
+    all: bool,
+    items: impl Iterator<Item = &'a Value>,
+) -> Result<Value> {
+    let mut saw_null = false;
+    for item in items {
+        match Value::binary_op(op, v, item)?.as_bool() {
+            Some(b) if b != all => return Ok(Value::Bool(b)),
+            Some(_) => {}
+            None => saw_null = true,
+        }
+    }
+    Ok(if saw_null {
+        Value::Null
+    } else {
+        Value::Bool(all)
     })
 }
 

@@ -149,6 +149,7 @@ fn signature(name: &str, args: &[DataType]) -> Result<Signature> {
             Some(t) => same(t),
             None => return Err(undefined_function(name, args)),
         },
+        ("cbrt", 1) if float_or_numeric(&args[0]).is_some() => (vec![Float8], Float8),
         ("round" | "trunc", 2) if exact(0) && int(1) => (vec![Numeric(None), Int4], Numeric(None)),
         ("power" | "pow", 2) if args.iter().all(|t| float_or_numeric(t).is_some()) => {
             let float = args.iter().any(|t| matches!(t, Float4 | Float8));
@@ -288,6 +289,7 @@ fn evaluate(name: &str, args: &[Value]) -> Result<Value> {
             V::Numeric(round_to(*d, *s, RoundingStrategy::ToZero)?)
         }
         ("sqrt", [v]) => sqrt(v)?,
+        ("cbrt", [V::Float8(f)]) => V::Float8(f.cbrt()),
         ("exp", [V::Float8(f)]) => V::Float8(check_float(f.exp(), !f.is_finite(), !f.is_finite())?),
         ("exp", [V::Numeric(d)]) => {
             let weight = (decimal_to_f64(d) * std::f64::consts::LOG10_E).clamp(-2000.0, 2000.0);

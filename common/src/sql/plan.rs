@@ -61,6 +61,8 @@ pub struct AggCall {
     pub distinct: bool,
     /// FILTER (WHERE ...).
     pub filter: Option<Expr>,
+    /// `agg(x ORDER BY ...)`: the order the inputs are aggregated in (keys over the input row).
+    pub order_by: Vec<SortKey>,
     /// The result type.
     pub data_type: DataType,
 }

@@ -1795,7 +1795,7 @@ impl Scanner<'_> {
     }
 }
 
-/// Date and timestamp input: ISO `YYYY-MM-DD[( |T)HH:MM[:SS[.frac]]][zone][ BC]`, where zone is
+/// Date and timestamp input: ISO `YYYY-MM-DD` (or `YYYYMMDD`) `[( |T)HH:MM[:SS[.frac]]][zone][ BC]`, where zone is
 /// `Z`, `UTC`, `GMT` or `±HH[[:]MM[[:]SS]]`, plus `epoch`, `now`, `today`, `tomorrow`,
 /// `yesterday`. A zone shifts `timestamptz` to UTC and is ignored by the other two types, as
 /// in PostgreSQL; a date ignores the time.
@@ -1837,11 +1837,21 @@ fn parse_datetime(text: &str, kind: DateTimeKind) -> Result<NaiveDateTime> {
         i: 0,
     };
     let mut date = [0i64; 3];
-    for (k, field) in date.iter_mut().enumerate() {
-        if k > 0 && !p.eat(b'-') {
-            return Err(syntax());
+    let first = p.digits().ok_or_else(syntax)?.to_string();
+    if first.len() == 8 && !p.s.get(p.i).is_some_and(|c| *c == b'-') {
+        // The compact ISO form YYYYMMDD.
+        for (k, field) in date.iter_mut().enumerate() {
+            let digits = &first[[0, 4, 6][k]..[4, 6, 8][k]];
+            *field = digits.parse().map_err(|_| syntax())?;
         }
-        *field = p.number().ok_or_else(syntax)?;
+    } else {
+        date[0] = first.parse().map_err(|_| syntax())?;
+        for field in &mut date[1..] {
+            if !p.eat(b'-') {
+                return Err(syntax());
+            }
+            *field = p.number().ok_or_else(syntax)?;
+        }
     }
     let (mut hour, mut minute, mut second, mut micros) = (0, 0, 0, 0i64);
     let time_follows = p.eat(b't') || {
