@@ -18,6 +18,7 @@
 use super::catalog::{Catalog, Table};
 use super::error::{sqlstate, Result, SqlError};
 use super::expr::{Expr, SubqueryKind};
+use super::fold;
 use super::functions;
 use super::indexes;
 use super::optimizer;
@@ -151,6 +152,9 @@ pub struct Binder<'a> {
     correlated: Vec<bool>,
     /// Common table expressions in scope: name, plan.
     ctes: Vec<(String, Plan)>,
+    /// How many [`Binder::expr`] calls are under way for the current query level; a whole
+    /// clause expression (depth 0) is constant-folded once it is bound.
+    expr_depth: usize,
 }
 
 /// Binds a query or DML statement. `param_types` are the types the client declared for
@@ -167,6 +171,7 @@ pub fn bind(
         outer: Vec::new(),
         correlated: Vec::new(),
         ctes: Vec::new(),
+        expr_depth: 0,
     };
     let root = match statement {
         ast::Statement::Query(q) => binder.query(q)?.0,
@@ -204,6 +209,7 @@ pub fn bind_default(catalog: &dyn Catalog, sql: &str, target: &DataType) -> Resu
         outer: Vec::new(),
         correlated: Vec::new(),
         ctes: Vec::new(),
+        expr_depth: 0,
     };
     let mut cx = Cx::plain(Scope::default(), "DEFAULT expressions");
     let bound = binder.expr(&expr, &mut cx)?;
@@ -1693,7 +1699,9 @@ impl<'a> Binder<'a> {
         };
         self.outer.push(scope);
         self.correlated.push(false);
+        let depth = std::mem::take(&mut self.expr_depth);
         let result = self.query(q);
+        self.expr_depth = depth;
         self.outer.pop();
         let correlated = self.correlated.pop().unwrap_or(true);
         let (plan, columns) = result?;
@@ -1701,7 +1709,20 @@ impl<'a> Binder<'a> {
         Ok((self.subqueries.len() - 1, columns))
     }
 
+    /// Binds an expression; a whole clause expression comes back constant-folded
+    /// ([`fold`]), with PostgreSQL's plan-time errors.
     fn expr(&mut self, e: &ast::Expr, cx: &mut Cx) -> Result<(Expr, DataType)> {
+        self.expr_depth += 1;
+        let bound = self.expr_unfolded(e, cx);
+        self.expr_depth -= 1;
+        let (bound, t) = bound?;
+        if self.expr_depth == 0 && cx.agg_mode != AggMode::Detect {
+            return Ok((fold::fold(bound)?, t));
+        }
+        Ok((bound, t))
+    }
+
+    fn expr_unfolded(&mut self, e: &ast::Expr, cx: &mut Cx) -> Result<(Expr, DataType)> {
         if cx.agg_mode == AggMode::Above {
             if let Some(bound) = self.above_aggregate(e, cx)? {
                 return Ok(bound);
@@ -2164,6 +2185,8 @@ impl<'a> Binder<'a> {
         let mut plain = Cx::plain(agg.input.clone(), "aggregate");
         plain.agg_mode = AggMode::Forbidden("GROUP BY");
         if let Ok((b, t)) = self.expr(e, &mut plain) {
+            // GROUP BY expressions are folded; compare like with like.
+            let b = fold::fold(b.clone()).unwrap_or(b);
             if let Some(i) = agg.group_by.iter().position(|g| *g == b) {
                 return Ok(Some((Expr::Column(i), agg.group_types[i].clone())));
             }
@@ -2605,10 +2628,23 @@ impl<'a> Binder<'a> {
                     it.next().unwrap_or_else(null),
                     it.next().unwrap_or_else(null),
                 );
-                let t = a.1.clone();
+                // The result is the `=` operator's left input: the first argument, promoted
+                // where no cross-type `=` exists (integer vs numeric, numeric vs float).
+                let t = match (&a.1, &b.1) {
+                    (DataType::Unknown, _) => None,
+                    (x, y) if x.is_numeric() && y.is_numeric() && !same_family(x, y) => {
+                        Some(DataType::common(x, y, "NULLIF")?)
+                    }
+                    (x, _) => Some(x.clone()),
+                };
                 let (ae, be, ut) = self.unify(a, b, "=")?;
-                let t = if t == DataType::Unknown { ut } else { t };
-                Ok((Expr::NullIf(Box::new(ae), Box::new(be)), t))
+                match t {
+                    Some(t) if t != ut => {
+                        let ae = self.coerce((ae, ut), &t)?;
+                        Ok((Expr::NullIf(Box::new(ae), Box::new(be)), t))
+                    }
+                    t => Ok((Expr::NullIf(Box::new(ae), Box::new(be)), t.unwrap_or(ut))),
+                }
             }
             "nextval" if bound.len() == 1 => match &bound[0].0 {
                 Expr::Constant(Value::Text(s)) => {
@@ -2693,6 +2729,15 @@ fn using_pair(left: &Scope, right: &Scope, name: &str) -> Result<(usize, usize)>
     let l = left.resolve(None, name)?.ok_or_else(|| missing("left"))?;
     let r = right.resolve(None, name)?.ok_or_else(|| missing("right"))?;
     Ok((l, r))
+}
+
+/// Whether two number types have `=` between them without a cast: both integers or both
+/// floating point.
+fn same_family(a: &DataType, b: &DataType) -> bool {
+    let integer = |t: &DataType| matches!(t, DataType::Int2 | DataType::Int4 | DataType::Int8);
+    let float = |t: &DataType| matches!(t, DataType::Float4 | DataType::Float8);
+    let numeric = |t: &DataType| matches!(t, DataType::Numeric(_));
+    (integer(a) && integer(b)) || (float(a) && float(b)) || (numeric(a) && numeric(b))
 }
 
 /// A `character(n)` value as text: the padding dropped (constants folded).

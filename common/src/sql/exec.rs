@@ -17,6 +17,7 @@ use super::plan::{
     AggCall, AggFunc, Arbiter, BoundQuery, ConflictAction, JoinKind, Plan, RowLock, SetOp, SortKey,
     Subquery,
 };
+use super::scan_cache::ScanCache;
 use super::value::{BinaryOp, DataType, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -102,8 +103,9 @@ pub struct Output {
 
 /// Runs `query` with `params` (already of the parameter types) over `storage`.
 pub fn execute(query: &BoundQuery, params: &[Value], storage: &mut dyn Storage) -> Result<Output> {
+    let mut storage = ScanCache::new(storage);
     let mut exec = Executor {
-        storage,
+        storage: &mut storage,
         params,
         subqueries: &query.subqueries,
         outer: Vec::new(),

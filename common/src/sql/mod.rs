@@ -8,12 +8,14 @@ pub mod ddl;
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod fold;
 pub mod functions;
 pub mod index_scan;
 pub mod indexes;
 pub mod optimizer;
 pub mod parser;
 pub mod plan;
+pub mod scan_cache;
 pub mod value;
 
 pub use error::{sqlstate, Result, SqlError};

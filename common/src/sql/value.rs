@@ -1838,7 +1838,7 @@ fn parse_datetime(text: &str, kind: DateTimeKind) -> Result<NaiveDateTime> {
     };
     let mut date = [0i64; 3];
     let first = p.digits().ok_or_else(syntax)?.to_string();
-    if first.len() == 8 && !p.s.get(p.i).is_some_and(|c| *c == b'-') {
+    if first.len() == 8 && p.s.get(p.i).is_none_or(|c| *c != b'-') {
         // The compact ISO form YYYYMMDD.
         for (k, field) in date.iter_mut().enumerate() {
             let digits = &first[[0, 4, 6][k]..[4, 6, 8][k]];

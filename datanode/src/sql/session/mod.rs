@@ -278,7 +278,7 @@ impl Session {
                     txn,
                     cache: &self.node.catalog,
                 };
-                plan_cache::bind(&view, ast, param_types, Some(&prepared.slot))?
+                plan_cache::bind(&view, ast, param_types, Some(&prepared.slot))
             }
             None => {
                 let txn = self.node.mvcc.read_only(latest_snapshot());
@@ -286,7 +286,15 @@ impl Session {
                     txn: &txn,
                     cache: &self.node.catalog,
                 };
-                plan_cache::bind(&view, ast, param_types, Some(&prepared.slot))?
+                plan_cache::bind(&view, ast, param_types, Some(&prepared.slot))
+            }
+        };
+        // A statement that fails to bind fails its transaction block, as one that fails to run.
+        let bound = match bound {
+            Ok(bound) => bound,
+            Err(e) => {
+                self.fail().await;
+                return Err(e);
             }
         };
         let params = bound
