@@ -2,7 +2,8 @@
 # Builds the whole rxc workspace and runs every test: the README's test command.
 #
 # Works on a fresh Debian/Ubuntu machine: installs what the build needs when it is missing
-# (clang and libclang-dev for RocksDB's bindings, a C toolchain, psql for the end-to-end tests),
+# (clang and libclang-dev for RocksDB's bindings, a C toolchain, psql for the end-to-end tests,
+# the PostgreSQL 15 server the .slt suites check rxc against),
 # calling apt only when something is missing. Uses cargo-nextest when installed, else cargo test.
 # Extra arguments go to the test runner, e.g. `tests/run.sh -p rxc-common`.
 set -euo pipefail
@@ -22,6 +23,8 @@ if command -v dpkg-query >/dev/null 2>&1 && ! have_package libclang-dev; then
     missing+=(libclang-dev)
 fi
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+# The .slt suites compare rxc with a PostgreSQL 15 server they start themselves.
+[[ -x /usr/lib/postgresql/15/bin/postgres ]] || missing+=(postgresql-15)
 if [[ -d "$HOME/.cargo/bin" && ":$PATH:" != *":$HOME/.cargo/bin:"* ]]; then
     PATH="$HOME/.cargo/bin:$PATH"
 fi

@@ -5,6 +5,8 @@
 //! The binaries are taken from the cargo target directory the test itself was built into
 //! (`target/debug` or `target/release`); `tests/run.sh` builds them before the tests run.
 
+pub mod postgres;
+pub mod slt;
 pub mod sql;
 
 use std::net::TcpListener;
@@ -94,24 +96,29 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts `binary` with `args`, logging to `log`.
+    /// Starts the workspace binary `binary` with `args`, logging to `log`.
     pub fn start(name: &str, binary: &str, args: &[&str], log: PathBuf) -> Process {
+        let mut command = Command::new(bin(binary));
+        command.args(args).env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        );
+        Process::spawn(name, command, log)
+    }
+
+    /// Starts `command` (any program), its stdout and stderr appended to `log`.
+    pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> Process {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .expect("open log");
-        let child = Command::new(bin(binary))
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+        let child = command
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log fd"))
             .stderr(file)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+            .unwrap_or_else(|e| panic!("start {name} ({command:?}): {e}"));
         Process {
             name: name.to_string(),
             child: Some(child),
@@ -129,9 +136,15 @@ impl Process {
 
     /// Sends SIGTERM and waits up to `timeout` for a clean exit; returns its exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.stop("TERM", timeout)
+    }
+
+    /// Sends `signal` (a name for `kill -s`, e.g. `INT`) and waits up to `timeout` for the
+    /// process to exit, killing it with SIGKILL after that; returns its exit status.
+    pub fn stop(&mut self, signal: &str, timeout: Duration) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
         let _ = Command::new("kill")
-            .arg("-TERM")
+            .args(["-s", signal])
             .arg(child.id().to_string())
             .status();
         let deadline = Instant::now() + timeout;

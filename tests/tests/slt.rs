@@ -1,0 +1,322 @@
+//! sqllogictest suites over the wire, with PostgreSQL 15 as the oracle.
+//!
+//! - **The project's own suites** (`tests/slt/*.slt`, one per SQL feature area): each file
+//!   runs on a fresh PostgreSQL database and on a fresh rxc datanode (a real `rxc-gtm` and
+//!   `rxc-datanode`), in both protocol modes; all four runs must pass. Their expected output
+//!   is PostgreSQL's: `RXC_SLT_OVERRIDE=1` rewrites the files from a PostgreSQL run
+//!   (extended mode, which reports column types) before checking them.
+//! - **The SQLite conformance corpus** (`tests/slt/conformance/*.slt.gz`, expectations
+//!   produced by PostgreSQL 15): each file runs on PostgreSQL and on rxc; every file
+//!   PostgreSQL passes must pass on rxc, unless it is in [`KNOWN_GAPS`] with its reason — and a
+//!   known gap that passes fails the test, so the list only shrinks. By default PostgreSQL
+//!   runs a file in the simple protocol and rxc in both; `RXC_SLT_FULL=1` runs PostgreSQL
+//!   in both modes too (the table in docs/compatibility.md comes from such a run).
+//!
+//! One test per file, so the test runner spreads them over the cores. Every server a test
+//! starts is stopped when the test ends, passing or failing.
+
+use rxc_tests::postgres::Postgres;
+use rxc_tests::slt::{self, FileRun, Options, Protocol};
+use rxc_tests::{SingleNode, TempDir};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Conformance files rxc does not pass yet, each with the reason.
+const KNOWN_GAPS: &[(&str, &str)] = &[];
+
+/// How many failed records a report shows in full (`RXC_SLT_SHOW` overrides).
+fn report_limit() -> usize {
+    std::env::var("RXC_SLT_SHOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+}
+
+/// How much of a datanode's log a failed run shows.
+const LOG_TAIL_LINES: usize = 30;
+
+fn slt_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("slt")
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1")
+}
+
+/// Runs `file` on a fresh database `dbname` of `pg`.
+async fn run_on_postgres(
+    pg: &Postgres,
+    file: &Path,
+    dbname: &str,
+    protocol: Protocol,
+    options: &Options,
+) -> FileRun {
+    create_database(pg, dbname).await;
+    slt::run_file(file, "postgres", &pg.conninfo(dbname), protocol, options).await
+}
+
+/// Runs `file` on a freshly started rxc datanode; a failed run's report ends with the tail of
+/// the datanode's log.
+async fn run_on_rxc(file: &Path, label: &str, protocol: Protocol, options: &Options) -> FileRun {
+    let node = SingleNode::start(&format!("slt-{label}-{protocol}"));
+    let mut run = slt::run_file(file, "rxc", &node.datanode.conninfo(), protocol, options).await;
+    if !run.passed() {
+        let log = node.datanode.process.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
+        run.log_tail = Some(tail);
+    }
+    run
+}
+
+async fn create_database(pg: &Postgres, dbname: &str) {
+    let (client, connection) =
+        tokio_postgres::connect(&pg.conninfo("postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect to PostgreSQL");
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {dbname}"))
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {dbname}: {e}"));
+    drop(client);
+    let _ = driver.await;
+}
+
+// --- the project's own suites ----------------------------------------------------------------
+
+/// Own-suite options: column types are checked (extended mode reports them).
+fn own_options() -> Options {
+    Options {
+        check_column_types: true,
+        record_timeout: Duration::from_secs(30),
+    }
+}
+
+async fn own_suite(name: &str) {
+    let file = slt_dir().join(format!("{name}.slt"));
+    assert!(file.exists(), "{} is missing", file.display());
+    let pg = Postgres::start(&format!("slt-{name}"));
+    if env_flag("RXC_SLT_OVERRIDE") {
+        create_database(&pg, "override").await;
+        slt::override_file(&file, &pg.conninfo("override"), Protocol::Extended)
+            .await
+            .unwrap_or_else(|e| panic!("override {name}: {e}"));
+    }
+    let options = own_options();
+    let mut runs = Vec::new();
+    for protocol in Protocol::ALL {
+        let dbname = format!("{name}_{protocol}");
+        runs.push(run_on_postgres(&pg, &file, &dbname, protocol, &options).await);
+        runs.push(run_on_rxc(&file, name, protocol, &options).await);
+    }
+    for run in &runs {
+        eprintln!("{}", run.summary());
+    }
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.report(report_limit()))
+        .collect();
+    assert!(failed.is_empty(), "\n{}", failed.join("\n\n"));
+}
+
+/// One test per own suite file; `own_files_all_have_tests` keeps the list complete.
+macro_rules! own_suites {
+    ($($name:ident),* $(,)?) => {
+        const OWN_SUITES: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                own_suite(stringify!($name)).await;
+            }
+        )*
+    };
+}
+
+mod own {
+    use super::*;
+
+    own_suites!(
+        ddl_constraints,
+        dml_returning_conflict,
+        null_semantics,
+        types_casts,
+        operators_errors,
+        joins,
+        subqueries,
+        aggregates_grouping,
+        set_operations,
+        order_limit_distinct,
+        ctes,
+        conditional_expressions,
+        string_functions,
+        math_functions,
+        date_functions,
+        transactions,
+    );
+
+    #[test]
+    fn own_files_all_have_tests() {
+        let mut files: Vec<String> = std::fs::read_dir(slt_dir())
+            .expect("read tests/slt")
+            .filter_map(|e| {
+                let name = e.expect("directory entry").file_name();
+                Some(name.to_string_lossy().strip_suffix(".slt")?.to_string())
+            })
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = OWN_SUITES.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(
+            files, listed,
+            "tests/slt/*.slt and the own_suites! list differ"
+        );
+    }
+}
+
+// --- the SQLite conformance corpus -----------------------------------------------------------
+
+/// Conformance options: the corpus's column letters are SQLite's, not checked.
+fn conformance_options() -> Options {
+    Options {
+        check_column_types: false,
+        record_timeout: Duration::from_secs(60),
+    }
+}
+
+/// The corpus file `name`, decompressed into `dir`.
+fn unpack_conformance(name: &str, dir: &TempDir) -> PathBuf {
+    let packed = slt_dir().join("conformance").join(format!("{name}.slt.gz"));
+    let file =
+        std::fs::File::open(&packed).unwrap_or_else(|e| panic!("open {}: {e}", packed.display()));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text)
+        .unwrap_or_else(|e| panic!("decompress {}: {e}", packed.display()));
+    let path = dir.join(&format!("{name}.slt"));
+    std::fs::write(&path, text).expect("write the unpacked file");
+    path
+}
+
+async fn conformance(name: &str) {
+    let dir = TempDir::new(&format!("slt-{name}"));
+    let file = unpack_conformance(name, &dir);
+    let options = conformance_options();
+    let pg_modes: &[Protocol] = if env_flag("RXC_SLT_FULL") {
+        &Protocol::ALL
+    } else {
+        &[Protocol::Simple]
+    };
+    let pg = Postgres::start(&format!("slt-{name}"));
+    let mut pg_runs = Vec::new();
+    for &protocol in pg_modes {
+        let dbname = format!("conformance_{protocol}");
+        pg_runs.push(run_on_postgres(&pg, &file, &dbname, protocol, &options).await);
+    }
+    drop(pg);
+    let mut rxc_runs = Vec::new();
+    for protocol in Protocol::ALL {
+        rxc_runs.push(run_on_rxc(&file, name, protocol, &options).await);
+    }
+    for run in pg_runs.iter().chain(&rxc_runs) {
+        eprintln!("{}", run.summary());
+    }
+    let verdict = |runs: &[FileRun], protocol| {
+        runs.iter()
+            .find(|r| r.protocol == protocol)
+            .map_or("-", |r| if r.passed() { "yes" } else { "no" })
+    };
+    eprintln!(
+        "| {name} | {} | {} | {} | {} |",
+        verdict(&pg_runs, Protocol::Simple),
+        verdict(&pg_runs, Protocol::Extended),
+        verdict(&rxc_runs, Protocol::Simple),
+        verdict(&rxc_runs, Protocol::Extended),
+    );
+
+    let mut problems = Vec::new();
+    for run in pg_runs.iter().filter(|r| !r.passed()) {
+        problems.push(format!(
+            "PostgreSQL itself fails the corpus file (its expectations are PostgreSQL's):\n{}",
+            run.report(report_limit())
+        ));
+    }
+    let gap = KNOWN_GAPS.iter().find(|(file, _)| *file == name);
+    match gap {
+        None => problems.extend(
+            rxc_runs
+                .iter()
+                .filter(|r| !r.passed())
+                .map(|r| r.report(report_limit())),
+        ),
+        Some((_, reason)) => {
+            if rxc_runs.iter().all(FileRun::passed) {
+                problems.push(format!(
+                    "{name} passes on rxc now: remove it from KNOWN_GAPS ({reason})"
+                ));
+            } else {
+                eprintln!("{name}: known gap ({reason})");
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n\n"));
+}
+
+/// One test per corpus file; `conformance_files_all_have_tests` keeps the list complete.
+macro_rules! conformance_files {
+    ($($name:ident),* $(,)?) => {
+        const CONFORMANCE_FILES: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                conformance(stringify!($name)).await;
+            }
+        )*
+    };
+}
+
+mod conformance {
+    use super::*;
+
+    conformance_files!(
+        select1,
+        select2,
+        select3,
+        select4,
+        random_aggregates_slt_good_0,
+        random_expr_slt_good_0,
+        random_groupby_slt_good_0,
+        random_select_slt_good_0,
+        index_between_10_slt_good_1,
+        index_commute_10_slt_good_0,
+        index_delete_10_slt_good_0,
+        index_orderby_10_slt_good_0,
+        index_orderby_nosort_10_slt_good_0,
+        index_random_10_slt_good_0,
+        index_view_10_slt_good_1,
+    );
+
+    #[test]
+    fn conformance_files_all_have_tests() {
+        let mut files: Vec<String> = std::fs::read_dir(slt_dir().join("conformance"))
+            .expect("read tests/slt/conformance")
+            .filter_map(|e| {
+                let name = e.expect("directory entry").file_name();
+                Some(name.to_string_lossy().strip_suffix(".slt.gz")?.to_string())
+            })
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = CONFORMANCE_FILES.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(
+            files, listed,
+            "the corpus files and the conformance_files! list differ"
+        );
+        for (gap, _) in KNOWN_GAPS {
+            assert!(
+                listed.contains(&gap.to_string()),
+                "known gap {gap} is no corpus file"
+            );
+        }
+    }
+}
