@@ -30,7 +30,7 @@ pub enum Runtime {
 /// evaluation recurse over expression trees, and a long `a AND b AND ...` chain is a deep tree:
 /// tokio's default 2 MiB overflows on the SQLite corpus's generated WHERE clauses in debug
 /// builds. The size is reserved address space; only the pages touched are memory.
-pub const THREAD_STACK_BYTES: usize = 16 << 20;
+pub const THREAD_STACK_BYTES: usize = 64 << 20;
 
 /// Runs a binary's async main and turns its result into the exit code: on error, one line
 /// `NAME: error: cause` on stderr and exit status 1.

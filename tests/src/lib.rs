@@ -161,6 +161,11 @@ impl Process {
         }
     }
 
+    /// Its OS process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
@@ -179,6 +184,21 @@ impl Drop for Process {
             eprintln!("----- log of {} -----\n{}", self.name, self.log());
         }
     }
+}
+
+/// The resident memory of process `pid` in bytes (`VmRSS` in `/proc/PID/status`), while it
+/// runs (Linux).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Waits until something accepts TCP connections at `addr`.

@@ -1711,7 +1711,11 @@ impl<'a> Binder<'a> {
 
     /// Binds an expression; a whole clause expression comes back constant-folded
     /// ([`fold`]), with PostgreSQL's plan-time errors.
-    fn expr(&mut self, e: &ast::Expr, cx: &mut Cx) -> Result<(Expr, DataType)> {
+    fn expr(&mut self, mut e: &ast::Expr, cx: &mut Cx) -> Result<(Expr, DataType)> {
+        // Parentheses cost no stack: generated WHERE clauses nest them hundreds deep.
+        while let ast::Expr::Nested(inner) = e {
+            e = inner;
+        }
         self.expr_depth += 1;
         let bound = self.expr_unfolded(e, cx);
         self.expr_depth -= 1;

@@ -77,6 +77,7 @@ pub mod sqlstate {
     pub const DATA_CORRUPTED: &str = "XX001";
     pub const IO_ERROR: &str = "58030";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
     pub const CONFIGURATION_LIMIT_EXCEEDED: &str = "53400";
     pub const UNDEFINED_SEQUENCE: &str = "42P01";

@@ -87,10 +87,17 @@ impl GenericOption {
     }
 }
 
+/// How deep the parser nests (parenthesised expressions, subqueries) before a statement is
+/// 54001 `stack depth limit exceeded`. sqlparser's default of 50 refuses machine-generated
+/// WHERE clauses PostgreSQL takes; this many levels fit the runtime threads' stacks
+/// ([`crate::net::THREAD_STACK_BYTES`]) with binding and evaluation, in debug builds too.
+const RECURSION_LIMIT: usize = 400;
+
 /// Parses one or more `;`-separated statements. Empty input gives no statements.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(RECURSION_LIMIT)
         .try_with_sql(sql)
         .map_err(syntax_error)?;
     let mut statements = Vec::new();
@@ -363,7 +370,7 @@ fn syntax_error(e: ParserError) -> SqlError {
         ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
         ParserError::RecursionLimitExceeded => {
             return SqlError::new(
-                super::error::sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                super::error::sqlstate::STATEMENT_TOO_COMPLEX,
                 "stack depth limit exceeded",
             )
         }
@@ -412,5 +419,14 @@ mod tests {
         assert!(parse("").unwrap().is_empty());
         assert!(parse(" ; ;").unwrap().is_empty());
         assert!(parse_single("select 1; select 2").is_err());
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_statement_too_complex() {
+        let nested = |n: usize| format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse(&nested(RECURSION_LIMIT - 10)).is_ok());
+        let e = parse(&nested(100_000)).unwrap_err();
+        assert_eq!(e.code, crate::sql::error::sqlstate::STATEMENT_TOO_COMPLEX);
+        assert_eq!(e.message, "stack depth limit exceeded");
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! [`run_file`] runs every record of a file and keeps going after a failure, so one run tells
 //! how many records fail, not only the first; each failure is the runner's own report (file
-//! and line, SQL, expected and actual output). A record that takes longer than the time limit
-//! ends the file's run (the connection is stuck in it). [`override_file`] rewrites a file's
+//! and line, SQL, expected and actual output). A record that takes longer than the time limit,
+//! a file that takes longer than its own, or a record that makes a watched server's memory grow
+//! beyond a limit ([`MemoryLimit`]) ends the file's run. [`override_file`] rewrites a file's
 //! expectations with what a server returns: how the project's own suites get their expected
 //! output from PostgreSQL.
 //!
@@ -33,13 +34,32 @@ pub struct Options {
     pub check_column_types: bool,
     /// The time one record may take before the file's run is abandoned.
     pub record_timeout: Duration,
+    /// The time the whole file may take before its run is abandoned.
+    pub file_timeout: Duration,
+    /// The server process to watch, and the resident memory it may use: a record that
+    /// makes it grow beyond that abandons the file's run (the caller then stops the server).
+    pub memory_limit: Option<MemoryLimit>,
 }
+
+/// A cap on a local server process's resident memory, checked while records run.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryLimit {
+    /// The server's OS process id.
+    pub pid: u32,
+    /// The most resident memory it may use, in bytes.
+    pub max_rss_bytes: u64,
+}
+
+/// How often a [`MemoryLimit`] is checked.
+const MEMORY_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             check_column_types: false,
             record_timeout: Duration::from_secs(60),
+            file_timeout: Duration::from_secs(600),
+            memory_limit: None,
         }
     }
 }
@@ -150,12 +170,28 @@ pub async fn run_file(
         }
         let counted = matches!(record, Record::Statement { .. } | Record::Query { .. });
         let location = record_location(&record);
-        match tokio::time::timeout(options.record_timeout, runner.run_async(record)).await {
+        let left = options.file_timeout.saturating_sub(started.elapsed());
+        let limit = options.record_timeout.min(left);
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(limit, runner.run_async(record)) => outcome,
+            exceeded = memory_exceeded(options.memory_limit) => {
+                run.aborted = Some(format!("the record at {location} {exceeded}"));
+                break;
+            }
+        };
+        match outcome {
             Ok(Ok(RecordOutput::Nothing)) => {}
             Ok(Ok(_)) => run.records += usize::from(counted),
             Ok(Err(e)) => {
                 run.records += usize::from(counted);
                 run.failures.push(e.display(false).to_string());
+            }
+            Err(_) if limit < options.record_timeout => {
+                run.aborted = Some(format!(
+                    "the file took more than {:?} (at the record at {location})",
+                    options.file_timeout
+                ));
+                break;
             }
             Err(_) => {
                 run.aborted = Some(format!(
@@ -169,6 +205,27 @@ pub async fn run_file(
     runner.shutdown_async().await;
     run.elapsed = started.elapsed();
     run
+}
+
+/// Completes once the watched server's resident memory exceeds its limit (never without a
+/// limit, or once the process is gone), with what it used.
+async fn memory_exceeded(limit: Option<MemoryLimit>) -> String {
+    let Some(limit) = limit else {
+        return std::future::pending().await;
+    };
+    loop {
+        match crate::rss_bytes(limit.pid) {
+            Some(rss) if rss > limit.max_rss_bytes => {
+                return format!(
+                    "made the server use {} MiB of memory, over the limit of {} MiB",
+                    rss >> 20,
+                    limit.max_rss_bytes >> 20
+                );
+            }
+            Some(_) => tokio::time::sleep(MEMORY_CHECK_INTERVAL).await,
+            None => return std::future::pending().await,
+        }
+    }
 }
 
 /// Rewrites the expectations of the file at `path` with what the database at `conninfo`
