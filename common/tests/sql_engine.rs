@@ -795,3 +795,57 @@ fn on_conflict_finds_its_arbiters_as_postgres_does() {
         "21000"
     );
 }
+
+/// The whole EXPLAIN of a statement, one line per node or detail, without indentation.
+fn plan_lines(db: &mut Memory, sql: &str) -> Vec<String> {
+    let statements = parser::parse(sql).unwrap();
+    let Some(Statement::Sql(ast)) = statements.into_iter().next() else {
+        panic!("not SQL: {sql}")
+    };
+    let lines = binder::bind(db, &ast, &[]).unwrap().root.explain();
+    lines
+        .iter()
+        .map(|l| l.trim().trim_start_matches("->  ").to_string())
+        .collect()
+}
+
+#[test]
+fn equi_joined_tables_meet_before_cross_products() {
+    let mut db = Memory::default();
+    db.run(
+        "CREATE TABLE a (x int, p text);
+         CREATE TABLE b (y int);
+         CREATE TABLE c (z int, q text);
+         INSERT INTO a VALUES (1, 'a1'), (2, 'a2');
+         INSERT INTO b VALUES (10), (20);
+         INSERT INTO c VALUES (2, 'c2'), (3, 'c3');",
+    );
+    let sql = "SELECT * FROM a, b, c WHERE a.x = c.z AND y > 0 ORDER BY y";
+    // Columns come back in the order written, though c joins a before b does.
+    check(&mut db, sql, &["2|a2|10|2|c2", "2|a2|20|2|c2"]);
+    let plan = plan_lines(&mut db, sql);
+    let joins = plan.iter().position(|l| l.ends_with("Join")).unwrap();
+    assert_eq!(
+        plan[joins..],
+        [
+            "Nested Loop Inner Join",
+            "Hash Inner Join",
+            "Seq Scan on a",
+            "Seq Scan on c",
+            "Seq Scan on b",
+            "Filter: (#0 > 0)",
+        ]
+    );
+    // Already grouped: the order written stays.
+    let plan = plan_lines(&mut db, "SELECT * FROM a, c, b WHERE a.x = c.z");
+    assert_eq!(
+        plan.iter().filter(|l| *l == "Project").count(),
+        1,
+        "{plan:?}"
+    );
+    let joins = plan.iter().position(|l| l.ends_with("Join")).unwrap();
+    assert_eq!(
+        plan[joins..joins + 2],
+        ["Nested Loop Inner Join", "Hash Inner Join"]
+    );
+}

@@ -47,7 +47,7 @@ fn max_rss_mib() -> u64 {
     std::env::var("RXC_SLT_MAX_RSS_MB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2048)
+        .unwrap_or(1024)
 }
 
 /// How much of a datanode's log a failed run shows.
@@ -93,6 +93,27 @@ async fn run_on_rxc(file: &Path, label: &str, protocol: Protocol, options: &Opti
         run.log_tail = Some(tail);
     }
     run
+}
+
+/// Asserts that the files in `dir` ending in `suffix` are exactly `listed` (by name without
+/// the suffix): every file has its test, every test its file.
+fn assert_lists_files(dir: &Path, suffix: &str, listed: &[&str]) {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|e| {
+            let name = e.expect("directory entry").file_name();
+            Some(name.to_string_lossy().strip_suffix(suffix)?.to_string())
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = listed.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        files,
+        listed,
+        "the *{suffix} files in {} and the test list differ",
+        dir.display()
+    );
 }
 
 async fn create_database(pg: &Postgres, dbname: &str) {
@@ -187,20 +208,7 @@ mod own {
 
     #[test]
     fn own_files_all_have_tests() {
-        let mut files: Vec<String> = std::fs::read_dir(slt_dir())
-            .expect("read tests/slt")
-            .filter_map(|e| {
-                let name = e.expect("directory entry").file_name();
-                Some(name.to_string_lossy().strip_suffix(".slt")?.to_string())
-            })
-            .collect();
-        files.sort();
-        let mut listed: Vec<String> = OWN_SUITES.iter().map(|s| s.to_string()).collect();
-        listed.sort();
-        assert_eq!(
-            files, listed,
-            "tests/slt/*.slt and the own_suites! list differ"
-        );
+        assert_lists_files(&slt_dir(), ".slt", OWN_SUITES);
     }
 }
 
@@ -329,23 +337,10 @@ mod conformance {
 
     #[test]
     fn conformance_files_all_have_tests() {
-        let mut files: Vec<String> = std::fs::read_dir(slt_dir().join("conformance"))
-            .expect("read tests/slt/conformance")
-            .filter_map(|e| {
-                let name = e.expect("directory entry").file_name();
-                Some(name.to_string_lossy().strip_suffix(".slt.gz")?.to_string())
-            })
-            .collect();
-        files.sort();
-        let mut listed: Vec<String> = CONFORMANCE_FILES.iter().map(|s| s.to_string()).collect();
-        listed.sort();
-        assert_eq!(
-            files, listed,
-            "the corpus files and the conformance_files! list differ"
-        );
+        assert_lists_files(&slt_dir().join("conformance"), ".slt.gz", CONFORMANCE_FILES);
         for (gap, _) in KNOWN_GAPS {
             assert!(
-                listed.contains(&gap.to_string()),
+                CONFORMANCE_FILES.contains(gap),
                 "known gap {gap} is no corpus file"
             );
         }

@@ -2106,20 +2106,9 @@ impl<'a> Binder<'a> {
         all: bool,
         cx: &mut Cx,
     ) -> Result<(Expr, DataType)> {
-        use ast::BinaryOperator as B;
-        let op = match op {
-            B::Eq => BinaryOp::Eq,
-            B::NotEq => BinaryOp::NotEq,
-            B::Lt => BinaryOp::Lt,
-            B::LtEq => BinaryOp::LtEq,
-            B::Gt => BinaryOp::Gt,
-            B::GtEq => BinaryOp::GtEq,
-            other => {
-                return Err(SqlError::unsupported(format!(
-                    "operator {other} with ANY/ALL is not supported"
-                )))
-            }
-        };
+        let op = comparison_op(op).ok_or_else(|| {
+            SqlError::unsupported(format!("operator {op} with ANY/ALL is not supported"))
+        })?;
         let mut right = right;
         while let ast::Expr::Nested(inner) = right {
             right = inner;
@@ -2429,25 +2418,22 @@ impl<'a> Binder<'a> {
             }
             _ => {}
         }
-        let bop = match op {
-            B::Plus => BinaryOp::Add,
-            B::Minus => BinaryOp::Sub,
-            B::Multiply => BinaryOp::Mul,
-            B::Divide => BinaryOp::Div,
-            B::Modulo => BinaryOp::Mod,
-            B::StringConcat => BinaryOp::Concat,
-            B::Eq => BinaryOp::Eq,
-            B::NotEq => BinaryOp::NotEq,
-            B::Lt => BinaryOp::Lt,
-            B::LtEq => BinaryOp::LtEq,
-            B::Gt => BinaryOp::Gt,
-            B::GtEq => BinaryOp::GtEq,
-            B::PGExp => BinaryOp::Pow,
-            other => {
-                return Err(SqlError::unsupported(format!(
-                    "operator {other} is not supported"
-                )))
-            }
+        let bop = match comparison_op(op) {
+            Some(comparison) => comparison,
+            None => match op {
+                B::Plus => BinaryOp::Add,
+                B::Minus => BinaryOp::Sub,
+                B::Multiply => BinaryOp::Mul,
+                B::Divide => BinaryOp::Div,
+                B::Modulo => BinaryOp::Mod,
+                B::StringConcat => BinaryOp::Concat,
+                B::PGExp => BinaryOp::Pow,
+                other => {
+                    return Err(SqlError::unsupported(format!(
+                        "operator {other} is not supported"
+                    )))
+                }
+            },
         };
         let l = self.expr(left, cx)?;
         let r = self.expr(right, cx)?;
@@ -2733,6 +2719,20 @@ fn using_pair(left: &Scope, right: &Scope, name: &str) -> Result<(usize, usize)>
     let l = left.resolve(None, name)?.ok_or_else(|| missing("left"))?;
     let r = right.resolve(None, name)?.ok_or_else(|| missing("right"))?;
     Ok((l, r))
+}
+
+/// The comparison operator `op` is (`=`, `<>`, `<`, `<=`, `>`, `>=`), if it is one.
+fn comparison_op(op: &ast::BinaryOperator) -> Option<BinaryOp> {
+    use ast::BinaryOperator as B;
+    Some(match op {
+        B::Eq => BinaryOp::Eq,
+        B::NotEq => BinaryOp::NotEq,
+        B::Lt => BinaryOp::Lt,
+        B::LtEq => BinaryOp::LtEq,
+        B::Gt => BinaryOp::Gt,
+        B::GtEq => BinaryOp::GtEq,
+        _ => return None,
+    })
 }
 
 /// Whether two number types have `=` between them without a cast: both integers or both

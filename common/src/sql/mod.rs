@@ -12,6 +12,7 @@ pub mod fold;
 pub mod functions;
 pub mod index_scan;
 pub mod indexes;
+pub mod join_order;
 pub mod optimizer;
 pub mod parser;
 pub mod plan;

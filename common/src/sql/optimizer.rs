@@ -1,19 +1,25 @@
 //! Plan rewrites after binding: filters move into scans and below inner joins, primary-key
 //! equalities turn scans into key lookups, filters a secondary index serves turn them into
-//! index scans ([`index_scan`](super::index_scan)), and equi-joins become hash joins.
+//! index scans ([`index_scan`](super::index_scan)), and equi-joins become hash joins; the
+//! inputs of an inner-join tree are first regrouped so that equi-joined tables meet before any
+//! cross product ([`join_order`](super::join_order)).
 //!
 //! A conjunct that contains a subquery stays where the binder put it: a correlated subquery
 //! reads the row of the node it is evaluated at, so it must not move to another row layout.
 
 use super::expr::Expr;
 use super::index_scan;
+use super::join_order;
 use super::plan::{JoinKind, Plan};
 use super::value::BinaryOp;
 
 /// Optimizes a plan bottom-up.
 pub fn optimize(plan: Plan) -> Plan {
     match plan {
-        Plan::Filter { input, predicate } => push_filter(optimize(*input), predicate),
+        Plan::Filter { input, predicate } => match join_order::regroup(&input, &predicate) {
+            Some(regrouped) => optimize(regrouped),
+            None => push_filter(optimize(*input), predicate),
+        },
         Plan::Scan {
             table,
             filter: Some(filter),

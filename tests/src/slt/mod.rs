@@ -83,6 +83,9 @@ pub struct FileRun {
     pub elapsed: Duration,
     /// The end of the server's log, when the caller attached it (shown by [`FileRun::report`]).
     pub log_tail: Option<String>,
+    /// The most resident memory the watched server was seen using, in bytes (with a
+    /// [`MemoryLimit`] only).
+    pub peak_rss_bytes: Option<u64>,
 }
 
 impl FileRun {
@@ -106,6 +109,9 @@ impl FileRun {
             self.failures.len(),
             self.elapsed.as_secs_f64()
         );
+        if let Some(peak) = self.peak_rss_bytes {
+            line.push_str(&format!(", server peak RSS {} MiB", peak >> 20));
+        }
         if let Some(reason) = &self.aborted {
             line.push_str(&format!(", stopped: {reason}"));
         }
@@ -155,7 +161,9 @@ pub async fn run_file(
         aborted: None,
         elapsed: Duration::ZERO,
         log_tail: None,
+        peak_rss_bytes: None,
     };
+    let mut peak = 0;
     let records = match sqllogictest::parse_file::<DefaultColumnType>(path) {
         Ok(records) => records,
         Err(e) => {
@@ -174,7 +182,7 @@ pub async fn run_file(
         let limit = options.record_timeout.min(left);
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(limit, runner.run_async(record)) => outcome,
-            exceeded = memory_exceeded(options.memory_limit) => {
+            exceeded = memory_exceeded(options.memory_limit, &mut peak) => {
                 run.aborted = Some(format!("the record at {location} {exceeded}"));
                 break;
             }
@@ -204,17 +212,22 @@ pub async fn run_file(
     }
     runner.shutdown_async().await;
     run.elapsed = started.elapsed();
+    run.peak_rss_bytes = options.memory_limit.map(|_| peak);
     run
 }
 
 /// Completes once the watched server's resident memory exceeds its limit (never without a
-/// limit, or once the process is gone), with what it used.
-async fn memory_exceeded(limit: Option<MemoryLimit>) -> String {
+/// limit, or once the process is gone), with what it used; keeps `peak` up to date meanwhile.
+async fn memory_exceeded(limit: Option<MemoryLimit>, peak: &mut u64) -> String {
     let Some(limit) = limit else {
         return std::future::pending().await;
     };
     loop {
-        match crate::rss_bytes(limit.pid) {
+        let rss = crate::rss_bytes(limit.pid);
+        if let Some(rss) = rss {
+            *peak = (*peak).max(rss);
+        }
+        match rss {
             Some(rss) if rss > limit.max_rss_bytes => {
                 return format!(
                     "made the server use {} MiB of memory, over the limit of {} MiB",
