@@ -172,14 +172,15 @@ async fn own_suite(name: &str) {
     assert!(failed.is_empty(), "\n{}", failed.join("\n\n"));
 }
 
-/// One test per own suite file; `own_files_all_have_tests` keeps the list complete.
-macro_rules! own_suites {
-    ($($name:ident),* $(,)?) => {
-        const OWN_SUITES: &[&str] = &[$(stringify!($name)),*];
+/// One test per `.slt` file, each calling `$run(file name)`, and the list of the names as
+/// `$list` (a `*_all_have_tests` test checks it against the directory).
+macro_rules! slt_files {
+    ($list:ident, $run:ident: $($name:ident),* $(,)?) => {
+        const $list: &[&str] = &[$(stringify!($name)),*];
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                own_suite(stringify!($name)).await;
+                $run(stringify!($name)).await;
             }
         )*
     };
@@ -188,7 +189,8 @@ macro_rules! own_suites {
 mod own {
     use super::*;
 
-    own_suites!(
+    slt_files!(
+        OWN_SUITES, own_suite:
         ddl_constraints,
         dml_returning_conflict,
         null_semantics,
@@ -305,23 +307,11 @@ async fn conformance(name: &str) {
     assert!(problems.is_empty(), "\n{}", problems.join("\n\n"));
 }
 
-/// One test per corpus file; `conformance_files_all_have_tests` keeps the list complete.
-macro_rules! conformance_files {
-    ($($name:ident),* $(,)?) => {
-        const CONFORMANCE_FILES: &[&str] = &[$(stringify!($name)),*];
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                conformance(stringify!($name)).await;
-            }
-        )*
-    };
-}
-
 mod conformance {
     use super::*;
 
-    conformance_files!(
+    slt_files!(
+        CONFORMANCE_FILES, conformance:
         select1,
         select2,
         select3,
