@@ -705,21 +705,7 @@ impl Transaction {
         table_id: u64,
         pk: &[Value],
     ) -> Result<Vec<StoredVersion>> {
-        let prefix = KeyPrefix::RowVersions {
-            table_id,
-            pk: pk.to_vec(),
-        };
-        let mut out = Vec::new();
-        for item in self.engine.scan_prefix(Cf::Rows, &prefix.encode()) {
-            let (key, value) = item?;
-            let v = stored(key, &value)?;
-            let visible = self.visible(statuses, &v)?;
-            out.push(v);
-            if visible {
-                break;
-            }
-        }
-        Ok(out)
+        read_versions_until(&*self.engine, table_id, pk, |v| self.visible(statuses, v))
     }
 
     /// The version of row `pk` that `creator` wrote, by its key.
@@ -1292,6 +1278,17 @@ pub(super) fn read_versions(
     table_id: u64,
     pk: &[Value],
 ) -> Result<Vec<StoredVersion>> {
+    read_versions_until(engine, table_id, pk, |_| Ok(false))
+}
+
+/// The versions of row `pk` of `table_id`, newest creator first, up to and including the
+/// first for which `last` says so.
+fn read_versions_until(
+    engine: &dyn Engine,
+    table_id: u64,
+    pk: &[Value],
+    mut last: impl FnMut(&StoredVersion) -> Result<bool>,
+) -> Result<Vec<StoredVersion>> {
     let prefix = KeyPrefix::RowVersions {
         table_id,
         pk: pk.to_vec(),
@@ -1299,7 +1296,12 @@ pub(super) fn read_versions(
     let mut out = Vec::new();
     for item in engine.scan_prefix(Cf::Rows, &prefix.encode()) {
         let (key, value) = item?;
-        out.push(stored(key, &value)?);
+        let v = stored(key, &value)?;
+        let stop = last(&v)?;
+        out.push(v);
+        if stop {
+            break;
+        }
     }
     Ok(out)
 }
