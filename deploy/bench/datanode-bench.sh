@@ -4,7 +4,7 @@
 #   point-select  SELECT v FROM kv WHERE k = :k           (read-only, autocommit)
 #   point-insert  INSERT INTO log VALUES (:id, :k, 'x')    (a durable commit each)
 # each with 8 clients, -M simple and -M prepared. Builds nothing: run
-# `cargo build --release -p rxc-gtm -p rxc-datanode` first. Needs initdb/pg_ctl (PostgreSQL 15).
+# `cargo build --release --workspace` first. Needs initdb/pg_ctl (PostgreSQL 15).
 #
 #   deploy/bench/datanode-bench.sh [SECONDS]     (default 10 s per run)
 #
