@@ -62,3 +62,13 @@ pub fn table(rows: &[&[&str]]) -> Vec<Vec<String>> {
         .map(|r| r.iter().map(|s| s.to_string()).collect())
         .collect()
 }
+
+/// `psql` for the server at `host:port` as the superuser on database `postgres`: no psqlrc,
+/// unaligned tuples only, stopping at the first error. Add `-c SQL` (or a stdin) and run it.
+pub fn psql(host: &str, port: u16) -> std::process::Command {
+    let mut cmd = std::process::Command::new("psql");
+    cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", host, "-p"])
+        .arg(port.to_string())
+        .args(["-U", "postgres", "-d", "postgres"]);
+    cmd
+}

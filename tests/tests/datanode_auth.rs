@@ -140,19 +140,8 @@ password = "SCRAM-SHA-256$4096:/sJM7xzqDi21rC1n5WkX1w==$9EHmyKv2qROdpl51vaLvK9Qb
     .unwrap_err();
     assert_eq!(code(&e), "3D000", "{e}");
     // psql with a password.
-    let out = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-h",
-            &host,
-            "-p",
-            &port.to_string(),
-            "-U",
-            "postgres",
-        ])
-        .args(["-d", "postgres", "-c", "SELECT 40 + 2"])
+    let out = rxc_tests::sql::psql(&host, port)
+        .args(["-c", "SELECT 40 + 2"])
         .env("PGPASSWORD", "pg-secret")
         .output()
         .unwrap();

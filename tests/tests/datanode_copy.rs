@@ -189,21 +189,9 @@ async fn copy_errors_roll_back_and_keep_the_connection_usable() {
 fn psql_copy_and_pgbench_init() {
     let cluster = SingleNode::start("dn-copy-psql");
     let (host, port) = cluster.datanode.host_port();
-    let port = port.to_string();
     let psql = |args: &[&str], stdin: Option<&str>| -> String {
-        let mut cmd = Command::new("psql");
-        cmd.args([
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            &host,
-            "-p",
-            &port,
-        ]);
-        cmd.args(["-U", "postgres", "-d", "postgres"]).args(args);
+        let mut cmd = rxc_tests::sql::psql(&host, port);
+        cmd.args(args);
         cmd.stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -239,7 +227,16 @@ fn psql_copy_and_pgbench_init() {
     // pgbench's own initialisation: tables, COPY, VACUUM, primary keys.
     let out = Command::new("pgbench")
         .args([
-            "-i", "-s", "1", "-h", &host, "-p", &port, "-U", "postgres", "postgres",
+            "-i",
+            "-s",
+            "1",
+            "-h",
+            &host,
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "postgres",
         ])
         .output()
         .expect("pgbench");

@@ -232,24 +232,8 @@ fn psql_and_restart_keep_committed_data() {
     let mut cluster = SingleNode::start("dn-psql");
     let (host, port) = cluster.datanode.host_port();
     let psql = |sql: &str| {
-        let out = Command::new("psql")
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                &host,
-                "-p",
-                &port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-c",
-                sql,
-            ])
+        let out = rxc_tests::sql::psql(&host, port)
+            .args(["-c", sql])
             .output()
             .expect("run psql");
         (
