@@ -47,7 +47,7 @@ pub async fn run(mvcc: Arc<Mvcc>, gtm: GtmClient, interval: Duration, shutdown: 
             // The rows known to hold dead versions, as far as they go...
             let deadline = Instant::now() + DIRTY_TIME;
             removed += mvcc
-                .gc_dirty_until(global_xmin, DIRTY_ROWS, Some(deadline), &catalog)?
+                .gc_dirty(global_xmin, DIRTY_ROWS, Some(deadline), &catalog)?
                 .versions;
             // ...and a slice of the sweep over every version, for what the list missed (rows
             // dirtied before a restart, transactions rolled back after a prepare).

@@ -381,7 +381,7 @@ impl ExtendedQueryHandler for Connection {
         let result = async {
             let (types, _) = session.describe(stmt, &prepared).await?;
             let params = decode_params(portal, &types)?;
-            session.execute(stmt, &params, Some(&prepared)).await
+            session.execute(stmt, &params, Some(prepared)).await
         }
         .await;
         match result {

@@ -688,7 +688,7 @@ impl goldenscript::Runner for Runner {
                 let global_xmin = self.global_xmin();
                 let removed = self
                     .mvcc()
-                    .gc_dirty(global_xmin, rows, &self.catalog)
+                    .gc_dirty(global_xmin, rows, None, &self.catalog)
                     .map_err(mvcc_err)?;
                 write!(
                     out,

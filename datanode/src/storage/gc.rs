@@ -111,20 +111,10 @@ impl Mvcc {
     /// die later (a deleter not yet below `global_xmin`, a writer in progress) is listed again
     /// when the call ends, so a row written all the time is read once a call, not once per
     /// batch. Visiting only these rows is what keeps rows updated all the time (pgbench's
-    /// branches) short without sweeping every version of the node every round.
+    /// branches) short without sweeping every version of the node every round. With a
+    /// `deadline` it also stops, between batches of rows, once the deadline passed, so a
+    /// backlog (a bulk update, a re-keyed table) costs a bounded share of the CPU per call.
     pub fn gc_dirty(
-        &self,
-        global_xmin: Gxid,
-        max_rows: usize,
-        catalog: &dyn IndexCatalog,
-    ) -> Result<GcStats> {
-        self.gc_dirty_until(global_xmin, max_rows, None, catalog)
-    }
-
-    /// [`Mvcc::gc_dirty`] that also stops, between batches of rows, once `deadline` passed:
-    /// so a backlog (a bulk update, a re-keyed table) costs the node a bounded share of its
-    /// CPU per round instead of stalling it.
-    pub fn gc_dirty_until(
         &self,
         global_xmin: Gxid,
         max_rows: usize,

@@ -317,7 +317,7 @@ impl Session {
         &mut self,
         stmt: &Statement,
         params: &[Value],
-        prepared: Option<&Prepared>,
+        prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
         // A cancel request only cancels a statement running when it arrives.
         self.cancel.store(false, Ordering::Relaxed);
@@ -354,7 +354,7 @@ impl Session {
         if let Some(result) = self.utility(ast)? {
             return Ok(result);
         }
-        self.run_statement(ast.clone(), params.to_vec(), prepared.cloned())
+        self.run_statement(ast.clone(), params.to_vec(), prepared)
             .await
     }
 
