@@ -14,7 +14,7 @@ use super::system;
 use crate::storage::index::{self, IndexSpec, TableIndexes, UniqueRule};
 use crate::storage::keycode::{Order, Value as KeyValue};
 use crate::storage::locks::{RowLockMode, WaitOptions};
-use crate::storage::mvcc::{MvccError, Transaction};
+use crate::storage::mvcc::{Guarded, MvccError, Transaction};
 use crate::storage::StorageError;
 use rxc_common::sql::catalog::{Index, Table};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
@@ -295,28 +295,6 @@ impl TxnStorage<'_> {
         ))
     }
 
-    /// Before changing a row read as `old`: locks it (waiting for a concurrent writer, as
-    /// PostgreSQL does) and reports `Changed` with the newest version if a transaction that
-    /// committed meanwhile changed it, so the executor re-checks its WHERE clause first.
-    /// (REPEATABLE READ gets 40001 from the MVCC layer instead.)
-    fn claim(&mut self, table: &Table, id: &RowId, old: &Row) -> Result<WriteOutcome> {
-        let newest = self
-            .txn
-            .lock_row(table.id, &key_of(id)?, RowLockMode::Update)
-            .map_err(mvcc_error)?;
-        match newest {
-            None => Ok(WriteOutcome::Gone),
-            Some(bytes) => {
-                let newest = decode_row(&bytes)?;
-                if newest == *old {
-                    Ok(WriteOutcome::Done)
-                } else {
-                    Ok(WriteOutcome::Changed(id.clone(), newest))
-                }
-            }
-        }
-    }
-
     fn read(&self, table: &Table, key: &[KeyValue], id: &RowId) -> Result<Option<(RowId, Row)>> {
         match self.txn.get(table.id, key).map_err(mvcc_error)? {
             None => Ok(None),
@@ -447,37 +425,29 @@ impl Storage for TxnStorage<'_> {
                 other => Ok(other),
             };
         }
-        match self.claim(table, id, old)? {
-            WriteOutcome::Done => {}
-            other => return Ok(other),
-        }
         let indexes = RowIndexes::new(table);
-        let found = self
+        let unchanged = |bytes: &[u8]| decode_row(bytes).is_ok_and(|row| row == *old);
+        let guarded = self
             .txn
-            .update(table.id, &key_of(id)?, encode_row(new)?, &indexes)
+            .update_unchanged(
+                table.id,
+                &key_of(id)?,
+                encode_row(new)?,
+                &indexes,
+                &unchanged,
+            )
             .map_err(|e| write_error(table, e))?;
-        Ok(if found.is_some() {
-            WriteOutcome::Done
-        } else {
-            WriteOutcome::Gone
-        })
+        outcome(id, guarded)
     }
 
     fn delete(&mut self, table: &Table, id: &RowId, old: &Row) -> Result<WriteOutcome> {
         refuse_view_write(table)?;
-        match self.claim(table, id, old)? {
-            WriteOutcome::Done => {}
-            other => return Ok(other),
-        }
-        let found = self
+        let unchanged = |bytes: &[u8]| decode_row(bytes).is_ok_and(|row| row == *old);
+        let guarded = self
             .txn
-            .delete(table.id, &key_of(id)?)
+            .delete_unchanged(table.id, &key_of(id)?, &unchanged)
             .map_err(mvcc_error)?;
-        Ok(if found.is_some() {
-            WriteOutcome::Done
-        } else {
-            WriteOutcome::Gone
-        })
+        outcome(id, guarded)
     }
 
     fn lock(&mut self, table: &Table, id: &RowId, mode: RowLock) -> Result<WriteOutcome> {
@@ -502,4 +472,15 @@ impl Storage for TxnStorage<'_> {
     fn check_cancel(&mut self) -> Result<()> {
         self.interrupt.check_interrupted().map_err(mvcc_error)
     }
+}
+
+/// The executor's view of a guarded write: a version changed by a transaction that committed
+/// meanwhile comes back for the executor to re-check its WHERE clause against, then write.
+/// (REPEATABLE READ gets 40001 from the MVCC layer instead.)
+fn outcome(id: &RowId, guarded: Guarded) -> Result<WriteOutcome> {
+    Ok(match guarded {
+        Guarded::Written(_) => WriteOutcome::Done,
+        Guarded::Missing => WriteOutcome::Gone,
+        Guarded::Changed(bytes) => WriteOutcome::Changed(id.clone(), decode_row(&bytes)?),
+    })
 }

@@ -16,7 +16,8 @@
 use super::index::{orphaned_entries, IndexCatalog, TableIndexes};
 use super::keycode::Value;
 use super::keys::Key;
-use super::mvcc::{decode, read_versions, row_latch_key, Mvcc, Result, Statuses, StoredVersion};
+use super::mvcc::StoredVersion;
+use super::mvcc::{decode, read_versions_down_to, row_latch_key, Mvcc, Result, Statuses};
 use super::mvcc::{TxnStatus, Version};
 use super::{Cf, KeyRange, WriteBatch};
 use crate::errdata;
@@ -80,7 +81,7 @@ impl Mvcc {
                 .is_some_and(|(t, p, _)| (*t, p) != (table_id, &pk))
             {
                 if let Some((t, p, dead)) = row.take() {
-                    self.collect(catalog, &mut tables, t, &p, &dead, &mut stats)?;
+                    self.collect(catalog, &mut tables, t, &p, None, &dead, &mut stats)?;
                 }
             }
             let dead = &mut row.get_or_insert_with(|| (table_id, pk, BTreeSet::new())).2;
@@ -96,7 +97,7 @@ impl Mvcc {
             last = Some(key);
         }
         if let Some((t, p, dead)) = row.take() {
-            self.collect(catalog, &mut tables, t, &p, &dead, &mut stats)?;
+            self.collect(catalog, &mut tables, t, &p, None, &dead, &mut stats)?;
         }
         // Stopped early: continue after the last key next time; else start over.
         if examined == budget {
@@ -135,24 +136,44 @@ impl Mvcc {
             for (table_id, pk) in batch {
                 let mut dead = BTreeSet::new();
                 let mut pending = false;
-                for v in read_versions(&**self.engine(), table_id, &pk)? {
+                let floor = self.dirty.floor(table_id, &pk);
+                let mut new_floor = global_xmin;
+                for v in read_versions_down_to(&**self.engine(), table_id, &pk, floor)? {
                     let creator = statuses.get(v.creator)?;
                     if creator == Some(TxnStatus::Aborted) {
                         dead.insert(v.key);
                         continue;
                     }
                     pending |= TxnStatus::in_progress(creator);
-                    if let Some(d) = v.version.deleter {
-                        match statuses.get(d)? {
-                            Some(TxnStatus::Committed) if d < global_xmin => {
-                                dead.insert(v.key);
+                    let dies = match v.version.deleter {
+                        Some(d) => match statuses.get(d)? {
+                            Some(TxnStatus::Committed) if d < global_xmin => true,
+                            Some(TxnStatus::Aborted) => false,
+                            _ => {
+                                pending = true;
+                                false
                             }
-                            Some(TxnStatus::Aborted) => {}
-                            _ => pending = true,
-                        }
+                        },
+                        None => false,
+                    };
+                    if dies {
+                        dead.insert(v.key);
+                    } else {
+                        new_floor = new_floor.min(v.creator);
                     }
                 }
-                self.collect(catalog, &mut tables, table_id, &pk, &dead, &mut stats)?;
+                self.collect(
+                    catalog,
+                    &mut tables,
+                    table_id,
+                    &pk,
+                    floor,
+                    &dead,
+                    &mut stats,
+                )?;
+                // Every version below the new floor is gone now, and no transaction can
+                // write one: a writer's GXID is at least `global_xmin`.
+                self.dirty.set_floor(table_id, &pk, new_floor);
                 if pending {
                     still_dirty.push((table_id, pk));
                 }
@@ -170,13 +191,15 @@ impl Mvcc {
     }
 
     /// Removes one row's dead versions and orphaned entries, learning the table's indexes
-    /// once per GC call.
+    /// once per GC call. The row's versions are read down to `floor`.
+    #[allow(clippy::too_many_arguments)]
     fn collect<'c>(
         &self,
         catalog: &'c dyn IndexCatalog,
         tables: &mut HashMap<u64, Option<Box<dyn TableIndexes + 'c>>>,
         table_id: u64,
         pk: &[Value],
+        floor: Option<Gxid>,
         dead: &BTreeSet<Vec<u8>>,
         stats: &mut GcStats,
     ) -> Result<()> {
@@ -188,24 +211,26 @@ impl Mvcc {
             Entry::Vacant(unknown) => unknown.insert(catalog.table_indexes(table_id)?),
         };
         let indexes = indexes.as_deref();
-        let (versions, entries) = self.collect_row(table_id, pk, dead, indexes)?;
+        let (versions, entries) = self.collect_row(table_id, pk, floor, dead, indexes)?;
         stats.versions += versions;
         stats.entries += entries;
         Ok(())
     }
 
     /// Deletes the dead versions `dead` (keys) of row `pk` of `table_id`, with the index
-    /// entries no other version of the row carries, under the row's latch. Returns how many
-    /// versions and entries it removed.
+    /// entries no other version of the row carries, under the row's latch; the row's versions
+    /// are read down to `floor` (below it there are none). Returns how many versions and
+    /// entries it removed.
     pub(super) fn collect_row(
         &self,
         table_id: u64,
         pk: &[Value],
+        floor: Option<Gxid>,
         dead: &BTreeSet<Vec<u8>>,
         indexes: Option<&dyn TableIndexes>,
     ) -> Result<(usize, usize)> {
         let _latch = self.lock_manager().latch(&row_latch_key(table_id, pk));
-        let versions = read_versions(&**self.engine(), table_id, pk)?;
+        let versions = read_versions_down_to(&**self.engine(), table_id, pk, floor)?;
         let (removed, kept): (Vec<&StoredVersion>, Vec<&StoredVersion>) =
             versions.iter().partition(|v| dead.contains(&v.key));
         let mut batch = WriteBatch::new();

@@ -118,11 +118,12 @@ use super::index::{TableIndexes, UniqueRule};
 use super::keycode::Value;
 use super::keys::{Key, KeyPrefix};
 use super::locks::{Access, CancelReason, LockManager, RowLockMode, RowLocker, WaitOptions};
-use super::{Cf, Engine, StorageError, WriteBatch};
+use super::{Cf, Engine, KeyRange, StorageError, WriteBatch};
 use crate::{errdata, errinput};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 /// SQLSTATE of a serialization failure.
@@ -467,7 +468,14 @@ pub struct VersionInfo {
 #[derive(Debug, Default)]
 pub(super) struct DirtyRows {
     rows: Mutex<HashMap<Vec<u8>, DirtyRow>>,
+    /// Rows garbage collection visited, with their floor: no version created below it is left,
+    /// and none can be written any more (see [`Mvcc::gc_dirty`]). At most [`MAX_FLOORS`] rows;
+    /// a row without one is read to its end.
+    floors: Mutex<HashMap<Vec<u8>, Gxid>>,
 }
+
+/// How many rows' floors [`DirtyRows`] remembers before it forgets them all and starts over.
+const MAX_FLOORS: usize = 100_000;
 
 /// A listed row: its table and primary key.
 type DirtyRow = (u64, Vec<Value>);
@@ -490,6 +498,21 @@ impl DirtyRows {
     /// How many rows are listed.
     pub(super) fn len(&self) -> usize {
         self.rows.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The floor of row `pk` of `table_id`, if known.
+    pub(super) fn floor(&self, table_id: u64, pk: &[Value]) -> Option<Gxid> {
+        let floors = self.floors.lock().unwrap_or_else(|e| e.into_inner());
+        floors.get(&row_latch_key(table_id, pk)).copied()
+    }
+
+    /// Records the floor of row `pk` of `table_id`.
+    pub(super) fn set_floor(&self, table_id: u64, pk: &[Value], floor: Gxid) {
+        let mut floors = self.floors.lock().unwrap_or_else(|e| e.into_inner());
+        if floors.len() >= MAX_FLOORS {
+            floors.clear();
+        }
+        floors.insert(row_latch_key(table_id, pk), floor);
     }
 }
 
@@ -1016,14 +1039,43 @@ impl Transaction {
         row: Vec<u8>,
         indexes: &dyn TableIndexes,
     ) -> Result<Option<Vec<u8>>> {
-        self.delete_or_update(table_id, pk, Some(row), indexes)
+        self.delete_or_update(table_id, pk, Some(row), indexes, &|_| true)
+            .map(Guarded::replaced)
+    }
+
+    /// [`Transaction::update`] of the version the statement read: if the version it would
+    /// replace (after waiting, the newest under READ COMMITTED) is not the row `unchanged`
+    /// accepts, it writes nothing and returns that version as [`Guarded::Changed`], for the
+    /// caller to re-check its WHERE clause against — one read and one write where locking the
+    /// row first and then updating it would take two of each.
+    pub fn update_unchanged(
+        &mut self,
+        table_id: u64,
+        pk: &[Value],
+        row: Vec<u8>,
+        indexes: &dyn TableIndexes,
+        unchanged: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Guarded> {
+        self.delete_or_update(table_id, pk, Some(row), indexes, unchanged)
     }
 
     /// Deletes row `pk` of `table_id`. Returns the version it deleted, or `None`, as
     /// [`Transaction::update`]. Index entries stay: the deleted version still carries them
     /// for the snapshots that see it.
     pub fn delete(&mut self, table_id: u64, pk: &[Value]) -> Result<Option<Vec<u8>>> {
-        self.delete_or_update(table_id, pk, None, &NoIndexes)
+        self.delete_or_update(table_id, pk, None, &NoIndexes, &|_| true)
+            .map(Guarded::replaced)
+    }
+
+    /// [`Transaction::delete`] of the version the statement read, as
+    /// [`Transaction::update_unchanged`].
+    pub fn delete_unchanged(
+        &mut self,
+        table_id: u64,
+        pk: &[Value],
+        unchanged: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Guarded> {
+        self.delete_or_update(table_id, pk, None, &NoIndexes, unchanged)
     }
 
     fn delete_or_update(
@@ -1032,7 +1084,8 @@ impl Transaction {
         pk: &[Value],
         mut new_row: Option<Vec<u8>>,
         indexes: &dyn TableIndexes,
-    ) -> Result<Option<Vec<u8>>> {
+        unchanged: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Guarded> {
         let own = self.writer()?;
         let new_values = match &new_row {
             Some(row) => indexes.values(row)?,
@@ -1049,9 +1102,12 @@ impl Transaction {
                 let target =
                     match self.target(&mut statuses, table_id, pk, &versions, Access::Write)? {
                         Step::Wait(holder) => break 'step holder,
-                        Step::Missing => return Ok(None),
+                        Step::Missing => return Ok(Guarded::Missing),
                         Step::Found(target) => target,
                     };
+                if !unchanged(&target.version.row) {
+                    return Ok(Guarded::Changed(target.version.row));
+                }
                 let mut batch = WriteBatch::new();
                 if let Some(row) = &new_row {
                     let old_values = indexes.values(&target.version.row)?;
@@ -1126,7 +1182,7 @@ impl Transaction {
                 } else {
                     self.dirty.add(table_id, pk);
                 }
-                return Ok(Some(old));
+                return Ok(Guarded::Written(old));
             };
             self.wait(holder)?;
         }
@@ -1263,6 +1319,27 @@ impl Transaction {
     }
 }
 
+/// What an update or delete of the version a statement read did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Guarded {
+    /// Written: the version it replaced or deleted.
+    Written(Vec<u8>),
+    /// The statement does not see the row, or (READ COMMITTED) it was deleted meanwhile.
+    Missing,
+    /// Nothing written: the version to act on is not the one read; here it is.
+    Changed(Vec<u8>),
+}
+
+impl Guarded {
+    /// The version replaced, if written (the unguarded calls never see `Changed`).
+    fn replaced(self) -> Option<Vec<u8>> {
+        match self {
+            Guarded::Written(old) => Some(old),
+            Guarded::Missing | Guarded::Changed(_) => None,
+        }
+    }
+}
+
 /// The bytes that choose a row's latch: the prefix of its versions' keys.
 pub(super) fn row_latch_key(table_id: u64, pk: &[Value]) -> Vec<u8> {
     KeyPrefix::RowVersions {
@@ -1278,7 +1355,39 @@ pub(super) fn read_versions(
     table_id: u64,
     pk: &[Value],
 ) -> Result<Vec<StoredVersion>> {
-    read_versions_until(engine, table_id, pk, |_| Ok(false))
+    read_versions_down_to(engine, table_id, pk, None)
+}
+
+/// The versions of row `pk` of `table_id` created by `floor` or later, newest creator first
+/// (every version without a floor). Reading stops at the floor's key: the tombstones of the
+/// versions garbage collection removed below it are never stepped over.
+pub(super) fn read_versions_down_to(
+    engine: &dyn Engine,
+    table_id: u64,
+    pk: &[Value],
+    floor: Option<Gxid>,
+) -> Result<Vec<StoredVersion>> {
+    let prefix = KeyPrefix::RowVersions {
+        table_id,
+        pk: pk.to_vec(),
+    }
+    .encode();
+    let mut range = KeyRange::prefix(&prefix);
+    if let Some(floor) = floor {
+        let key = Key::Row {
+            table_id,
+            pk: pk.to_vec(),
+            version: floor,
+        };
+        range.end = Bound::Included(key.encode());
+    }
+    engine
+        .scan(Cf::Rows, range)
+        .map(|item| {
+            let (key, value) = item?;
+            stored(key, &value)
+        })
+        .collect()
 }
 
 /// The versions of row `pk` of `table_id`, newest creator first, up to and including the

@@ -174,11 +174,23 @@ impl RocksEngine {
         if let Some(upper) = upper {
             read_opts.set_iterate_upper_bound(upper);
         }
-        let iter = self.db.iterator_cf_opt(self.handle(cf), read_opts, mode);
-        Box::new(iter.map(|item| {
-            item.map(|(k, v)| (k.into_vec(), v.into_vec()))
-                .map_err(io_error)
-        }))
+        let mut raw = self.db.raw_iterator_cf_opt(self.handle(cf), read_opts);
+        let forward = match mode {
+            IteratorMode::End => {
+                raw.seek_to_last();
+                false
+            }
+            _ => {
+                raw.seek_to_first();
+                true
+            }
+        };
+        Box::new(Lazy {
+            raw,
+            forward,
+            started: false,
+            done: false,
+        })
     }
 
     /// Writes one group of batches as one RocksDB batch; returns the group's last LSN.
@@ -222,6 +234,41 @@ impl RocksEngine {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(WriteBatch { ops, sync: false })
+    }
+}
+
+/// A scan that steps the RocksDB iterator only when the next item is asked for. (The crate's
+/// iterator steps right after handing out an item: a point read that stops at the row's
+/// newest version would pay a step over the tombstones of the older ones it never looks at.)
+struct Lazy<'a> {
+    raw: rocksdb::DBRawIterator<'a>,
+    forward: bool,
+    started: bool,
+    done: bool,
+}
+
+impl Iterator for Lazy<'_> {
+    type Item = Result<super::KeyValue>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if self.started {
+            if self.forward {
+                self.raw.next();
+            } else {
+                self.raw.prev();
+            }
+        }
+        self.started = true;
+        match self.raw.item() {
+            Some((key, value)) => Some(Ok((key.to_vec(), value.to_vec()))),
+            None => {
+                self.done = true;
+                self.raw.status().err().map(|e| Err(io_error(e)))
+            }
+        }
     }
 }
 
