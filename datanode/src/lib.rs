@@ -8,11 +8,13 @@
 //!   sessions that run statements with transaction context from the GTM or a coordinator.
 //! - [`server`]: the PostgreSQL wire endpoint's handlers; [`wire`]: its connection loop, which
 //!   sends each answer in one piece; [`auth`]: client authentication on it.
+//! - [`session_thread`]: each connection on a thread of its own, its statements run in place.
 //! - [`gc`]: background garbage collection below the GTM's `global_xmin`.
 
 pub mod auth;
 pub mod gc;
 pub mod server;
+pub mod session_thread;
 pub mod sql;
 pub mod storage;
 pub mod wire;

@@ -99,7 +99,9 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the GTM at {}: {e}", config.gtm.join(",")))?;
     let node = Arc::new(
-        Node::new(config.node_name.clone(), mvcc, gtm).map_err(|e| anyhow::anyhow!("{e}"))?,
+        Node::new(config.node_name.clone(), mvcc, gtm)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_session_gtm(config.gtm.clone(), ClientOptions::new(&config.node_name)),
     );
     let frontend = Frontend::new(node.clone(), Authenticator::new(credentials));
     let listener = rxc_common::net::bind_listener(&config.listen).await?;
@@ -130,11 +132,14 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 };
                 let _ = socket.set_nodelay(true);
                 let handlers = Handlers::new(&frontend);
-                tokio::spawn(async move {
+                let spawned = rxc_datanode::session_thread::spawn(socket, move |socket| async move {
                     if let Err(e) = rxc_datanode::wire::serve(socket, handlers).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 });
+                if let Err(e) = spawned {
+                    tracing::warn!(%peer, error = %e, "cannot start a session thread");
+                }
             }
             _ = shutdown.wait() => break,
         }

@@ -79,7 +79,7 @@ impl Session {
         }
         let (table_name, mut columns) = copy_source(&copy.source)?;
         let prepared = self
-            .on_blocking_thread(true, move |node, _handle, txn, _| {
+            .on_blocking_thread(true, move |node, txn, _| {
                 let view = CatalogView {
                     txn,
                     cache: &node.catalog,
@@ -225,8 +225,8 @@ impl Session {
             _ => 0,
         };
         let result = self
-            .on_blocking_thread(true, move |node, handle, txn, row_ids| {
-                let sequences = &|name: &str| super::statement::nextval(node, handle, name);
+            .on_blocking_thread(true, move |node, txn, row_ids| {
+                let sequences = &|name: &str| super::statement::nextval(node, name);
                 let mut storage = storage(sequences, txn, row_ids);
                 exec::execute(&plan, &[], &mut storage).map(|_| ())
             })

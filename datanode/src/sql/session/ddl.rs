@@ -19,14 +19,13 @@ use sqlparser::ast;
 /// Runs `stmt` if it is DDL; `None` for every other statement.
 pub(super) fn run(
     node: &Node,
-    handle: &tokio::runtime::Handle,
     sequences: Sequences<'_>,
     txn: &mut Transaction,
     row_ids: &mut u32,
     stmt: &ast::Statement,
 ) -> Option<Result<StatementResult>> {
     Some(match stmt {
-        ast::Statement::CreateTable(ct) => create_table(node, handle, txn, ct),
+        ast::Statement::CreateTable(ct) => create_table(node, txn, ct),
         ast::Statement::CreateIndex(ci) => index::create_index(node, txn, ci),
         ast::Statement::Drop {
             object_type: ast::ObjectType::Index,
@@ -87,7 +86,6 @@ fn truncate(
 
 fn create_table(
     node: &Node,
-    handle: &tokio::runtime::Handle,
     txn: &mut Transaction,
     ct: &ast::CreateTable,
 ) -> Result<StatementResult> {
@@ -102,8 +100,8 @@ fn create_table(
     }
     catalog::insert_table(txn, &table)?;
     for seq in def.sequences {
-        handle
-            .block_on(node.gtm.create_sequence(&seq, SeqOptions::default()))
+        let gtm = node.gtm.clone();
+        node.wait_gtm(async move { gtm.create_sequence(&seq, SeqOptions::default()).await })?
             .map_err(gtm_error)?;
     }
     Ok(StatementResult::Command("CREATE TABLE".into()))

@@ -19,8 +19,9 @@
 use super::catalog::{self, CatalogCache, CatalogView, IdAllocator};
 use super::plan_cache::{self, Prepared};
 use super::table::mvcc_error;
+use crate::session_thread::blocking;
 use crate::storage::mvcc::{Mvcc, Transaction};
-use rxc_common::gtm::client::GtmClient;
+use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::gtm::proto::SessionId;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec::Row;
@@ -62,12 +63,18 @@ pub struct Node {
     cancel_keys: Mutex<HashMap<i32, CancelKey>>,
     /// Decoded table descriptors.
     pub catalog: CatalogCache,
+    /// The shared runtime, where the GTM client's connection lives.
+    runtime: tokio::runtime::Handle,
+    /// Where and how a session thread connects a GTM client of its own, if it does.
+    session_gtm: Option<(Vec<String>, ClientOptions)>,
 }
 
 impl Node {
-    /// A node over `mvcc` (recovered) talking to `gtm`.
+    /// A node over `mvcc` (recovered) talking to `gtm`; call it on the shared runtime.
     pub fn new(name: String, mvcc: Arc<Mvcc>, gtm: GtmClient) -> Result<Node> {
         Ok(Node {
+            runtime: tokio::runtime::Handle::current(),
+            session_gtm: None,
             name,
             ids: IdAllocator::open(mvcc.clone())?,
             mvcc,
@@ -76,6 +83,25 @@ impl Node {
             cancel_keys: Mutex::new(HashMap::new()),
             catalog: CatalogCache::default(),
         })
+    }
+
+    /// Gives each session on a session thread a GTM client of its own, connected to
+    /// `addresses` with `options` (see [`Session`]): a GTM call is then a round trip on the
+    /// session's thread, with no hop to the shared runtime and back.
+    pub fn with_session_gtm(mut self, addresses: Vec<String>, options: ClientOptions) -> Node {
+        self.session_gtm = Some((addresses, options));
+        self
+    }
+
+    /// Waits, from a statement's blocking code, for `call` to the GTM (run on the shared
+    /// runtime, where the GTM client lives).
+    pub(crate) fn wait_gtm<F>(&self, call: F) -> Result<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send,
+    {
+        crate::session_thread::wait_on(&self.runtime, call)
+            .ok_or_else(|| SqlError::new(sqlstate::ADMIN_SHUTDOWN, "the datanode is shutting down"))
     }
 
     /// A cancel request: sets the cancel flag of the session with this pid and secret key
@@ -142,7 +168,10 @@ impl Txn {
 /// One client's session.
 pub struct Session {
     node: Arc<Node>,
-    gtm_session: SessionId,
+    /// The GTM client the session's transactions begin on, with the session's id there:
+    /// its own on a session thread if the node says so ([`Node::with_session_gtm`]), else
+    /// the node's. Chosen at the first transaction.
+    gtm: Option<(GtmClient, SessionId)>,
     txn: Option<Txn>,
     settings: BTreeMap<String, String>,
     copy_in: Option<copy::CopyIn>,
@@ -199,11 +228,10 @@ fn writes(stmt: &ast::Statement) -> bool {
 impl Session {
     /// A new session of `node`.
     pub fn new(node: Arc<Node>) -> Session {
-        let gtm_session = node.gtm.new_session();
         let settings = default_settings();
         Session {
             node,
-            gtm_session,
+            gtm: None,
             txn: None,
             settings,
             copy_in: None,
@@ -448,10 +476,9 @@ impl Session {
             .unwrap_or_default();
         if let Some(m) = txn.mvcc {
             let changed_catalog = commit && m.has_written(catalog::CATALOG_TABLE_ID);
-            let result =
-                tokio::task::spawn_blocking(move || if commit { m.commit() } else { m.abort() })
-                    .await
-                    .map_err(|e| SqlError::internal(format!("commit task failed: {e}")))?;
+            let result = blocking(move || if commit { m.commit() } else { m.abort() })
+                .await
+                .map_err(|e| SqlError::internal(format!("commit task failed: {e}")))?;
             if let Err(e) = result {
                 if let Some(g) = txn.gxid {
                     let _ = self.report_to_gtm(g, false).await;
@@ -478,9 +505,9 @@ impl Session {
             return Ok(());
         }
         let report = if commit {
-            self.node.gtm.commit(gxid).await
+            self.gtm_client().commit(gxid).await
         } else {
-            self.node.gtm.abort(gxid).await
+            self.gtm_client().abort(gxid).await
         };
         report.map_err(gtm_error)
     }
@@ -491,7 +518,7 @@ impl Session {
         for &g in gxids {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             loop {
-                let status = self.node.gtm.status(g).await.map_err(gtm_error)?;
+                let status = self.gtm_client().status(g).await.map_err(gtm_error)?;
                 if !matches!(
                     status,
                     rxc_common::gtm::proto::TxnStatus::InProgress
@@ -524,7 +551,7 @@ impl Session {
         let taken = self.txn.as_mut().map(|t| (t.mvcc.take(), t.gxid.take()));
         if let Some((m, g)) = taken {
             if let Some(m) = m {
-                let _ = tokio::task::spawn_blocking(move || m.abort()).await;
+                let _ = blocking(move || m.abort()).await;
             }
             if let Some(g) = g {
                 if let Err(e) = self.report_to_gtm(g, false).await {
@@ -545,8 +572,7 @@ impl Session {
         if self.txn.is_none() {
             self.txn = Some(Txn::new(false, self.default_isolation()?));
         }
-        let session = self.gtm_session;
-        let gtm = self.node.gtm.clone();
+        let (gtm, session) = self.gtm_session().await?;
         let mvcc = self.node.mvcc.clone();
         let txn = self
             .txn
@@ -589,28 +615,19 @@ impl Session {
         params: Vec<Value>,
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
-        self.on_blocking_thread(writes(&stmt), move |node, handle, txn, row_ids| {
-            run_statement(
-                node,
-                handle,
-                txn,
-                row_ids,
-                &stmt,
-                &params,
-                prepared.as_ref(),
-            )
+        self.on_blocking_thread(writes(&stmt), move |node, txn, row_ids| {
+            run_statement(node, txn, row_ids, &stmt, &params, prepared.as_ref())
         })
         .await
     }
 
     /// Runs `work` in the session's transaction (opened with the context a reader or a
-    /// writer needs) on a blocking thread: storage reads, lock waits and fsyncs block.
+    /// writer needs) where it may block (storage reads, lock waits, fsyncs): in place on the
+    /// session's thread ([`crate::session_thread`]).
     async fn on_blocking_thread<T, F>(&mut self, write: bool, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Node, &tokio::runtime::Handle, &mut Transaction, &mut u32) -> Result<T>
-            + Send
-            + 'static,
+        F: FnOnce(&Node, &mut Transaction, &mut u32) -> Result<T> + Send + 'static,
     {
         self.prepare_context(write).await?;
         let wait = self.wait_options();
@@ -625,9 +642,8 @@ impl Session {
         mvcc_txn.set_wait(wait);
         let mut row_ids = txn.row_ids;
         let node = self.node.clone();
-        let handle = tokio::runtime::Handle::current();
-        let (mvcc_txn_back, row_ids_back, result) = tokio::task::spawn_blocking(move || {
-            let result = work(&node, &handle, &mut mvcc_txn, &mut row_ids);
+        let (mvcc_txn_back, row_ids_back, result) = blocking(move || {
+            let result = work(&node, &mut mvcc_txn, &mut row_ids);
             (mvcc_txn, row_ids, result)
         })
         .await
@@ -641,6 +657,34 @@ impl Session {
         result
     }
 
+    /// The GTM client and session id to begin transactions on, connecting the session's own
+    /// client at the first call if it has one.
+    async fn gtm_session(&mut self) -> Result<(GtmClient, SessionId)> {
+        if let Some((gtm, session)) = &self.gtm {
+            return Ok((gtm.clone(), *session));
+        }
+        let gtm = match &self.node.session_gtm {
+            Some((addresses, options)) if crate::session_thread::on_session_thread() => {
+                GtmClient::connect(addresses.clone(), options.clone())
+                    .await
+                    .map_err(gtm_error)?
+            }
+            _ => self.node.gtm.clone(),
+        };
+        let session = gtm.new_session();
+        self.gtm = Some((gtm.clone(), session));
+        Ok((gtm, session))
+    }
+
+    /// The GTM client for calls outside a session's transactions (commit, abort, status):
+    /// the session's, once chosen, else the node's; any client may make them.
+    fn gtm_client(&self) -> GtmClient {
+        match &self.gtm {
+            Some((gtm, _)) => gtm.clone(),
+            None => self.node.gtm.clone(),
+        }
+    }
+
     /// Ends the session: an open transaction aborts.
     pub async fn close(&mut self) {
         if let Some(pid) = self.pid.take() {
@@ -652,6 +696,8 @@ impl Session {
             keys.remove(&pid);
         }
         let _ = self.finish(false).await;
-        let _ = self.node.gtm.end_session(self.gtm_session).await;
+        if let Some((gtm, session)) = self.gtm.take() {
+            let _ = gtm.end_session(session).await;
+        }
     }
 }

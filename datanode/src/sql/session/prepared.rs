@@ -3,6 +3,7 @@
 //! `COMMIT PREPARED` / `ROLLBACK PREPARED` finish it, also after a restart.
 
 use super::{gtm_error, Session, StatementResult};
+use crate::session_thread::blocking;
 use crate::sql::table::mvcc_error;
 use crate::sql::{catalog, system};
 use crate::storage::keys::Key;
@@ -37,7 +38,7 @@ impl Session {
             .map_err(catalog::storage_error)?
             .is_some()
         {
-            let _ = tokio::task::spawn_blocking(move || m.abort()).await;
+            let _ = blocking(move || m.abort()).await;
             let _ = self.report_to_gtm(gxid, false).await;
             return Err(SqlError::new(
                 sqlstate::DUPLICATE_PREPARED_TRANSACTION,
@@ -55,7 +56,7 @@ impl Session {
         }
         let engine = self.node.mvcc.engine().clone();
         let gid_owned = gid.to_string();
-        tokio::task::spawn_blocking(move || -> Result<()> {
+        blocking(move || -> Result<()> {
             let mut batch = WriteBatch::synced();
             let entry = system::encode_gid_entry(gxid, chrono::Utc::now());
             batch.put(Cf::Meta, gid_key(&gid_owned), entry);
@@ -92,7 +93,7 @@ impl Session {
             }
         };
         let mvcc = self.node.mvcc.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
+        blocking(move || -> Result<()> {
             if commit {
                 mvcc.commit_prepared(gxid).map_err(mvcc_error)?;
             } else {
@@ -108,7 +109,7 @@ impl Session {
         // A prepared transaction may have changed the catalog.
         self.node.catalog.invalidate();
         if !self.from_coordinator {
-            let gtm = &self.node.gtm;
+            let gtm = self.gtm_client();
             let _ = gtm.decide(gid, commit).await;
             self.report_to_gtm(gxid, commit).await?;
             let _ = gtm.forget(gid).await;

@@ -18,15 +18,14 @@ use sqlparser::ast;
 /// Runs one statement inside `txn` on a blocking thread.
 pub(super) fn run_statement(
     node: &Node,
-    handle: &tokio::runtime::Handle,
     txn: &mut Transaction,
     row_ids: &mut u32,
     stmt: &ast::Statement,
     params: &[Value],
     prepared: Option<&Prepared>,
 ) -> Result<StatementResult> {
-    let sequences = &|name: &str| nextval(node, handle, name);
-    if let Some(result) = ddl::run(node, handle, sequences, txn, row_ids, stmt) {
+    let sequences = &|name: &str| nextval(node, name);
+    if let Some(result) = ddl::run(node, sequences, txn, row_ids, stmt) {
         return result;
     }
     if let ast::Statement::Explain {
@@ -84,7 +83,7 @@ pub(super) fn storage<'a>(
     }
 }
 
-pub(super) fn nextval(node: &Node, handle: &tokio::runtime::Handle, name: &str) -> Result<i64> {
+pub(super) fn nextval(node: &Node, name: &str) -> Result<i64> {
     {
         let mut cache = node.sequences.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((next, left, inc)) = cache.get_mut(name) {
@@ -96,7 +95,10 @@ pub(super) fn nextval(node: &Node, handle: &tokio::runtime::Handle, name: &str) 
             }
         }
     }
-    let (first, count, increment) = handle.block_on(node.gtm.nextval(name)).map_err(|e| {
+    let gtm = node.gtm.clone();
+    let owned = name.to_string();
+    let answer = node.wait_gtm(async move { gtm.nextval(&owned).await })?;
+    let (first, count, increment) = answer.map_err(|e| {
         if e.to_string().contains("does not exist") {
             SqlError::new(
                 sqlstate::UNDEFINED_SEQUENCE,
