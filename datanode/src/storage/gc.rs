@@ -55,7 +55,7 @@ impl Mvcc {
         if let Some(after) = cursor.take() {
             range.start = Bound::Excluded(after);
         }
-        let mut statuses = Statuses::new(&**self.engine());
+        let mut statuses = Statuses::new(&**self.engine(), &self.finals);
         let mut tables: HashMap<u64, Option<Box<dyn TableIndexes + '_>>> = HashMap::new();
         let mut stats = GcStats::default();
         // The row being examined and the keys of its dead versions.
@@ -122,7 +122,7 @@ impl Mvcc {
         deadline: Option<Instant>,
         catalog: &dyn IndexCatalog,
     ) -> Result<GcStats> {
-        let mut statuses = Statuses::new(&**self.engine());
+        let mut statuses = Statuses::new(&**self.engine(), &self.finals);
         let mut tables: HashMap<u64, Option<Box<dyn TableIndexes + '_>>> = HashMap::new();
         let mut stats = GcStats::default();
         let mut still_dirty = Vec::new();

@@ -397,7 +397,7 @@ impl Transaction {
             .get(i)
             .ok_or_else(|| StorageError::InvalidInput(format!("no index at position {i}")))?;
         let engine = self.engine().clone();
-        let mut statuses = Statuses::new(&*engine);
+        let mut statuses = Statuses::new(&*engine, &self.finals);
         let mut out = Vec::new();
         for item in engine.scan(Cf::Index, range.key_range(spec)) {
             let (key, _) = item?;
@@ -450,7 +450,7 @@ impl Transaction {
                 }
                 let next = 'step: {
                     let _latches = locks.latch_all(&keys);
-                    let mut statuses = Statuses::new(&*engine);
+                    let mut statuses = Statuses::new(&*engine, &self.finals);
                     let versions = self.versions(table_id, &pk)?;
                     if spec.unique {
                         if let Some(holder) = self.insert_holder(&mut statuses, &versions)? {
@@ -513,7 +513,7 @@ impl Transaction {
         i: usize,
     ) -> Result<Option<Vec<Value>>> {
         let engine = self.engine().clone();
-        let mut statuses = Statuses::new(&*engine);
+        let mut statuses = Statuses::new(&*engine, &self.finals);
         let versions = self.versions(table_id, pk)?;
         match Transaction::live(&mut statuses, &versions)? {
             Some(v) => Ok(Some(indexes.values(&v.version.row)?.swap_remove(i))),

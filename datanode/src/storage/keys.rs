@@ -28,6 +28,28 @@ use rxc_common::txn::Gxid;
 const TAG_META: u8 = 0x01;
 const TAG_TABLE: u8 = 0x02;
 const TAG_ROW: u8 = 0x03;
+
+/// The length of a row key's version suffix (the creator's GXID, inverted).
+const VERSION_LEN: usize = 8;
+
+/// Whether `key` is a whole [`Key::Row`] key (tag, table id, a tuple of at least its
+/// terminator, version): the domain of [`row_versions_prefix`].
+pub fn is_row_key(key: &[u8]) -> bool {
+    key.first() == Some(&TAG_ROW) && key.len() > 1 + 8 + VERSION_LEN
+}
+
+/// The part of a row key all versions of its row share — [`KeyPrefix::RowVersions`] of the
+/// row — what RocksDB's prefix filters of `rows` are built on. Keys of one row are contiguous,
+/// since tuples are self-delimiting. Only for [`is_row_key`] keys.
+pub fn row_versions_prefix(key: &[u8]) -> &[u8] {
+    &key[..key.len().saturating_sub(VERSION_LEN)]
+}
+
+/// The smallest key of row versions under `prefix` (a [`KeyPrefix::RowVersions`]): where a
+/// seek for the row's newest version starts.
+pub fn first_row_version(prefix: &[u8]) -> Vec<u8> {
+    [prefix, &[0; VERSION_LEN]].concat()
+}
 const TAG_INDEX: u8 = 0x04;
 const TAG_TXN_STATUS: u8 = 0x05;
 

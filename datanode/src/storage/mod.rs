@@ -355,6 +355,14 @@ pub trait Engine: Send + Sync {
         self.scan(cf, KeyRange::prefix(prefix))
     }
 
+    /// The versions of one row in `rows` within `range`, which lies inside the row's
+    /// [`keys::row_versions_prefix`] and starts at it (or later), in ascending order: as
+    /// [`Engine::scan`], but an engine may skip what cannot hold the row (RocksDB: prefix bloom
+    /// filters of the memtable and the SST files).
+    fn scan_row_versions(&self, range: KeyRange) -> ScanIter<'_> {
+        self.scan(Cf::Rows, range)
+    }
+
     /// Applies `batch` atomically and returns its LSN (the LSN of its last operation). With
     /// `batch.sync` the batch is durable when this returns. An empty batch writes nothing and
     /// returns [`Engine::latest_lsn`].

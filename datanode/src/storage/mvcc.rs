@@ -124,6 +124,7 @@ use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// SQLSTATE of a serialization failure.
@@ -267,17 +268,20 @@ fn describe_violation(index_id: Option<u64>, existing: &[Value]) -> String {
     }
 }
 
-/// Reads and caches local transaction statuses for one operation. Only final statuses could be
-/// cached forever; one operation is short enough to cache every status it reads.
+/// Reads and caches local transaction statuses for one operation, in front of the node's
+/// cache of final statuses ([`FinalStatuses`]). One operation is short enough to cache every
+/// status it reads.
 pub(super) struct Statuses<'a> {
     engine: &'a dyn Engine,
+    finals: Arc<FinalStatuses>,
     cache: HashMap<Gxid, Option<TxnStatus>>,
 }
 
 impl<'a> Statuses<'a> {
-    pub(super) fn new(engine: &'a dyn Engine) -> Self {
+    pub(super) fn new(engine: &'a dyn Engine, finals: &Arc<FinalStatuses>) -> Self {
         Statuses {
             engine,
+            finals: finals.clone(),
             cache: HashMap::new(),
         }
     }
@@ -286,13 +290,72 @@ impl<'a> Statuses<'a> {
         if let Some(status) = self.cache.get(&gxid) {
             return Ok(*status);
         }
+        if let Some(status) = self.finals.get(gxid) {
+            return Ok(Some(status));
+        }
         let status = read_status(self.engine, gxid)?;
+        if let Some(status) = status {
+            self.finals.note(gxid, status);
+        }
         self.cache.insert(gxid, status);
         Ok(status)
     }
 
     pub(super) fn in_progress(&mut self, gxid: Gxid) -> Result<bool> {
         Ok(TxnStatus::in_progress(self.get(gxid)?))
+    }
+}
+
+/// The node's cache of final local statuses (committed, aborted: they never change), so that
+/// reading a row does not look its creator's status up in RocksDB each time. Direct-mapped by
+/// GXID, one atomic word a slot holding the GXID and the status: no locks, and a slot taken by
+/// another GXID is just a miss.
+pub(super) struct FinalStatuses {
+    slots: Box<[AtomicU64]>,
+}
+
+/// How many GXIDs [`FinalStatuses`] holds (a power of two).
+const FINAL_STATUS_SLOTS: usize = 1 << 16;
+
+impl Default for FinalStatuses {
+    fn default() -> Self {
+        FinalStatuses {
+            slots: (0..FINAL_STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl FinalStatuses {
+    const COMMITTED: u64 = 1;
+    const ABORTED: u64 = 2;
+
+    fn slot(&self, gxid: Gxid) -> &AtomicU64 {
+        &self.slots[gxid.0 as usize & (FINAL_STATUS_SLOTS - 1)]
+    }
+
+    /// The final status of `gxid`, if cached.
+    fn get(&self, gxid: Gxid) -> Option<TxnStatus> {
+        let word = self.slot(gxid).load(Ordering::Acquire);
+        if word >> 2 != gxid.0 {
+            return None;
+        }
+        match word & 3 {
+            Self::COMMITTED => Some(TxnStatus::Committed),
+            Self::ABORTED => Some(TxnStatus::Aborted),
+            _ => None,
+        }
+    }
+
+    /// Caches `status` of `gxid` if it is final (and the GXID fits the word).
+    fn note(&self, gxid: Gxid, status: TxnStatus) {
+        let code = match status {
+            TxnStatus::Committed => Self::COMMITTED,
+            TxnStatus::Aborted => Self::ABORTED,
+            _ => return,
+        };
+        if gxid.0 >> 62 == 0 {
+            self.slot(gxid).store(gxid.0 << 2 | code, Ordering::Release);
+        }
     }
 }
 
@@ -321,6 +384,8 @@ pub struct Mvcc {
     pub(super) gc_cursor: Mutex<Option<Vec<u8>>>,
     /// Rows that may hold dead versions (see [`DirtyRows`]).
     pub(super) dirty: Arc<DirtyRows>,
+    /// Final transaction statuses read or written lately.
+    pub(super) finals: Arc<FinalStatuses>,
 }
 
 impl Mvcc {
@@ -331,6 +396,7 @@ impl Mvcc {
             locks: Arc::new(LockManager::new()),
             gc_cursor: Mutex::new(None),
             dirty: Arc::default(),
+            finals: Arc::default(),
         }
     }
 
@@ -357,6 +423,7 @@ impl Mvcc {
             wait: WaitOptions::default(),
             commit_after: Vec::new(),
             dirty: self.dirty.clone(),
+            finals: self.finals.clone(),
             created: Vec::new(),
             tables: Vec::new(),
         }
@@ -374,6 +441,7 @@ impl Mvcc {
             wait: WaitOptions::default(),
             commit_after: Vec::new(),
             dirty: self.dirty.clone(),
+            finals: self.finals.clone(),
             created: Vec::new(),
             tables: Vec::new(),
         }
@@ -562,6 +630,8 @@ pub struct Transaction {
     commit_after: Vec<Gxid>,
     /// The node's dirty rows: rows this transaction gives a deleter are listed at once.
     dirty: Arc<DirtyRows>,
+    /// The node's final statuses.
+    pub(super) finals: Arc<FinalStatuses>,
     /// Rows this transaction created versions in, listed if it aborts.
     created: Vec<(u64, Vec<Value>)>,
     /// Tables this transaction wrote or locked rows of, sorted.
@@ -673,7 +743,7 @@ impl Transaction {
     /// The version of row `pk` of `table_id` this transaction sees, with who wrote it and
     /// who (if anyone) deleted it, for callers that cache what they read.
     pub fn get_version(&self, table_id: u64, pk: &[Value]) -> Result<Option<VersionInfo>> {
-        let mut statuses = Statuses::new(&*self.engine);
+        let mut statuses = Statuses::new(&*self.engine, &self.finals);
         let versions = self.versions_to_visible(&mut statuses, table_id, pk)?;
         Ok(match versions.into_iter().last() {
             Some(v) if self.visible(&mut statuses, &v)? => Some(VersionInfo {
@@ -699,7 +769,7 @@ impl Transaction {
 
     /// The row `pk` of `table_id` as this transaction sees it.
     pub fn get(&self, table_id: u64, pk: &[Value]) -> Result<Option<Vec<u8>>> {
-        let mut statuses = Statuses::new(&*self.engine);
+        let mut statuses = Statuses::new(&*self.engine, &self.finals);
         self.visible_row(&mut statuses, table_id, pk)
     }
 
@@ -752,7 +822,7 @@ impl Transaction {
 
     /// Every row of `table_id` this transaction sees, in primary-key order.
     pub fn scan(&self, table_id: u64) -> Result<Vec<(Vec<Value>, Vec<u8>)>> {
-        let mut statuses = Statuses::new(&*self.engine);
+        let mut statuses = Statuses::new(&*self.engine, &self.finals);
         let prefix = KeyPrefix::Row { table_id }.encode();
         let mut out: Vec<(Vec<Value>, Vec<u8>)> = Vec::new();
         for item in self.engine.scan_prefix(Cf::Rows, &prefix) {
@@ -971,7 +1041,7 @@ impl Transaction {
             let holder = 'step: {
                 let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
-                let mut statuses = Statuses::new(&*engine);
+                let mut statuses = Statuses::new(&*engine, &self.finals);
                 let versions = self.versions(table_id, pk)?;
                 for &rule in &rules {
                     let check = match rule {
@@ -1097,7 +1167,7 @@ impl Transaction {
             let holder = 'step: {
                 let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
-                let mut statuses = Statuses::new(&*engine);
+                let mut statuses = Statuses::new(&*engine, &self.finals);
                 let versions = self.versions_to_visible(&mut statuses, table_id, pk)?;
                 let target =
                     match self.target(&mut statuses, table_id, pk, &versions, Access::Write)? {
@@ -1231,7 +1301,7 @@ impl Transaction {
             let holder = 'step: {
                 let _latch = locks.latch(&latch_key);
                 let engine = self.engine.clone();
-                let mut statuses = Statuses::new(&*engine);
+                let mut statuses = Statuses::new(&*engine, &self.finals);
                 let versions = match start {
                     Start::Snapshot => self.versions_to_visible(&mut statuses, table_id, pk)?,
                     Start::Live => self.versions(table_id, pk)?,
@@ -1382,7 +1452,7 @@ pub(super) fn read_versions_down_to(
         range.end = Bound::Included(key.encode());
     }
     engine
-        .scan(Cf::Rows, range)
+        .scan_row_versions(range)
         .map(|item| {
             let (key, value) = item?;
             stored(key, &value)
@@ -1403,7 +1473,7 @@ fn read_versions_until(
         pk: pk.to_vec(),
     };
     let mut out = Vec::new();
-    for item in engine.scan_prefix(Cf::Rows, &prefix.encode()) {
+    for item in engine.scan_row_versions(KeyRange::prefix(&prefix.encode())) {
         let (key, value) = item?;
         let v = stored(key, &value)?;
         let stop = last(&v)?;

@@ -22,6 +22,7 @@
 //!   bloom filters for point lookups; background jobs sized to the machine.
 
 use super::group_commit::{GroupCommit, GroupCommitStats};
+use super::keys;
 use super::{
     check_updates_since, Cf, Engine, KeyRange, Lsn, Result, ScanIter, StorageError, UpdatesIter,
     WriteBatch, WriteOp,
@@ -29,7 +30,7 @@ use super::{
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    IteratorMode, Options, ReadOptions, WriteBatchIteratorCf, WriteOptions, DB,
+    IteratorMode, Options, ReadOptions, SliceTransform, WriteBatchIteratorCf, WriteOptions, DB,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -161,6 +162,18 @@ impl RocksEngine {
     }
 
     fn iterator(&self, cf: Cf, range: &KeyRange, mode: IteratorMode) -> ScanIter<'_> {
+        self.iterator_opts(cf, range, mode, false)
+    }
+
+    /// A scan of `range`; `one_row` scans one row's versions in `rows` with the prefix filters
+    /// (the range starts at the row's versions prefix), everything else in total order.
+    fn iterator_opts(
+        &self,
+        cf: Cf,
+        range: &KeyRange,
+        mode: IteratorMode,
+        one_row: bool,
+    ) -> ScanIter<'_> {
         let (lower, upper) = range.to_half_open();
         if let (Some(l), Some(u)) = (&lower, &upper) {
             if l >= u {
@@ -168,6 +181,17 @@ impl RocksEngine {
             }
         }
         let mut read_opts = ReadOptions::default();
+        // `rows` has a prefix extractor: a seek honours its filters only where asked.
+        let seek = match &lower {
+            Some(prefix) if one_row => {
+                read_opts.set_prefix_same_as_start(true);
+                Some(keys::first_row_version(prefix))
+            }
+            _ => {
+                read_opts.set_total_order_seek(true);
+                None
+            }
+        };
         if let Some(lower) = lower {
             read_opts.set_iterate_lower_bound(lower);
         }
@@ -175,10 +199,14 @@ impl RocksEngine {
             read_opts.set_iterate_upper_bound(upper);
         }
         let mut raw = self.db.raw_iterator_cf_opt(self.handle(cf), read_opts);
-        let forward = match mode {
-            IteratorMode::End => {
+        let forward = match (mode, seek) {
+            (IteratorMode::End, _) => {
                 raw.seek_to_last();
                 false
+            }
+            (_, Some(key)) => {
+                raw.seek(key);
+                true
             }
             _ => {
                 raw.seek_to_first();
@@ -320,6 +348,17 @@ fn cf_options(cf: Cf, cache: &Cache) -> Options {
     // txn status and catalog reads are gets).
     table.set_bloom_filter(10.0, false);
     let mut opts = Options::default();
+    if cf == Cf::Rows {
+        // Prefix filters on the row a key is a version of: a point read skips the memtable
+        // and the SST files that hold no version of its row (whole-key filters stay, for
+        // reads of one version by its key).
+        opts.set_prefix_extractor(SliceTransform::create(
+            "rxc.row_versions",
+            keys::row_versions_prefix,
+            Some(keys::is_row_key),
+        ));
+        opts.set_memtable_prefix_bloom_ratio(0.05);
+    }
     opts.set_block_based_table_factory(&table);
     opts.set_level_compaction_dynamic_level_bytes(true);
     opts.set_compression_type(DBCompressionType::Lz4);
@@ -382,6 +421,10 @@ impl Engine for RocksEngine {
 
     fn scan_rev(&self, cf: Cf, range: KeyRange) -> ScanIter<'_> {
         self.iterator(cf, &range, IteratorMode::End)
+    }
+
+    fn scan_row_versions(&self, range: KeyRange) -> ScanIter<'_> {
+        self.iterator_opts(Cf::Rows, &range, IteratorMode::Start, true)
     }
 
     fn write(&self, batch: WriteBatch) -> Result<Lsn> {
