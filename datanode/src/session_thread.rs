@@ -35,8 +35,10 @@ where
         .stack_size(rxc_common::net::THREAD_STACK_BYTES)
         .spawn(move || {
             SESSION_THREAD.set(true);
+            // Sockets and timers only: signals and child processes are the shared runtime's.
             let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_io()
+                .enable_time()
                 .build()
             {
                 Ok(rt) => rt,

@@ -485,3 +485,50 @@ async fn prepared_statements_keep_plans_while_the_catalog_holds() {
         "42P01"
     );
 }
+
+/// The node's own sessions' snapshots keep the versions they see. The GTM holds none of them
+/// (one snapshot answer serves many sessions), so garbage collection stays below the oldest
+/// snapshot in use on the node: here a REPEATABLE READ reader's, while a writer replaces its
+/// row a few hundred times and GC runs every 20 ms; a READ COMMITTED reader meanwhile sees
+/// each commit as it comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_collection_keeps_what_open_snapshots_see() {
+    let dir = rxc_tests::TempDir::new("dn-gc-horizon");
+    let gtm = rxc_tests::Gtm::start("gtm", &dir.join("gtm"), &rxc_tests::free_addr(), None);
+    let config = dir.join("datanode.toml");
+    std::fs::write(&config, "gc_interval_ms = 20\n").unwrap();
+    let config_s = config.to_string_lossy().into_owned();
+    let dn = Datanode::start_with(
+        "dn1",
+        &dir.join("dn1"),
+        &rxc_tests::free_addr(),
+        &gtm.addr,
+        &["--config", &config_s],
+    );
+    let writer = connect(&dn).await;
+    let reader = connect(&dn).await;
+    let watcher = connect(&dn).await;
+    writer
+        .batch_execute("CREATE TABLE g (k int PRIMARY KEY, v int); INSERT INTO g VALUES (1, 0)")
+        .await
+        .unwrap();
+    reader
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .unwrap();
+    assert_eq!(rows(&reader, "SELECT v FROM g").await, table(&[&["0"]]));
+    for i in 1..=300 {
+        writer
+            .batch_execute("UPDATE g SET v = v + 1 WHERE k = 1")
+            .await
+            .unwrap();
+        if i % 100 == 0 {
+            let seen = rows(&watcher, "SELECT v FROM g").await;
+            assert_eq!(seen, table(&[&[&i.to_string()]]));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(rows(&reader, "SELECT v FROM g").await, table(&[&["0"]]));
+    reader.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&reader, "SELECT v FROM g").await, table(&[&["300"]]));
+}

@@ -246,18 +246,51 @@ impl GtmClient {
         }
     }
 
+    /// A snapshot no session holds, for a caller that keeps what its readers' snapshots need
+    /// itself (a datanode keeps its own garbage collection below its transactions' xmins):
+    /// one answer may then serve many readers.
+    pub async fn unheld_snapshot(&self) -> Result<Snapshot, GtmError> {
+        match self
+            .call(Request::Snapshot {
+                sessions: Vec::new(),
+            })
+            .await?
+        {
+            Response::Snapshot(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Begin and snapshot in one round trip.
     pub async fn begin_with_snapshot(
         &self,
         session: SessionId,
         isolation: Isolation,
     ) -> Result<(Gxid, i64, Snapshot), GtmError> {
+        self.begin_and_snapshot(session, isolation, vec![session])
+            .await
+    }
+
+    /// Begin and an unheld snapshot ([`GtmClient::unheld_snapshot`]) in one round trip.
+    pub async fn begin_with_unheld_snapshot(
+        &self,
+        session: SessionId,
+        isolation: Isolation,
+    ) -> Result<(Gxid, i64, Snapshot), GtmError> {
+        self.begin_and_snapshot(session, isolation, Vec::new())
+            .await
+    }
+
+    async fn begin_and_snapshot(
+        &self,
+        session: SessionId,
+        isolation: Isolation,
+        holders: Vec<SessionId>,
+    ) -> Result<(Gxid, i64, Snapshot), GtmError> {
         let mut answers = self
             .call_batch(&[
                 Request::Begin { session, isolation },
-                Request::Snapshot {
-                    sessions: vec![session],
-                },
+                Request::Snapshot { sessions: holders },
             ])
             .await?
             .into_iter();

@@ -44,12 +44,14 @@ impl Mvcc {
     /// below `global_xmin` — with the index entries no remaining version of their row carries
     /// (`catalog` says which indexes a table has). Examines at most `budget` versions,
     /// continuing after the last call's position (and wrapping around at the end).
+    /// `global_xmin` is held down to [`Mvcc::horizon`]: what the node's own snapshots see stays.
     pub fn gc(
         &self,
         global_xmin: Gxid,
         budget: usize,
         catalog: &dyn IndexCatalog,
     ) -> Result<GcStats> {
+        let global_xmin = self.horizon(global_xmin);
         let mut cursor = self.gc_cursor.lock().expect("gc cursor lock poisoned");
         let mut range = KeyRange::all();
         if let Some(after) = cursor.take() {
@@ -115,6 +117,10 @@ impl Mvcc {
     /// branches) short without sweeping every version of the node every round. With a
     /// `deadline` it also stops, between batches of rows, once the deadline passed, so a
     /// backlog (a bulk update, a re-keyed table) costs a bounded share of the CPU per call.
+    /// `global_xmin` is held down to [`Mvcc::horizon`], as for [`Mvcc::gc`]. A row's versions
+    /// are read down to its floor, the oldest version the previous visit kept (at most that
+    /// visit's horizon): below it everything is removed, and no writer can add a version there,
+    /// since a writer's GXID is at least the horizon.
     pub fn gc_dirty(
         &self,
         global_xmin: Gxid,
@@ -122,6 +128,7 @@ impl Mvcc {
         deadline: Option<Instant>,
         catalog: &dyn IndexCatalog,
     ) -> Result<GcStats> {
+        let global_xmin = self.horizon(global_xmin);
         let mut statuses = Statuses::new(&**self.engine(), &self.finals);
         let mut tables: HashMap<u64, Option<Box<dyn TableIndexes + '_>>> = HashMap::new();
         let mut stats = GcStats::default();

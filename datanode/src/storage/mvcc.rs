@@ -122,7 +122,7 @@ use super::{Cf, Engine, KeyRange, StorageError, WriteBatch};
 use crate::{errdata, errinput};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -314,8 +314,8 @@ pub(super) struct FinalStatuses {
     slots: Box<[AtomicU64]>,
 }
 
-/// How many GXIDs [`FinalStatuses`] holds (a power of two).
-const FINAL_STATUS_SLOTS: usize = 1 << 16;
+/// How many GXIDs [`FinalStatuses`] holds (a power of two; 8 MiB).
+const FINAL_STATUS_SLOTS: usize = 1 << 20;
 
 impl Default for FinalStatuses {
     fn default() -> Self {
@@ -386,6 +386,8 @@ pub struct Mvcc {
     pub(super) dirty: Arc<DirtyRows>,
     /// Final transaction statuses read or written lately.
     pub(super) finals: Arc<FinalStatuses>,
+    /// The xmins of the snapshots transactions read with.
+    active: Arc<ActiveSnapshots>,
 }
 
 impl Mvcc {
@@ -397,6 +399,7 @@ impl Mvcc {
             gc_cursor: Mutex::new(None),
             dirty: Arc::default(),
             finals: Arc::default(),
+            active: Arc::default(),
         }
     }
 
@@ -410,9 +413,20 @@ impl Mvcc {
         &self.locks
     }
 
+    /// What garbage collection may remove below: `global_xmin` from the GTM, held down to the
+    /// oldest xmin of the snapshots this node's transactions read with. The GTM holds no
+    /// snapshot of the node's own sessions (one snapshot answer serves many of them), so the
+    /// node keeps the versions they can see itself.
+    pub fn horizon(&self, global_xmin: Gxid) -> Gxid {
+        self.active
+            .oldest()
+            .map_or(global_xmin, |xmin| xmin.min(global_xmin))
+    }
+
     /// A writing transaction with the GXID and snapshot the GTM gave it. It waits for rows
     /// with the default [`WaitOptions`] until [`Transaction::set_wait`] says otherwise.
     pub fn begin(&self, gxid: Gxid, snapshot: Snapshot, isolation: Isolation) -> Transaction {
+        self.active.add(snapshot.xmin);
         Transaction {
             engine: self.engine.clone(),
             locks: self.locks.clone(),
@@ -424,6 +438,7 @@ impl Mvcc {
             commit_after: Vec::new(),
             dirty: self.dirty.clone(),
             finals: self.finals.clone(),
+            active: self.active.clone(),
             created: Vec::new(),
             tables: Vec::new(),
         }
@@ -431,6 +446,7 @@ impl Mvcc {
 
     /// A read-only transaction (no GXID) reading with `snapshot`.
     pub fn read_only(&self, snapshot: Snapshot) -> Transaction {
+        self.active.add(snapshot.xmin);
         Transaction {
             engine: self.engine.clone(),
             locks: self.locks.clone(),
@@ -442,6 +458,7 @@ impl Mvcc {
             commit_after: Vec::new(),
             dirty: self.dirty.clone(),
             finals: self.finals.clone(),
+            active: self.active.clone(),
             created: Vec::new(),
             tables: Vec::new(),
         }
@@ -527,6 +544,40 @@ pub struct VersionInfo {
     pub deleter: Option<Gxid>,
     /// The row bytes.
     pub row: Vec<u8>,
+}
+
+/// The xmins of the snapshots the node's transactions read with, counted.
+#[derive(Debug, Default)]
+struct ActiveSnapshots {
+    xmins: Mutex<BTreeMap<Gxid, usize>>,
+}
+
+impl ActiveSnapshots {
+    fn add(&self, xmin: Gxid) {
+        let mut xmins = self.xmins.lock().unwrap_or_else(|e| e.into_inner());
+        *xmins.entry(xmin).or_default() += 1;
+    }
+
+    fn remove(&self, xmin: Gxid) {
+        let mut xmins = self.xmins.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = xmins.get_mut(&xmin) {
+            *count -= 1;
+            if *count == 0 {
+                xmins.remove(&xmin);
+            }
+        }
+    }
+
+    fn oldest(&self) -> Option<Gxid> {
+        let xmins = self.xmins.lock().unwrap_or_else(|e| e.into_inner());
+        xmins.keys().next().copied()
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.active.remove(self.snapshot.xmin);
+    }
 }
 
 /// The rows that may hold versions garbage collection can remove — rows that got a deleter,
@@ -632,6 +683,8 @@ pub struct Transaction {
     dirty: Arc<DirtyRows>,
     /// The node's final statuses.
     pub(super) finals: Arc<FinalStatuses>,
+    /// The node's snapshots in use, this one's xmin among them while it lives.
+    active: Arc<ActiveSnapshots>,
     /// Rows this transaction created versions in, listed if it aborts.
     created: Vec<(u64, Vec<Value>)>,
     /// Tables this transaction wrote or locked rows of, sorted.
@@ -664,6 +717,8 @@ impl Transaction {
         if self.gxid.is_some() && self.isolation == Isolation::RepeatableRead {
             return Err(errinput!("a REPEATABLE READ transaction keeps its snapshot").into());
         }
+        self.active.add(snapshot.xmin);
+        self.active.remove(self.snapshot.xmin);
         self.snapshot = snapshot;
         Ok(())
     }

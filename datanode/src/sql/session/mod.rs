@@ -39,6 +39,7 @@ mod copy;
 mod ddl;
 mod prepared;
 mod settings;
+pub mod snapshots;
 mod statement;
 
 use settings::{default_settings, isolation_from_modes};
@@ -67,6 +68,8 @@ pub struct Node {
     runtime: tokio::runtime::Handle,
     /// Where and how a session thread connects a GTM client of its own, if it does.
     session_gtm: Option<(Vec<String>, ClientOptions)>,
+    /// Snapshot answers shared by the sessions' statements.
+    pub snapshots: snapshots::SnapshotShare,
 }
 
 impl Node {
@@ -75,6 +78,7 @@ impl Node {
         Ok(Node {
             runtime: tokio::runtime::Handle::current(),
             session_gtm: None,
+            snapshots: snapshots::SnapshotShare::default(),
             name,
             ids: IdAllocator::open(mvcc.clone())?,
             mvcc,
@@ -573,6 +577,7 @@ impl Session {
             self.txn = Some(Txn::new(false, self.default_isolation()?));
         }
         let (gtm, session) = self.gtm_session().await?;
+        let node = self.node.clone();
         let mvcc = self.node.mvcc.clone();
         let txn = self
             .txn
@@ -582,7 +587,7 @@ impl Session {
         if write && txn.gxid.is_none() {
             let (gxid, snapshot) = if fresh_snapshot {
                 let (gxid, _, snapshot) = gtm
-                    .begin_with_snapshot(session, txn.isolation)
+                    .begin_with_unheld_snapshot(session, txn.isolation)
                     .await
                     .map_err(gtm_error)?;
                 (gxid, snapshot)
@@ -600,7 +605,7 @@ impl Session {
             return Ok(());
         }
         if fresh_snapshot {
-            let snapshot = gtm.snapshot(session).await.map_err(gtm_error)?;
+            let snapshot = node.snapshots.get(&gtm).await.map_err(gtm_error)?;
             match &mut txn.mvcc {
                 Some(m) if txn.gxid.is_some() => m.set_snapshot(snapshot).map_err(mvcc_error)?,
                 _ => txn.mvcc = Some(mvcc.read_only(snapshot)),

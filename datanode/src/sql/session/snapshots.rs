@@ -1,0 +1,122 @@
+//! One GTM snapshot answer for many of the node's sessions at a time.
+//!
+//! A READ COMMITTED statement needs a snapshot taken after it began: one the GTM made for a
+//! request sent after the statement asked. Sessions that ask while such a request is already on
+//! its way cannot use its answer (it may predate a commit they must see), but they can all share
+//! the next one: a leader/follower round as in group commit.
+//!
+//! ```text
+//!  session A ─ asks: none in flight → A sends fetch 1 ───────────────▶ answer 1 → A
+//!  session B ─ asks during fetch 1 → needs fetch ≥ 2, waits ┐
+//!  session C ─ asks during fetch 1 → needs fetch ≥ 2, waits ┤ fetch 1 done: B finds none
+//!                                                           │ in flight, sends fetch 2
+//!                                                           └──────────▶ answer 2 → B and C
+//! ```
+//!
+//! The snapshots are unheld at the GTM ([`GtmClient::unheld_snapshot`]): the node keeps the
+//! versions its transactions' snapshots can see itself ([`Mvcc::horizon`]), which is what lets
+//! one answer serve sessions of different GTM clients.
+//!
+//! [`Mvcc::horizon`]: crate::storage::mvcc::Mvcc::horizon
+
+use rxc_common::gtm::client::GtmClient;
+use rxc_common::txn::Snapshot;
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// The node's shared snapshot fetches.
+#[derive(Debug, Default)]
+pub struct SnapshotShare {
+    state: Mutex<State>,
+    done: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The id the next fetch gets.
+    next: u64,
+    /// Whether a fetch is on its way.
+    in_flight: bool,
+    /// The last fetch's id and answer.
+    latest: Option<(u64, Result<Snapshot, String>)>,
+    /// Counters: snapshots handed out, fetches sent.
+    served: u64,
+    fetches: u64,
+}
+
+impl SnapshotShare {
+    /// A snapshot taken after this call began, fetched through `gtm` if this caller leads the
+    /// round. The error is the GTM's, as text.
+    pub async fn get(&self, gtm: &GtmClient) -> Result<Snapshot, String> {
+        let target = self.lock().next;
+        loop {
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            let id = {
+                let mut state = self.lock();
+                if let Some((id, answer)) = &state.latest {
+                    if *id >= target {
+                        let answer = answer.clone();
+                        state.served += 1;
+                        return answer;
+                    }
+                }
+                if state.in_flight {
+                    None
+                } else {
+                    let id = state.next;
+                    state.next += 1;
+                    state.in_flight = true;
+                    state.fetches += 1;
+                    Some(id)
+                }
+            };
+            let Some(id) = id else {
+                done.await;
+                continue;
+            };
+            // Leader: the round ends (and followers wake) even if this future is dropped.
+            let mut round = Round {
+                share: self,
+                id,
+                answer: None,
+            };
+            let answer = gtm.unheld_snapshot().await.map_err(|e| e.to_string());
+            round.answer = Some(answer.clone());
+            drop(round);
+            self.lock().served += 1;
+            return answer;
+        }
+    }
+
+    /// Snapshots handed out and GTM fetches made for them so far.
+    pub fn counts(&self) -> (u64, u64) {
+        let state = self.lock();
+        (state.served, state.fetches)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A leader's fetch: publishes its answer (or, dropped unanswered, just ends the round) and
+/// wakes the followers.
+struct Round<'a> {
+    share: &'a SnapshotShare,
+    id: u64,
+    answer: Option<Result<Snapshot, String>>,
+}
+
+impl Drop for Round<'_> {
+    fn drop(&mut self) {
+        let mut state = self.share.lock();
+        state.in_flight = false;
+        if let Some(answer) = self.answer.take() {
+            state.latest = Some((self.id, answer));
+        }
+        drop(state);
+        self.share.done.notify_waiters();
+    }
+}
