@@ -30,7 +30,8 @@ use super::{
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    IteratorMode, Options, ReadOptions, SliceTransform, WriteBatchIteratorCf, WriteOptions, DB,
+    IteratorMode, LruCacheOptions, Options, ReadOptions, SliceTransform, WriteBatchIteratorCf,
+    WriteOptions, DB,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,7 +89,13 @@ fn io_error(e: rocksdb::Error) -> StorageError {
 impl RocksEngine {
     /// Opens (creating if needed) the database in `dir`.
     pub fn open(dir: &Path, options: &RocksOptions) -> Result<Self> {
-        let cache = Cache::new_lru_cache(options.block_cache_mb << 20);
+        // Few shards, so that an SST's filter and index blocks (a few MB for a full 64 MB
+        // file) fit one: RocksDB's default of a shard per 2 MB of 128 MB would leave a big
+        // file's filter uncached, read from disk by every seek.
+        let mut cache_opts = LruCacheOptions::default();
+        cache_opts.set_capacity(options.block_cache_mb << 20);
+        cache_opts.set_num_shard_bits(2);
+        let cache = Cache::new_lru_cache_opts(&cache_opts);
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
@@ -344,9 +351,12 @@ fn cf_options(cf: Cf, cache: &Cache) -> Options {
     table.set_format_version(5);
     table.set_cache_index_and_filter_blocks(true);
     table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-    // Whole-key bloom filters: point lookups (a row's newest version is found by seek, but
-    // txn status and catalog reads are gets).
+    // Bloom filters: whole-key for point lookups (txn status and catalog reads are gets);
+    // for `rows`, prefix filters on a key's row (below), which serve its gets too.
     table.set_bloom_filter(10.0, false);
+    if cf == Cf::Rows {
+        table.set_whole_key_filtering(false);
+    }
     let mut opts = Options::default();
     if cf == Cf::Rows {
         // Prefix filters on the row a key is a version of: a point read skips the memtable

@@ -70,6 +70,39 @@ pub struct Node {
     session_gtm: Option<(Vec<String>, ClientOptions)>,
     /// Snapshot answers shared by the sessions' statements.
     pub snapshots: snapshots::SnapshotShare,
+    /// Transactions of this node's sessions whose end the GTM has acknowledged lately: a
+    /// transaction that waited for one of them need not ask the GTM about it before its own
+    /// commit.
+    reported: GxidSet,
+}
+
+/// A lossy set of recent GXIDs: direct-mapped, one atomic word a slot, no locks. A GXID may be
+/// forgotten (its slot reused), never wrongly remembered.
+struct GxidSet {
+    slots: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+impl GxidSet {
+    fn new(slots: usize) -> GxidSet {
+        GxidSet {
+            slots: (0..slots.next_power_of_two())
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    fn slot(&self, gxid: Gxid) -> &std::sync::atomic::AtomicU64 {
+        &self.slots[gxid.0 as usize & (self.slots.len() - 1)]
+    }
+
+    fn insert(&self, gxid: Gxid) {
+        // GXID 0 is never handed out, so an empty slot (0) matches nothing.
+        self.slot(gxid).store(gxid.0, Ordering::Release);
+    }
+
+    fn contains(&self, gxid: Gxid) -> bool {
+        gxid.0 != 0 && self.slot(gxid).load(Ordering::Acquire) == gxid.0
+    }
 }
 
 impl Node {
@@ -79,6 +112,7 @@ impl Node {
             runtime: tokio::runtime::Handle::current(),
             session_gtm: None,
             snapshots: snapshots::SnapshotShare::default(),
+            reported: GxidSet::new(1 << 14),
             name,
             ids: IdAllocator::open(mvcc.clone())?,
             mvcc,
@@ -513,13 +547,15 @@ impl Session {
         } else {
             self.gtm_client().abort(gxid).await
         };
-        report.map_err(gtm_error)
+        report.map_err(gtm_error)?;
+        self.node.reported.insert(gxid);
+        Ok(())
     }
 
     /// Waits until the GTM no longer counts any of `gxids` as running (their sessions report
     /// them right after their local commit).
     async fn await_finished_at_gtm(&self, gxids: &[Gxid]) -> Result<()> {
-        for &g in gxids {
+        for &g in gxids.iter().filter(|&&g| !self.node.reported.contains(g)) {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             loop {
                 let status = self.gtm_client().status(g).await.map_err(gtm_error)?;
