@@ -20,6 +20,14 @@
 //! Because only a leader writes, and only one leader writes at a time, the engine's sequence
 //! numbers advance exactly by the group's operations: a batch's LSN is the group's last LSN
 //! minus the operations queued after it.
+//!
+//! The fsync can also happen apart from the write ([`GroupCommit::sync_through`]), which is
+//! what the RocksDB engine does: every group is appended to the WAL unsynced, and a commit then
+//! waits for a WAL fsync that covers its LSN — one writer fsyncs everything appended so far
+//! while the others wait for it or for the next one, as PostgreSQL's `XLogFlush`. A statement's
+//! unsynced write then never queues behind a commit's fsync. What a commit wrote is readable
+//! before it is durable, but nothing reads it as committed before the GTM hears of the commit,
+//! which happens after the fsync; and WAL is one sequence, so any later fsync covers it too.
 
 use super::{Lsn, Result, StorageError, WriteBatch};
 use std::collections::HashMap;
@@ -33,7 +41,8 @@ pub struct GroupCommitStats {
     pub batches: u64,
     /// Engine writes done by leaders (one per group).
     pub groups: u64,
-    /// Of those, the synced ones: the number of WAL fsyncs.
+    /// WAL fsyncs: groups written synced, and [`GroupCommit::sync_through`] rounds (the
+    /// RocksDB engine writes every group unsynced and fsyncs with those).
     pub synced_groups: u64,
     /// The largest group written, in batches.
     pub max_group: u64,
@@ -45,6 +54,17 @@ pub struct GroupCommit {
     state: Mutex<State>,
     wakeup: Condvar,
     commit_delay: Duration,
+    /// WAL fsyncs done apart from the writes ([`GroupCommit::sync_through`]).
+    syncs: Mutex<Syncs>,
+    synced: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Syncs {
+    /// Everything up to this LSN is durable.
+    durable: Lsn,
+    /// Whether a writer is fsyncing now.
+    syncing: bool,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +91,53 @@ impl GroupCommit {
     /// The counters so far.
     pub fn stats(&self) -> GroupCommitStats {
         self.lock().stats
+    }
+
+    /// Makes everything up to `lsn` (written by [`GroupCommit::commit`] unsynced) durable, as
+    /// PostgreSQL's `XLogFlush` does: if no fsync covers it yet, one writer at a time runs
+    /// `sync` (the WAL fsync) for everything written so far (`latest`), and writers who wait
+    /// meanwhile share the next one. The fsync happens outside the write queue, so writes —
+    /// a statement's unsynced ones above all — never wait for a commit's fsync.
+    pub fn sync_through(
+        &self,
+        lsn: Lsn,
+        latest: impl Fn() -> Lsn,
+        sync: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let mut syncs = self.lock_syncs();
+        loop {
+            if syncs.durable >= lsn {
+                return Ok(());
+            }
+            if !syncs.syncing {
+                break;
+            }
+            syncs = self
+                .synced
+                .wait(syncs)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        syncs.syncing = true;
+        // Written (appended to the WAL) before the fsync starts: covered by it.
+        let target = latest().max(lsn);
+        drop(syncs);
+        let mut round = SyncRound {
+            queue: self,
+            durable: None,
+        };
+        let result = sync();
+        if result.is_ok() {
+            round.durable = Some(target);
+            self.lock().stats.synced_groups += 1;
+        }
+        drop(round);
+        result
+    }
+
+    fn lock_syncs(&self) -> MutexGuard<'_, Syncs> {
+        self.syncs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Queues `batch` and returns its LSN once it is written. If this writer becomes the leader,
@@ -154,6 +221,25 @@ impl GroupCommit {
     }
 }
 
+/// Ends a [`GroupCommit::sync_through`] round, also if the fsync panics: records what became
+/// durable and wakes the writers waiting for it.
+struct SyncRound<'a> {
+    queue: &'a GroupCommit,
+    durable: Option<Lsn>,
+}
+
+impl Drop for SyncRound<'_> {
+    fn drop(&mut self) {
+        let mut syncs = self.queue.lock_syncs();
+        syncs.syncing = false;
+        if let Some(lsn) = self.durable {
+            syncs.durable = syncs.durable.max(lsn);
+        }
+        drop(syncs);
+        self.queue.synced.notify_all();
+    }
+}
+
 /// Releases the leadership if the leader's write panics, failing its group, so that followers
 /// are not left waiting forever.
 struct Leadership<'a> {
@@ -192,6 +278,45 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
         Ok(seq.fetch_add(n, Ordering::SeqCst) + n)
+    }
+
+    /// Writers that need their LSN durable return only after an fsync that started once it
+    /// was written, and writers waiting during one fsync share the next.
+    #[test]
+    fn sync_through_covers_each_lsn_and_shares_fsyncs() {
+        let queue = Arc::new(GroupCommit::default());
+        let written = Arc::new(AtomicU64::new(0));
+        let durable = Arc::new(AtomicU64::new(0));
+        let (writers, per_writer) = (8u64, 20u64);
+        let handles: Vec<_> = (0..writers)
+            .map(|_| {
+                let (queue, written, durable) = (queue.clone(), written.clone(), durable.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..per_writer {
+                        let lsn = written.fetch_add(1, Ordering::SeqCst) + 1;
+                        let fsync = || {
+                            // What is written when the fsync starts is what it makes durable.
+                            let covered = written.load(Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(2));
+                            durable.fetch_max(covered, Ordering::SeqCst);
+                            Ok(())
+                        };
+                        queue
+                            .sync_through(lsn, || written.load(Ordering::SeqCst), fsync)
+                            .unwrap();
+                        assert!(durable.load(Ordering::SeqCst) >= lsn, "{lsn} not durable");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let fsyncs = queue.stats().synced_groups;
+        assert!(
+            fsyncs > 0 && fsyncs < writers * per_writer,
+            "{fsyncs} fsyncs"
+        );
     }
 
     #[test]

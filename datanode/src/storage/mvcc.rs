@@ -1087,6 +1087,30 @@ impl Transaction {
         row: Vec<u8>,
         indexes: &dyn TableIndexes,
     ) -> Result<()> {
+        self.insert_key(table_id, pk, row, indexes, false)
+    }
+
+    /// [`Transaction::insert`] under a key no version can have yet (a hidden row id made
+    /// from this transaction's GXID): the key's versions are not read; unique indexes are
+    /// checked as ever.
+    pub fn insert_new_key(
+        &mut self,
+        table_id: u64,
+        pk: &[Value],
+        row: Vec<u8>,
+        indexes: &dyn TableIndexes,
+    ) -> Result<()> {
+        self.insert_key(table_id, pk, row, indexes, true)
+    }
+
+    fn insert_key(
+        &mut self,
+        table_id: u64,
+        pk: &[Value],
+        row: Vec<u8>,
+        indexes: &dyn TableIndexes,
+        new_key: bool,
+    ) -> Result<()> {
         let own = self.writer()?;
         let values = indexes.values(&row)?;
         let latches = Transaction::write_latches(table_id, pk, indexes, &values);
@@ -1097,7 +1121,11 @@ impl Transaction {
                 let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
-                let versions = self.versions(table_id, pk)?;
+                let versions = if new_key {
+                    Vec::new()
+                } else {
+                    self.versions(table_id, pk)?
+                };
                 for &rule in &rules {
                     let check = match rule {
                         UniqueRule::PrimaryKey => {

@@ -441,8 +441,21 @@ impl Engine for RocksEngine {
         if batch.is_empty() {
             return Ok(self.latest_lsn());
         }
-        self.group_commit
-            .commit(batch, |batches, sync| self.write_group(batches, sync))
+        // Appended unsynced in the write queue; a synced batch then waits for a WAL fsync
+        // outside it (see `GroupCommit::sync_through`).
+        let mut batch = batch;
+        let sync = std::mem::take(&mut batch.sync);
+        let lsn = self
+            .group_commit
+            .commit(batch, |batches, _| self.write_group(batches, false))?;
+        if sync {
+            self.group_commit.sync_through(
+                lsn,
+                || self.db.latest_sequence_number(),
+                || self.db.flush_wal(true).map_err(io_error),
+            )?;
+        }
+        Ok(lsn)
     }
 
     fn latest_lsn(&self) -> Lsn {
