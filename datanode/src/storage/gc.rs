@@ -252,6 +252,7 @@ impl Mvcc {
             }
         }
         self.engine().write(batch)?;
+        self.lock_manager().wrote_row(&row_latch_key(table_id, pk));
         Ok((removed.len(), entries))
     }
 }

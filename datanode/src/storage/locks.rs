@@ -59,7 +59,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -220,6 +220,8 @@ struct WaitState {
 #[derive(Debug)]
 pub struct LockManager {
     latches: Box<[Mutex<()>]>,
+    /// Per stripe, how many row writes happened under its latch ([`LockManager::wrote_row`]).
+    writes: Box<[AtomicU64]>,
     state: Mutex<WaitState>,
     finished: Condvar,
 }
@@ -235,6 +237,7 @@ impl LockManager {
     pub fn new() -> Self {
         LockManager {
             latches: (0..LATCH_STRIPES).map(|_| Mutex::new(())).collect(),
+            writes: (0..LATCH_STRIPES).map(|_| AtomicU64::new(0)).collect(),
             state: Mutex::new(WaitState::default()),
             finished: Condvar::new(),
         }
@@ -244,6 +247,19 @@ impl LockManager {
     /// `KeyPrefix::RowVersions`), held for one check-and-write.
     pub(crate) fn latch(&self, row_prefix: &[u8]) -> MutexGuard<'_, ()> {
         self.lock_stripe(stripe(row_prefix))
+    }
+
+    /// The count of row writes under the latch of `row_prefix`'s stripe. Read before reading a
+    /// row and again under its latch: the same count means no write of the row came between,
+    /// so what was read is still what is stored.
+    pub(crate) fn row_writes(&self, row_prefix: &[u8]) -> u64 {
+        self.writes[stripe(row_prefix)].load(Ordering::Acquire)
+    }
+
+    /// Counts a write of the versions of row `row_prefix`; call it under the row's latch,
+    /// after the write.
+    pub(crate) fn wrote_row(&self, row_prefix: &[u8]) {
+        self.writes[stripe(row_prefix)].fetch_add(1, Ordering::Release);
     }
 
     /// The latches of every key in `keys` (row prefixes and unique index value prefixes), for

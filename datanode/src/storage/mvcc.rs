@@ -439,6 +439,7 @@ impl Mvcc {
             dirty: self.dirty.clone(),
             finals: self.finals.clone(),
             active: self.active.clone(),
+            last_read: std::sync::Mutex::new(None),
             created: Vec::new(),
             tables: Vec::new(),
         }
@@ -459,6 +460,7 @@ impl Mvcc {
             dirty: self.dirty.clone(),
             finals: self.finals.clone(),
             active: self.active.clone(),
+            last_read: std::sync::Mutex::new(None),
             created: Vec::new(),
             tables: Vec::new(),
         }
@@ -544,6 +546,14 @@ pub struct VersionInfo {
     pub deleter: Option<Gxid>,
     /// The row bytes.
     pub row: Vec<u8>,
+}
+
+/// A row's versions as [`Transaction::visible_row`] read them, with the row's write count
+/// (see [`LockManager::row_writes`]) from before the read.
+struct LastRead {
+    latch_key: Vec<u8>,
+    writes: u64,
+    versions: Vec<StoredVersion>,
 }
 
 /// The xmins of the snapshots the node's transactions read with, counted.
@@ -685,6 +695,8 @@ pub struct Transaction {
     pub(super) finals: Arc<FinalStatuses>,
     /// The node's snapshots in use, this one's xmin among them while it lives.
     active: Arc<ActiveSnapshots>,
+    /// The last row read through the snapshot, for the write that usually follows.
+    last_read: std::sync::Mutex<Option<LastRead>>,
     /// Rows this transaction created versions in, listed if it aborts.
     created: Vec<(u64, Vec<Value>)>,
     /// Tables this transaction wrote or locked rows of, sorted.
@@ -720,6 +732,7 @@ impl Transaction {
         self.active.add(snapshot.xmin);
         self.active.remove(self.snapshot.xmin);
         self.snapshot = snapshot;
+        *self.last_read.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
 
@@ -835,11 +848,32 @@ impl Transaction {
         table_id: u64,
         pk: &[Value],
     ) -> Result<Option<Vec<u8>>> {
+        let latch_key = row_latch_key(table_id, pk);
+        let writes = self.locks.row_writes(&latch_key);
         let versions = self.versions_to_visible(statuses, table_id, pk)?;
-        Ok(match versions.last() {
+        let row = match versions.last() {
             Some(v) if self.visible(statuses, v)? => Some(v.version.row.clone()),
             _ => None,
-        })
+        };
+        *self.last_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastRead {
+            latch_key,
+            writes,
+            versions,
+        });
+        Ok(row)
+    }
+
+    /// The versions [`Transaction::visible_row`] last read, if they were of the row whose
+    /// latch key is `latch_key` and no write of the row has come since (checked under its
+    /// latch): what [`Transaction::versions_to_visible`] would read again.
+    fn take_last_read(&self, latch_key: &[u8]) -> Option<Vec<StoredVersion>> {
+        let last = self
+            .last_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
+        (last.latch_key == latch_key && last.writes == self.locks.row_writes(latch_key))
+            .then_some(last.versions)
     }
 
     /// The row's versions, newest first, read only as far as the first one this transaction
@@ -1171,6 +1205,7 @@ impl Transaction {
                 }
                 batch.put(Cf::Rows, key.encode(), encode(&Version::new(row)));
                 self.write(batch)?;
+                self.locks.wrote_row(&row_latch_key(table_id, pk));
                 self.note_table(table_id);
                 self.created.push((table_id, pk.to_vec()));
                 return Ok(());
@@ -1245,13 +1280,17 @@ impl Transaction {
             None => Vec::new(),
         };
         let latches = Transaction::write_latches(table_id, pk, indexes, &new_values);
+        let latch_key = row_latch_key(table_id, pk);
         let locks = self.locks.clone();
         loop {
             let holder = 'step: {
                 let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
-                let versions = self.versions_to_visible(&mut statuses, table_id, pk)?;
+                let versions = match self.take_last_read(&latch_key) {
+                    Some(versions) => versions,
+                    None => self.versions_to_visible(&mut statuses, table_id, pk)?,
+                };
                 let target =
                     match self.target(&mut statuses, table_id, pk, &versions, Access::Write)? {
                         Step::Wait(holder) => break 'step holder,
@@ -1329,6 +1368,7 @@ impl Transaction {
                 let old = target.version.row.clone();
                 let own_version = target.creator == own;
                 self.write(batch)?;
+                self.locks.wrote_row(&latch_key);
                 self.note_table(table_id);
                 if own_version {
                     self.created.push((table_id, pk.to_vec()));
@@ -1421,6 +1461,7 @@ impl Transaction {
                 let mut batch = WriteBatch::new();
                 batch.put(Cf::Rows, target.key.clone(), encode(&locked));
                 self.write(batch)?;
+                self.locks.wrote_row(&latch_key);
                 self.note_table(table_id);
                 return Ok(Some(row));
             };
