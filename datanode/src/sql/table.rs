@@ -355,12 +355,9 @@ impl Storage for TxnStorage<'_> {
         // A hidden row id is new by construction — the GXID above a counter — while the GXID
         // fits 31 bits (beyond, ids of GXIDs 2^32 apart coincide: the insert then checks).
         let fresh = table.has_row_id() && self.txn.gxid().is_some_and(|g| g.0 < 1 << 31);
-        if fresh {
-            self.txn.insert_new_key(table.id, &key, bytes, &indexes)
-        } else {
-            self.txn.insert(table.id, &key, bytes, &indexes)
-        }
-        .map_err(|e| write_error(table, e))
+        self.txn
+            .insert_key(table.id, &key, bytes, &indexes, fresh)
+            .map_err(|e| write_error(table, e))
     }
 
     fn insert_or_conflict(

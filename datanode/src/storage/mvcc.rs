@@ -1124,20 +1124,10 @@ impl Transaction {
         self.insert_key(table_id, pk, row, indexes, false)
     }
 
-    /// [`Transaction::insert`] under a key no version can have yet (a hidden row id made
-    /// from this transaction's GXID): the key's versions are not read; unique indexes are
-    /// checked as ever.
-    pub fn insert_new_key(
-        &mut self,
-        table_id: u64,
-        pk: &[Value],
-        row: Vec<u8>,
-        indexes: &dyn TableIndexes,
-    ) -> Result<()> {
-        self.insert_key(table_id, pk, row, indexes, true)
-    }
-
-    fn insert_key(
+    /// [`Transaction::insert`]; with `new_key` the caller knows no version of the key can
+    /// exist yet (a hidden row id made from this transaction's GXID), so the key's versions are
+    /// not read (unique indexes are checked as ever).
+    pub fn insert_key(
         &mut self,
         table_id: u64,
         pk: &[Value],
