@@ -17,7 +17,7 @@ use super::index::{orphaned_entries, IndexCatalog, TableIndexes};
 use super::keycode::Value;
 use super::keys::Key;
 use super::mvcc::StoredVersion;
-use super::mvcc::{decode, read_versions_down_to, row_latch_key, Mvcc, Result, Statuses};
+use super::mvcc::{decode, read_row_versions, row_latch_key, Mvcc, Result, Statuses};
 use super::mvcc::{TxnStatus, Version};
 use super::{Cf, KeyRange, WriteBatch};
 use crate::errdata;
@@ -145,7 +145,8 @@ impl Mvcc {
                 let mut pending = false;
                 let floor = self.dirty.floor(table_id, &pk);
                 let mut new_floor = global_xmin;
-                for v in read_versions_down_to(&**self.engine(), table_id, &pk, floor)? {
+                let prefix = row_latch_key(table_id, &pk);
+                for v in read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))? {
                     let creator = statuses.get(v.creator)?;
                     if creator == Some(TxnStatus::Aborted) {
                         dead.insert(v.key);
@@ -236,8 +237,9 @@ impl Mvcc {
         dead: &BTreeSet<Vec<u8>>,
         indexes: Option<&dyn TableIndexes>,
     ) -> Result<(usize, usize)> {
-        let _latch = self.lock_manager().latch(&row_latch_key(table_id, pk));
-        let versions = read_versions_down_to(&**self.engine(), table_id, pk, floor)?;
+        let prefix = row_latch_key(table_id, pk);
+        let _latch = self.lock_manager().latch(&prefix);
+        let versions = read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?;
         let (removed, kept): (Vec<&StoredVersion>, Vec<&StoredVersion>) =
             versions.iter().partition(|v| dead.contains(&v.key));
         let mut batch = WriteBatch::new();
@@ -252,7 +254,7 @@ impl Mvcc {
             }
         }
         self.engine().write(batch)?;
-        self.lock_manager().wrote_row(&row_latch_key(table_id, pk));
+        self.lock_manager().wrote_row(&prefix);
         Ok((removed.len(), entries))
     }
 }

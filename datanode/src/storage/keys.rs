@@ -45,10 +45,18 @@ pub fn row_versions_prefix(key: &[u8]) -> &[u8] {
     &key[..key.len().saturating_sub(VERSION_LEN)]
 }
 
-/// The smallest key of row versions under `prefix` (a [`KeyPrefix::RowVersions`]): where a
-/// seek for the row's newest version starts.
+/// The key of the version `version` wrote of the row whose versions start with `prefix` (a
+/// [`KeyPrefix::RowVersions`]): what [`Key::Row`] encodes.
+pub fn row_version_key(prefix: &[u8], version: Gxid) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    keycode::encode_u64_desc(&mut key, version.0);
+    key
+}
+
+/// The smallest key of row versions under `prefix`: where a seek for the row's newest version
+/// starts (the version of the largest GXID, whose inverted bytes are all zero).
 pub fn first_row_version(prefix: &[u8]) -> Vec<u8> {
-    [prefix, &[0; VERSION_LEN]].concat()
+    row_version_key(prefix, Gxid(u64::MAX))
 }
 const TAG_INDEX: u8 = 0x04;
 const TAG_TXN_STATUS: u8 = 0x05;

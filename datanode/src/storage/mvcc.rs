@@ -116,7 +116,7 @@
 use super::index::{check_order, orphaned_entries, Check, NoIndexes};
 use super::index::{TableIndexes, UniqueRule};
 use super::keycode::Value;
-use super::keys::{Key, KeyPrefix};
+use super::keys::{self, Key, KeyPrefix};
 use super::locks::{Access, CancelReason, LockManager, RowLockMode, RowLocker, WaitOptions};
 use super::{Cf, Engine, KeyRange, StorageError, WriteBatch};
 use crate::{errdata, errinput};
@@ -306,55 +306,79 @@ impl<'a> Statuses<'a> {
     }
 }
 
-/// The node's cache of final local statuses (committed, aborted: they never change), so that
-/// reading a row does not look its creator's status up in RocksDB each time. Direct-mapped by
-/// GXID, one atomic word a slot holding the GXID and the status: no locks, and a slot taken by
-/// another GXID is just a miss.
-pub(super) struct FinalStatuses {
+/// A lossy map from recent GXIDs to a small tag (1 to 3): direct-mapped, one atomic word a
+/// slot holding the GXID and the tag, no locks. A GXID may be forgotten (its slot taken by
+/// another), never given another's tag.
+pub(crate) struct GxidSlots {
     slots: Box<[AtomicU64]>,
 }
 
-/// How many GXIDs [`FinalStatuses`] holds (a power of two; 8 MiB).
+impl GxidSlots {
+    /// A map of `slots` slots (rounded up to a power of two).
+    pub(crate) fn new(slots: usize) -> Self {
+        GxidSlots {
+            slots: (0..slots.next_power_of_two())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    fn slot(&self, gxid: Gxid) -> &AtomicU64 {
+        &self.slots[gxid.0 as usize & (self.slots.len() - 1)]
+    }
+
+    /// The tag of `gxid`, if it is still there.
+    pub(crate) fn get(&self, gxid: Gxid) -> Option<u8> {
+        let word = self.slot(gxid).load(Ordering::Acquire);
+        (word >> 2 == gxid.0 && word & 3 != 0).then_some((word & 3) as u8)
+    }
+
+    /// Gives `gxid` the tag `tag` (1 to 3; a GXID that does not fit 62 bits is not kept).
+    pub(crate) fn put(&self, gxid: Gxid, tag: u8) {
+        debug_assert!((1..=3).contains(&tag));
+        if gxid.0 >> 62 == 0 {
+            self.slot(gxid)
+                .store(gxid.0 << 2 | u64::from(tag & 3), Ordering::Release);
+        }
+    }
+}
+
+/// The node's cache of final local statuses (committed, aborted: they never change), so that
+/// reading a row does not look its creator's status up in RocksDB each time.
+pub(super) struct FinalStatuses {
+    slots: GxidSlots,
+}
+
+/// How many GXIDs [`FinalStatuses`] holds (8 MiB).
 const FINAL_STATUS_SLOTS: usize = 1 << 20;
 
 impl Default for FinalStatuses {
     fn default() -> Self {
         FinalStatuses {
-            slots: (0..FINAL_STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            slots: GxidSlots::new(FINAL_STATUS_SLOTS),
         }
     }
 }
 
 impl FinalStatuses {
-    const COMMITTED: u64 = 1;
-    const ABORTED: u64 = 2;
-
-    fn slot(&self, gxid: Gxid) -> &AtomicU64 {
-        &self.slots[gxid.0 as usize & (FINAL_STATUS_SLOTS - 1)]
-    }
+    const COMMITTED: u8 = 1;
+    const ABORTED: u8 = 2;
 
     /// The final status of `gxid`, if cached.
     fn get(&self, gxid: Gxid) -> Option<TxnStatus> {
-        let word = self.slot(gxid).load(Ordering::Acquire);
-        if word >> 2 != gxid.0 {
-            return None;
-        }
-        match word & 3 {
+        match self.slots.get(gxid)? {
             Self::COMMITTED => Some(TxnStatus::Committed),
             Self::ABORTED => Some(TxnStatus::Aborted),
             _ => None,
         }
     }
 
-    /// Caches `status` of `gxid` if it is final (and the GXID fits the word).
+    /// Caches `status` of `gxid` if it is final.
     fn note(&self, gxid: Gxid, status: TxnStatus) {
-        let code = match status {
-            TxnStatus::Committed => Self::COMMITTED,
-            TxnStatus::Aborted => Self::ABORTED,
-            _ => return,
-        };
-        if gxid.0 >> 62 == 0 {
-            self.slot(gxid).store(gxid.0 << 2 | code, Ordering::Release);
+        match status {
+            TxnStatus::Committed => self.slots.put(gxid, Self::COMMITTED),
+            TxnStatus::Aborted => self.slots.put(gxid, Self::ABORTED),
+            _ => {}
         }
     }
 }
@@ -812,7 +836,7 @@ impl Transaction {
     /// who (if anyone) deleted it, for callers that cache what they read.
     pub fn get_version(&self, table_id: u64, pk: &[Value]) -> Result<Option<VersionInfo>> {
         let mut statuses = Statuses::new(&*self.engine, &self.finals);
-        let versions = self.versions_to_visible(&mut statuses, table_id, pk)?;
+        let versions = self.versions_to_visible(&mut statuses, &row_latch_key(table_id, pk))?;
         Ok(match versions.into_iter().last() {
             Some(v) if self.visible(&mut statuses, &v)? => Some(VersionInfo {
                 creator: v.creator,
@@ -850,7 +874,7 @@ impl Transaction {
     ) -> Result<Option<Vec<u8>>> {
         let latch_key = row_latch_key(table_id, pk);
         let writes = self.locks.row_writes(&latch_key);
-        let versions = self.versions_to_visible(statuses, table_id, pk)?;
+        let versions = self.versions_to_visible(statuses, &latch_key)?;
         let row = match versions.last() {
             Some(v) if self.visible(statuses, v)? => Some(v.version.row.clone()),
             _ => None,
@@ -884,10 +908,9 @@ impl Transaction {
     pub(super) fn versions_to_visible(
         &self,
         statuses: &mut Statuses,
-        table_id: u64,
-        pk: &[Value],
+        prefix: &[u8],
     ) -> Result<Vec<StoredVersion>> {
-        read_versions_until(&*self.engine, table_id, pk, |v| self.visible(statuses, v))
+        read_row_versions(&*self.engine, prefix, None, |v| self.visible(statuses, v))
     }
 
     /// The version of row `pk` that `creator` wrote, by its key.
@@ -1279,7 +1302,7 @@ impl Transaction {
                 let mut statuses = Statuses::new(&*engine, &self.finals);
                 let versions = match self.take_last_read(&latch_key) {
                     Some(versions) => versions,
-                    None => self.versions_to_visible(&mut statuses, table_id, pk)?,
+                    None => self.versions_to_visible(&mut statuses, &latch_key)?,
                 };
                 let target =
                     match self.target(&mut statuses, table_id, pk, &versions, Access::Write)? {
@@ -1416,7 +1439,7 @@ impl Transaction {
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
                 let versions = match start {
-                    Start::Snapshot => self.versions_to_visible(&mut statuses, table_id, pk)?,
+                    Start::Snapshot => self.versions_to_visible(&mut statuses, &latch_key)?,
                     Start::Live => self.versions(table_id, pk)?,
                 };
                 let access = Access::Lock(mode);
@@ -1539,55 +1562,25 @@ pub(super) fn read_versions(
     table_id: u64,
     pk: &[Value],
 ) -> Result<Vec<StoredVersion>> {
-    read_versions_down_to(engine, table_id, pk, None)
+    read_row_versions(engine, &row_latch_key(table_id, pk), None, |_| Ok(false))
 }
 
-/// The versions of row `pk` of `table_id` created by `floor` or later, newest creator first
-/// (every version without a floor). Reading stops at the floor's key: the tombstones of the
-/// versions garbage collection removed below it are never stepped over.
-pub(super) fn read_versions_down_to(
+/// The versions of the row whose keys start with `prefix` (its [`row_latch_key`]), newest
+/// creator first: created by `floor` or later if there is a floor — reading stops at the
+/// floor's key, so the tombstones of the versions garbage collection removed below it are
+/// never stepped over — and up to and including the first for which `last` says so.
+pub(super) fn read_row_versions(
     engine: &dyn Engine,
-    table_id: u64,
-    pk: &[Value],
+    prefix: &[u8],
     floor: Option<Gxid>,
-) -> Result<Vec<StoredVersion>> {
-    let prefix = KeyPrefix::RowVersions {
-        table_id,
-        pk: pk.to_vec(),
-    }
-    .encode();
-    let mut range = KeyRange::prefix(&prefix);
-    if let Some(floor) = floor {
-        let key = Key::Row {
-            table_id,
-            pk: pk.to_vec(),
-            version: floor,
-        };
-        range.end = Bound::Included(key.encode());
-    }
-    engine
-        .scan_row_versions(range)
-        .map(|item| {
-            let (key, value) = item?;
-            stored(key, &value)
-        })
-        .collect()
-}
-
-/// The versions of row `pk` of `table_id`, newest creator first, up to and including the
-/// first for which `last` says so.
-fn read_versions_until(
-    engine: &dyn Engine,
-    table_id: u64,
-    pk: &[Value],
     mut last: impl FnMut(&StoredVersion) -> Result<bool>,
 ) -> Result<Vec<StoredVersion>> {
-    let prefix = KeyPrefix::RowVersions {
-        table_id,
-        pk: pk.to_vec(),
-    };
+    let mut range = KeyRange::prefix(prefix);
+    if let Some(floor) = floor {
+        range.end = Bound::Included(keys::row_version_key(prefix, floor));
+    }
     let mut out = Vec::new();
-    for item in engine.scan_row_versions(KeyRange::prefix(&prefix.encode())) {
+    for item in engine.scan_row_versions(range) {
         let (key, value) = item?;
         let v = stored(key, &value)?;
         let stop = last(&v)?;

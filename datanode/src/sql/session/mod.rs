@@ -20,7 +20,7 @@ use super::catalog::{self, CatalogCache, CatalogView, IdAllocator};
 use super::plan_cache::{self, Prepared};
 use super::table::mvcc_error;
 use crate::session_thread::blocking;
-use crate::storage::mvcc::{Mvcc, Transaction};
+use crate::storage::mvcc::{GxidSlots, Mvcc, Transaction};
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::gtm::proto::SessionId;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
@@ -73,36 +73,7 @@ pub struct Node {
     /// Transactions of this node's sessions whose end the GTM has acknowledged lately: a
     /// transaction that waited for one of them need not ask the GTM about it before its own
     /// commit.
-    reported: GxidSet,
-}
-
-/// A lossy set of recent GXIDs: direct-mapped, one atomic word a slot, no locks. A GXID may be
-/// forgotten (its slot reused), never wrongly remembered.
-struct GxidSet {
-    slots: Box<[std::sync::atomic::AtomicU64]>,
-}
-
-impl GxidSet {
-    fn new(slots: usize) -> GxidSet {
-        GxidSet {
-            slots: (0..slots.next_power_of_two())
-                .map(|_| std::sync::atomic::AtomicU64::new(0))
-                .collect(),
-        }
-    }
-
-    fn slot(&self, gxid: Gxid) -> &std::sync::atomic::AtomicU64 {
-        &self.slots[gxid.0 as usize & (self.slots.len() - 1)]
-    }
-
-    fn insert(&self, gxid: Gxid) {
-        // GXID 0 is never handed out, so an empty slot (0) matches nothing.
-        self.slot(gxid).store(gxid.0, Ordering::Release);
-    }
-
-    fn contains(&self, gxid: Gxid) -> bool {
-        gxid.0 != 0 && self.slot(gxid).load(Ordering::Acquire) == gxid.0
-    }
+    reported: GxidSlots,
 }
 
 impl Node {
@@ -112,7 +83,7 @@ impl Node {
             runtime: tokio::runtime::Handle::current(),
             session_gtm: None,
             snapshots: snapshots::SnapshotShare::default(),
-            reported: GxidSet::new(1 << 14),
+            reported: GxidSlots::new(1 << 14),
             name,
             ids: IdAllocator::open(mvcc.clone())?,
             mvcc,
@@ -548,14 +519,17 @@ impl Session {
             self.gtm_client().abort(gxid).await
         };
         report.map_err(gtm_error)?;
-        self.node.reported.insert(gxid);
+        self.node.reported.put(gxid, 1);
         Ok(())
     }
 
     /// Waits until the GTM no longer counts any of `gxids` as running (their sessions report
     /// them right after their local commit).
     async fn await_finished_at_gtm(&self, gxids: &[Gxid]) -> Result<()> {
-        for &g in gxids.iter().filter(|&&g| !self.node.reported.contains(g)) {
+        for &g in gxids
+            .iter()
+            .filter(|&&g| self.node.reported.get(g).is_none())
+        {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             loop {
                 let status = self.gtm_client().status(g).await.map_err(gtm_error)?;

@@ -39,9 +39,6 @@ struct State {
     in_flight: bool,
     /// The last fetch's id and answer.
     latest: Option<(u64, Result<Snapshot, String>)>,
-    /// Counters: snapshots handed out, fetches sent.
-    served: u64,
-    fetches: u64,
 }
 
 impl SnapshotShare {
@@ -57,9 +54,7 @@ impl SnapshotShare {
                 let mut state = self.lock();
                 if let Some((id, answer)) = &state.latest {
                     if *id >= target {
-                        let answer = answer.clone();
-                        state.served += 1;
-                        return answer;
+                        return answer.clone();
                     }
                 }
                 if state.in_flight {
@@ -68,7 +63,6 @@ impl SnapshotShare {
                     let id = state.next;
                     state.next += 1;
                     state.in_flight = true;
-                    state.fetches += 1;
                     Some(id)
                 }
             };
@@ -84,16 +78,8 @@ impl SnapshotShare {
             };
             let answer = gtm.unheld_snapshot().await.map_err(|e| e.to_string());
             round.answer = Some(answer.clone());
-            drop(round);
-            self.lock().served += 1;
             return answer;
         }
-    }
-
-    /// Snapshots handed out and GTM fetches made for them so far.
-    pub fn counts(&self) -> (u64, u64) {
-        let state = self.lock();
-        (state.served, state.fetches)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
