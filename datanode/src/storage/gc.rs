@@ -146,7 +146,7 @@ impl Mvcc {
                 let floor = self.dirty.floor(table_id, &pk);
                 let mut new_floor = global_xmin;
                 let prefix = row_latch_key(table_id, &pk);
-                for v in read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))? {
+                for v in read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?.0 {
                     let creator = statuses.get(v.creator)?;
                     if creator == Some(TxnStatus::Aborted) {
                         dead.insert(v.key);
@@ -239,7 +239,7 @@ impl Mvcc {
     ) -> Result<(usize, usize)> {
         let prefix = row_latch_key(table_id, pk);
         let _latch = self.lock_manager().latch(&prefix);
-        let versions = read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?;
+        let (versions, _) = read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?;
         let (removed, kept): (Vec<&StoredVersion>, Vec<&StoredVersion>) =
             versions.iter().partition(|v| dead.contains(&v.key));
         let mut batch = WriteBatch::new();
@@ -255,6 +255,9 @@ impl Mvcc {
         }
         self.engine().write(batch)?;
         self.lock_manager().wrote_row(&prefix);
+        // What is left is the row's newest versions (all of them when read to the end).
+        let kept: Vec<StoredVersion> = kept.into_iter().cloned().collect();
+        self.cache_row(&prefix, kept, floor.is_none());
         Ok((removed.len(), entries))
     }
 }

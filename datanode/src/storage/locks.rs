@@ -58,13 +58,17 @@ use rxc_common::txn::Gxid;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How many row latches there are (stripes of the row key hash).
 const LATCH_STRIPES: usize = 1024;
+
+/// How many row write counters there are ([`LockManager::slot_writes`]): finer than the latches
+/// (a multiple of [`LATCH_STRIPES`], so a counter's writes all happen under one latch), so that
+/// a write to one row seldom changes the count of another.
+pub(crate) const WRITE_SLOTS: usize = 16 * LATCH_STRIPES;
 
 /// How often a waiter wakes on its own, to check its cancel flag and deadlines.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -220,7 +224,8 @@ struct WaitState {
 #[derive(Debug)]
 pub struct LockManager {
     latches: Box<[Mutex<()>]>,
-    /// Per stripe, how many row writes happened under its latch ([`LockManager::wrote_row`]).
+    /// Per write slot, how many row writes happened ([`LockManager::wrote_row`]); slot `s` is
+    /// written under the latch of stripe `s % LATCH_STRIPES`.
     writes: Box<[AtomicU64]>,
     state: Mutex<WaitState>,
     finished: Condvar,
@@ -237,7 +242,7 @@ impl LockManager {
     pub fn new() -> Self {
         LockManager {
             latches: (0..LATCH_STRIPES).map(|_| Mutex::new(())).collect(),
-            writes: (0..LATCH_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            writes: (0..WRITE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             state: Mutex::new(WaitState::default()),
             finished: Condvar::new(),
         }
@@ -249,17 +254,17 @@ impl LockManager {
         self.lock_stripe(stripe(row_prefix))
     }
 
-    /// The count of row writes under the latch of `row_prefix`'s stripe. Read before reading a
-    /// row and again under its latch: the same count means no write of the row came between,
-    /// so what was read is still what is stored.
-    pub(crate) fn row_writes(&self, row_prefix: &[u8]) -> u64 {
-        self.writes[stripe(row_prefix)].load(Ordering::Acquire)
+    /// The count of row writes of write slot `slot` ([`write_slot`]). Read before reading a
+    /// row and again later: the same count means no write of the row came between, so what
+    /// was read is still what is stored.
+    pub(crate) fn slot_writes(&self, slot: usize) -> u64 {
+        self.writes[slot].load(Ordering::Acquire)
     }
 
     /// Counts a write of the versions of row `row_prefix`; call it under the row's latch,
     /// after the write.
     pub(crate) fn wrote_row(&self, row_prefix: &[u8]) {
-        self.writes[stripe(row_prefix)].fetch_add(1, Ordering::Release);
+        self.writes[write_slot(row_prefix)].fetch_add(1, Ordering::Release);
     }
 
     /// The latches of every key in `keys` (row prefixes and unique index value prefixes), for
@@ -362,11 +367,19 @@ impl LockManager {
     }
 }
 
-/// The latch stripe of a key.
+/// The write slot of a key (a row prefix): FNV-1a of its bytes. Not keyed: the keys are the
+/// node's own row keys, and a collision costs a shared latch or a cache miss, nothing more.
+pub(crate) fn write_slot(key: &[u8]) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % WRITE_SLOTS as u64) as usize
+}
+
+/// The latch stripe of a key: the stripe its write slot is written under.
 fn stripe(key: &[u8]) -> usize {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut hasher);
-    (hasher.finish() % LATCH_STRIPES as u64) as usize
+    write_slot(key) % LATCH_STRIPES
 }
 
 /// The cycle of the wait-for graph through `waiter`, if there is one: `waiter`, the one it

@@ -5,6 +5,7 @@
 //!   mvcc::Mvcc / Transaction   row versions + txn status, visibility, write conflicts, 2PC, GC
 //!        │ index                secondary index entries: scans, unique checks, builds
 //!        │ gc                   dead versions and the index entries only they carried
+//!        │ row_cache            rows' versions read or written lately, valid per write count
 //!        │ keys::Key / KeyPrefix  (keycode: order-preserving bytes)
 //!        ▼
 //!   Engine trait ── get / scan / scan_rev / write(WriteBatch) -> Lsn / updates_since / checkpoint
@@ -50,6 +51,7 @@ pub mod locks;
 pub mod memory;
 pub mod mvcc;
 pub mod rocksdb;
+mod row_cache;
 
 pub use self::group_commit::GroupCommitStats;
 pub use self::memory::MemoryEngine;

@@ -117,7 +117,10 @@ use super::index::{check_order, orphaned_entries, Check, NoIndexes};
 use super::index::{TableIndexes, UniqueRule};
 use super::keycode::Value;
 use super::keys::{self, Key, KeyPrefix};
-use super::locks::{Access, CancelReason, LockManager, RowLockMode, RowLocker, WaitOptions};
+use super::locks::{
+    write_slot, Access, CancelReason, LockManager, RowLockMode, RowLocker, WaitOptions,
+};
+use super::row_cache::{self, RowCache};
 use super::{Cf, Engine, KeyRange, StorageError, WriteBatch};
 use crate::{errdata, errinput};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
@@ -412,6 +415,8 @@ pub struct Mvcc {
     pub(super) finals: Arc<FinalStatuses>,
     /// The xmins of the snapshots transactions read with.
     active: Arc<ActiveSnapshots>,
+    /// Rows' versions read or written lately.
+    rows: Arc<RowCache>,
 }
 
 impl Mvcc {
@@ -424,6 +429,7 @@ impl Mvcc {
             dirty: Arc::default(),
             finals: Arc::default(),
             active: Arc::default(),
+            rows: Arc::default(),
         }
     }
 
@@ -463,7 +469,7 @@ impl Mvcc {
             dirty: self.dirty.clone(),
             finals: self.finals.clone(),
             active: self.active.clone(),
-            last_read: std::sync::Mutex::new(None),
+            rows: self.rows.clone(),
             created: Vec::new(),
             tables: Vec::new(),
         }
@@ -484,10 +490,17 @@ impl Mvcc {
             dirty: self.dirty.clone(),
             finals: self.finals.clone(),
             active: self.active.clone(),
-            last_read: std::sync::Mutex::new(None),
+            rows: self.rows.clone(),
             created: Vec::new(),
             tables: Vec::new(),
         }
+    }
+
+    /// Caches `versions` (newest first, all of them if `complete`) of the row `prefix`, just
+    /// written under its latch, still held.
+    pub(super) fn cache_row(&self, prefix: &[u8], versions: Vec<StoredVersion>, complete: bool) {
+        self.rows
+            .put_written(&self.locks, prefix, versions, complete);
     }
 
     /// The local status of `gxid` (`None`: in progress, or never wrote here).
@@ -570,14 +583,6 @@ pub struct VersionInfo {
     pub deleter: Option<Gxid>,
     /// The row bytes.
     pub row: Vec<u8>,
-}
-
-/// A row's versions as [`Transaction::visible_row`] read them, with the row's write count
-/// (see [`LockManager::row_writes`]) from before the read.
-struct LastRead {
-    latch_key: Vec<u8>,
-    writes: u64,
-    versions: Vec<StoredVersion>,
 }
 
 /// The xmins of the snapshots the node's transactions read with, counted.
@@ -719,8 +724,8 @@ pub struct Transaction {
     pub(super) finals: Arc<FinalStatuses>,
     /// The node's snapshots in use, this one's xmin among them while it lives.
     active: Arc<ActiveSnapshots>,
-    /// The last row read through the snapshot, for the write that usually follows.
-    last_read: std::sync::Mutex<Option<LastRead>>,
+    /// The node's cache of rows' versions.
+    rows: Arc<RowCache>,
     /// Rows this transaction created versions in, listed if it aborts.
     created: Vec<(u64, Vec<Value>)>,
     /// Tables this transaction wrote or locked rows of, sorted.
@@ -756,7 +761,6 @@ impl Transaction {
         self.active.add(snapshot.xmin);
         self.active.remove(self.snapshot.xmin);
         self.snapshot = snapshot;
-        *self.last_read.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
 
@@ -872,32 +876,11 @@ impl Transaction {
         table_id: u64,
         pk: &[Value],
     ) -> Result<Option<Vec<u8>>> {
-        let latch_key = row_latch_key(table_id, pk);
-        let writes = self.locks.row_writes(&latch_key);
-        let versions = self.versions_to_visible(statuses, &latch_key)?;
-        let row = match versions.last() {
-            Some(v) if self.visible(statuses, v)? => Some(v.version.row.clone()),
+        let versions = self.versions_to_visible(statuses, &row_latch_key(table_id, pk))?;
+        Ok(match versions.into_iter().last() {
+            Some(v) if self.visible(statuses, &v)? => Some(v.version.row),
             _ => None,
-        };
-        *self.last_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastRead {
-            latch_key,
-            writes,
-            versions,
-        });
-        Ok(row)
-    }
-
-    /// The versions [`Transaction::visible_row`] last read, if they were of the row whose
-    /// latch key is `latch_key` and no write of the row has come since (checked under its
-    /// latch): what [`Transaction::versions_to_visible`] would read again.
-    fn take_last_read(&self, latch_key: &[u8]) -> Option<Vec<StoredVersion>> {
-        let last = self
-            .last_read
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()?;
-        (last.latch_key == latch_key && last.writes == self.locks.row_writes(latch_key))
-            .then_some(last.versions)
+        })
     }
 
     /// The row's versions, newest first, read only as far as the first one this transaction
@@ -910,7 +893,43 @@ impl Transaction {
         statuses: &mut Statuses,
         prefix: &[u8],
     ) -> Result<Vec<StoredVersion>> {
-        read_row_versions(&*self.engine, prefix, None, |v| self.visible(statuses, v))
+        Ok(self.cached_versions_to_visible(statuses, prefix)?.0)
+    }
+
+    /// [`Transaction::versions_to_visible`] through the node's [`RowCache`], with whether they
+    /// are all the row's versions.
+    fn cached_versions_to_visible(
+        &self,
+        statuses: &mut Statuses,
+        prefix: &[u8],
+    ) -> Result<(Vec<StoredVersion>, bool)> {
+        let slot = write_slot(prefix);
+        let writes = self.locks.slot_writes(slot);
+        if let Some(cached) = self.rows.get(slot, writes, prefix) {
+            if let Some(versions) = row_cache::upto(&cached, |v| self.visible(statuses, v))? {
+                let complete = cached.complete && versions.len() == cached.versions.len();
+                return Ok((versions, complete));
+            }
+        }
+        let (versions, complete) =
+            read_row_versions(&*self.engine, prefix, None, |v| self.visible(statuses, v))?;
+        self.rows
+            .put(slot, writes, prefix, Arc::new(versions.clone()), complete);
+        Ok((versions, complete))
+    }
+
+    /// Caches the versions of row `prefix` after this transaction stored `written` over
+    /// `versions` (read under the row's latch, still held, with their completeness).
+    fn cache_written(
+        &self,
+        prefix: &[u8],
+        versions: &[StoredVersion],
+        complete: bool,
+        written: &[StoredVersion],
+    ) {
+        if let Some(now) = row_cache::after_write(versions, complete, written) {
+            self.rows.put_written(&self.locks, prefix, now, complete);
+        }
     }
 
     /// The version of row `pk` that `creator` wrote, by its key.
@@ -1300,10 +1319,8 @@ impl Transaction {
                 let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
-                let versions = match self.take_last_read(&latch_key) {
-                    Some(versions) => versions,
-                    None => self.versions_to_visible(&mut statuses, &latch_key)?,
-                };
+                let (versions, complete) =
+                    self.cached_versions_to_visible(&mut statuses, &latch_key)?;
                 let target =
                     match self.target(&mut statuses, table_id, pk, &versions, Access::Write)? {
                         Step::Wait(holder) => break 'step holder,
@@ -1338,6 +1355,7 @@ impl Transaction {
                         );
                     }
                 }
+                let mut written = Vec::new();
                 match new_row.take() {
                     Some(row) if target.creator == own => {
                         // Updating our own version: replace it in place, with the entries
@@ -1359,6 +1377,7 @@ impl Transaction {
                             batch.delete(Cf::Index, key);
                         }
                         batch.put(Cf::Rows, target.key.clone(), encode(&replacement.version));
+                        written.push(replacement);
                     }
                     new_row => {
                         // Every other locker has finished: the deleter supersedes them.
@@ -1368,13 +1387,25 @@ impl Transaction {
                             lockers: Vec::new(),
                         };
                         batch.put(Cf::Rows, target.key.clone(), encode(&old));
+                        written.push(StoredVersion {
+                            key: target.key.clone(),
+                            creator: target.creator,
+                            version: old,
+                        });
                         if let Some(row) = new_row {
                             let key = Key::Row {
                                 table_id,
                                 pk: pk.to_vec(),
                                 version: own,
-                            };
-                            batch.put(Cf::Rows, key.encode(), encode(&Version::new(row)));
+                            }
+                            .encode();
+                            let version = Version::new(row);
+                            batch.put(Cf::Rows, key.clone(), encode(&version));
+                            written.push(StoredVersion {
+                                key,
+                                creator: own,
+                                version,
+                            });
                         }
                     }
                 }
@@ -1382,6 +1413,7 @@ impl Transaction {
                 let own_version = target.creator == own;
                 self.write(batch)?;
                 self.locks.wrote_row(&latch_key);
+                self.cache_written(&latch_key, &versions, complete, &written);
                 self.note_table(table_id);
                 if own_version {
                     self.created.push((table_id, pk.to_vec()));
@@ -1438,9 +1470,11 @@ impl Transaction {
                 let _latch = locks.latch(&latch_key);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
-                let versions = match start {
-                    Start::Snapshot => self.versions_to_visible(&mut statuses, &latch_key)?,
-                    Start::Live => self.versions(table_id, pk)?,
+                let (versions, complete) = match start {
+                    Start::Snapshot => {
+                        self.cached_versions_to_visible(&mut statuses, &latch_key)?
+                    }
+                    Start::Live => (self.versions(table_id, pk)?, true),
                 };
                 let access = Access::Lock(mode);
                 let target =
@@ -1475,6 +1509,12 @@ impl Transaction {
                 batch.put(Cf::Rows, target.key.clone(), encode(&locked));
                 self.write(batch)?;
                 self.locks.wrote_row(&latch_key);
+                let locked = StoredVersion {
+                    key: target.key,
+                    creator: target.creator,
+                    version: locked,
+                };
+                self.cache_written(&latch_key, &versions, complete, &[locked]);
                 self.note_table(table_id);
                 return Ok(Some(row));
             };
@@ -1562,19 +1602,20 @@ pub(super) fn read_versions(
     table_id: u64,
     pk: &[Value],
 ) -> Result<Vec<StoredVersion>> {
-    read_row_versions(engine, &row_latch_key(table_id, pk), None, |_| Ok(false))
+    Ok(read_row_versions(engine, &row_latch_key(table_id, pk), None, |_| Ok(false))?.0)
 }
 
 /// The versions of the row whose keys start with `prefix` (its [`row_latch_key`]), newest
 /// creator first: created by `floor` or later if there is a floor — reading stops at the
 /// floor's key, so the tombstones of the versions garbage collection removed below it are
-/// never stepped over — and up to and including the first for which `last` says so.
+/// never stepped over — and up to and including the first for which `last` says so. With
+/// whether they are all of them (down to the floor): none said so.
 pub(super) fn read_row_versions(
     engine: &dyn Engine,
     prefix: &[u8],
     floor: Option<Gxid>,
     mut last: impl FnMut(&StoredVersion) -> Result<bool>,
-) -> Result<Vec<StoredVersion>> {
+) -> Result<(Vec<StoredVersion>, bool)> {
     let mut range = KeyRange::prefix(prefix);
     if let Some(floor) = floor {
         range.end = Bound::Included(keys::row_version_key(prefix, floor));
@@ -1586,10 +1627,10 @@ pub(super) fn read_row_versions(
         let stop = last(&v)?;
         out.push(v);
         if stop {
-            break;
+            return Ok((out, false));
         }
     }
-    Ok(out)
+    Ok((out, true))
 }
 
 fn stored(key: Vec<u8>, value: &[u8]) -> Result<StoredVersion> {
