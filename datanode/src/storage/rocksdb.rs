@@ -11,6 +11,11 @@
 //!   any batch of the group asks for it), so concurrent commits share one WAL fsync. Since only
 //!   the leader writes, `latest_sequence_number()` right after its write is the group's last
 //!   LSN.
+//! - **WAL** is flushed manually (`manual_wal_flush`): a write appends to RocksDB's WAL buffer,
+//!   and a synced batch then runs `FlushWAL(sync)` (outside the queue, shared by the commits
+//!   waiting: [`GroupCommit::sync_through`]), which writes and fsyncs everything appended before
+//!   it. A statement's unsynced writes cost no `write(2)`; a crash loses only writes no commit
+//!   depended on. The WAL stream and checkpoints flush the buffer first.
 //! - **Reads** use RocksDB directly: `get_cf`, and iterators bounded with
 //!   `iterate_lower_bound`/`iterate_upper_bound` (an iterator reads from an implicit snapshot).
 //! - **WAL stream**: `get_updates_since` yields the raw batches; `WriteBatch::iterate_cf` turns
@@ -103,6 +108,10 @@ impl RocksEngine {
         db_opts.increase_parallelism(cores);
         db_opts.set_max_background_jobs(cores.clamp(2, 8));
         db_opts.set_bytes_per_sync(1 << 20);
+        // The WAL is written to its file only when a commit flushes it (`FlushWAL`, synced):
+        // a statement's writes are appended in memory, with no write(2) each. Nothing durable
+        // depends on them before a synced write, which flushes everything appended before it.
+        db_opts.set_manual_wal_flush(true);
         db_opts.set_wal_ttl_seconds(options.wal_ttl_seconds);
         db_opts.set_wal_size_limit_mb(options.wal_size_limit_mb);
         let descriptors = Cf::ALL
@@ -464,6 +473,8 @@ impl Engine for RocksEngine {
 
     fn updates_since(&self, lsn: Lsn) -> Result<UpdatesIter<'_>> {
         check_updates_since(lsn, self.latest_lsn())?;
+        // The WAL reader sees only what is in the files (the WAL is flushed manually).
+        self.db.flush_wal(false).map_err(io_error)?;
         // The binding skips batches that start at or before the LSN asked for: asking for `lsn`
         // positions RocksDB on the batch ending at `lsn`, which is skipped, so the stream starts
         // with the next batch. It must start at `lsn + 1`, or WAL is missing.
@@ -487,6 +498,7 @@ impl Engine for RocksEngine {
                 dir.display()
             ));
         }
+        self.db.flush_wal(false).map_err(io_error)?;
         Checkpoint::new(&self.db)
             .and_then(|c| c.create_checkpoint(dir))
             .map_err(io_error)
