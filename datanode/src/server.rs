@@ -33,6 +33,7 @@ use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use rxc_common::auth::AuthMethod;
 use rxc_common::sql::error::{sqlstate, SqlError};
+use rxc_common::sql::parse_cache::ParseCache;
 use rxc_common::sql::parser::{self, Statement};
 use rxc_common::sql::plan::OutputColumn;
 use rxc_common::sql::{DataType, Value};
@@ -290,6 +291,8 @@ impl QueryParser for RxcQueryParser {
 pub struct Connection {
     session: Arc<Mutex<Session>>,
     parser: Arc<RxcQueryParser>,
+    /// Simple queries' trees by shape (literals masked).
+    simple_queries: std::sync::Mutex<ParseCache>,
 }
 
 impl Connection {
@@ -298,6 +301,7 @@ impl Connection {
         Arc::new(Connection {
             session: Arc::new(Mutex::new(Session::new(node))),
             parser: Arc::new(RxcQueryParser),
+            simple_queries: std::sync::Mutex::default(),
         })
     }
 
@@ -336,7 +340,12 @@ impl SimpleQueryHandler for Connection {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let statements = match parser::parse(query) {
+        let parsed = self
+            .simple_queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .parse(query);
+        let statements = match parsed {
             Ok(s) => s,
             Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
         };

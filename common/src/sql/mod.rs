@@ -14,6 +14,7 @@ pub mod index_scan;
 pub mod indexes;
 pub mod join_order;
 pub mod optimizer;
+pub mod parse_cache;
 pub mod parser;
 pub mod plan;
 pub mod scan_cache;

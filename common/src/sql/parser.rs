@@ -17,12 +17,13 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{IsOptional, Parser, ParserError};
 use sqlparser::tokenizer::Token;
+use std::sync::Arc;
 
 /// A parsed statement.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Statement {
     /// A statement sqlparser understands.
-    Sql(Box<ast::Statement>),
+    Sql(Arc<ast::Statement>),
     /// `PREPARE TRANSACTION 'gid'`
     PrepareTransaction(String),
     /// `COMMIT PREPARED 'gid'`
@@ -163,7 +164,7 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
     } {
         return parse_maintenance(parser, command);
     }
-    Ok(Statement::Sql(Box::new(parser.parse_statement()?)))
+    Ok(Statement::Sql(Arc::new(parser.parse_statement()?)))
 }
 
 /// The rest of `VACUUM` / `ANALYZE`: options (parenthesized, or the old keywords), then

@@ -420,7 +420,7 @@ impl Session {
     /// the statement's own: committed on success; failed on error (a block stays failed).
     async fn run_statement(
         &mut self,
-        stmt: Box<ast::Statement>,
+        stmt: Arc<ast::Statement>,
         params: Vec<Value>,
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
@@ -626,7 +626,7 @@ impl Session {
 
     async fn run_in_transaction(
         &mut self,
-        stmt: Box<ast::Statement>,
+        stmt: Arc<ast::Statement>,
         params: Vec<Value>,
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
