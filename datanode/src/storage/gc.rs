@@ -16,6 +16,7 @@
 use super::index::{orphaned_entries, IndexCatalog, TableIndexes};
 use super::keycode::Value;
 use super::keys::Key;
+use super::locks::write_slot;
 use super::mvcc::StoredVersion;
 use super::mvcc::{decode, read_row_versions, row_latch_key, Mvcc, Result, Statuses};
 use super::mvcc::{TxnStatus, Version};
@@ -83,7 +84,7 @@ impl Mvcc {
                 .is_some_and(|(t, p, _)| (*t, p) != (table_id, &pk))
             {
                 if let Some((t, p, dead)) = row.take() {
-                    self.collect(catalog, &mut tables, t, &p, None, &dead, &mut stats)?;
+                    self.collect(catalog, &mut tables, t, &p, None, None, &dead, &mut stats)?;
                 }
             }
             let dead = &mut row.get_or_insert_with(|| (table_id, pk, BTreeSet::new())).2;
@@ -99,7 +100,7 @@ impl Mvcc {
             last = Some(key);
         }
         if let Some((t, p, dead)) = row.take() {
-            self.collect(catalog, &mut tables, t, &p, None, &dead, &mut stats)?;
+            self.collect(catalog, &mut tables, t, &p, None, None, &dead, &mut stats)?;
         }
         // Stopped early: continue after the last key next time; else start over.
         if examined == budget {
@@ -146,10 +147,13 @@ impl Mvcc {
                 let floor = self.dirty.floor(table_id, &pk);
                 let mut new_floor = global_xmin;
                 let prefix = row_latch_key(table_id, &pk);
-                for v in read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?.0 {
+                let writes = self.lock_manager().slot_writes(write_slot(&prefix));
+                let (versions, _) =
+                    read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?;
+                for v in &versions {
                     let creator = statuses.get(v.creator)?;
                     if creator == Some(TxnStatus::Aborted) {
-                        dead.insert(v.key);
+                        dead.insert(v.key.clone());
                         continue;
                     }
                     pending |= TxnStatus::in_progress(creator);
@@ -165,7 +169,7 @@ impl Mvcc {
                         None => false,
                     };
                     if dies {
-                        dead.insert(v.key);
+                        dead.insert(v.key.clone());
                     } else {
                         new_floor = new_floor.min(v.creator);
                     }
@@ -176,6 +180,7 @@ impl Mvcc {
                     table_id,
                     &pk,
                     floor,
+                    Some((writes, versions)),
                     &dead,
                     &mut stats,
                 )?;
@@ -199,7 +204,8 @@ impl Mvcc {
     }
 
     /// Removes one row's dead versions and orphaned entries, learning the table's indexes
-    /// once per GC call. The row's versions are read down to `floor`.
+    /// once per GC call. The row's versions are read down to `floor` (or taken from `read`,
+    /// see [`Mvcc::collect_row`]).
     #[allow(clippy::too_many_arguments)]
     fn collect<'c>(
         &self,
@@ -208,6 +214,7 @@ impl Mvcc {
         table_id: u64,
         pk: &[Value],
         floor: Option<Gxid>,
+        read: Option<(u64, Vec<StoredVersion>)>,
         dead: &BTreeSet<Vec<u8>>,
         stats: &mut GcStats,
     ) -> Result<()> {
@@ -219,7 +226,7 @@ impl Mvcc {
             Entry::Vacant(unknown) => unknown.insert(catalog.table_indexes(table_id)?),
         };
         let indexes = indexes.as_deref();
-        let (versions, entries) = self.collect_row(table_id, pk, floor, dead, indexes)?;
+        let (versions, entries) = self.collect_row(table_id, pk, floor, read, dead, indexes)?;
         stats.versions += versions;
         stats.entries += entries;
         Ok(())
@@ -227,19 +234,25 @@ impl Mvcc {
 
     /// Deletes the dead versions `dead` (keys) of row `pk` of `table_id`, with the index
     /// entries no other version of the row carries, under the row's latch; the row's versions
-    /// are read down to `floor` (below it there are none). Returns how many versions and
-    /// entries it removed.
+    /// are read down to `floor` (below it there are none) — unless `read` holds them as read
+    /// down to `floor` at a write count (of the row's write slot) that is still the count.
+    /// Returns how many versions and entries it removed.
     pub(super) fn collect_row(
         &self,
         table_id: u64,
         pk: &[Value],
         floor: Option<Gxid>,
+        read: Option<(u64, Vec<StoredVersion>)>,
         dead: &BTreeSet<Vec<u8>>,
         indexes: Option<&dyn TableIndexes>,
     ) -> Result<(usize, usize)> {
         let prefix = row_latch_key(table_id, pk);
         let _latch = self.lock_manager().latch(&prefix);
-        let (versions, _) = read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?;
+        let now = self.lock_manager().slot_writes(write_slot(&prefix));
+        let versions = match read {
+            Some((writes, versions)) if writes == now => versions,
+            _ => read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?.0,
+        };
         let (removed, kept): (Vec<&StoredVersion>, Vec<&StoredVersion>) =
             versions.iter().partition(|v| dead.contains(&v.key));
         let mut batch = WriteBatch::new();
