@@ -79,6 +79,16 @@ impl Connector {
             };
             match attempt {
                 Ok(client) => {
+                    // A `Reconnect` that came while this attempt ran (with the old list) has
+                    // the last word: move there now.
+                    let preferred = self.addresses();
+                    if preferred.first() != addresses.first() {
+                        if let Some(first) = preferred.first() {
+                            if let Err(e) = client.switch_to(first.clone()) {
+                                tracing::warn!(address = %first, error = %e, "cannot move to the GTM asked for");
+                            }
+                        }
+                    }
                     let address = client.upstream().unwrap_or_default();
                     if warned {
                         tracing::info!(%address, "GTM reachable; serving");
