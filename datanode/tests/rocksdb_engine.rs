@@ -183,7 +183,9 @@ fn concurrent_synced_writers_share_fsyncs() {
         stats.synced_groups < batches,
         "every batch had its own fsync: {stats:?}"
     );
-    assert!(stats.max_group > 1, "{stats:?}");
+    // Whether writes also group in the queue depends on timing: a write appends to the WAL
+    // buffer in memory (the WAL is flushed by the fsyncs), so it seldom waits for another.
+    // The group commit unit tests force groups with a slow writer.
     // Each group is one RocksDB batch, so one batch of the WAL stream.
     assert_eq!(stream(engine.as_ref(), 0).len() as u64, stats.groups);
     eprintln!("{batches} synced batches from {writers} writers: {stats:?}");

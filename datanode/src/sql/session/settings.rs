@@ -161,7 +161,8 @@ impl Session {
     /// Applies the startup packet's `options` (`-c name=value`, `--name=value`), as
     /// PostgreSQL does; `rxc.remotetype=coordinator` marks a coordinator's connection.
     pub fn apply_startup_options(&mut self, options: &str) -> Result<()> {
-        let mut words = options.split_whitespace();
+        let words = split_options(options);
+        let mut words = words.iter().map(String::as_str);
         while let Some(word) = words.next() {
             let assignment = match word {
                 "-c" => words.next().unwrap_or_default(),
@@ -249,4 +250,46 @@ pub(super) fn default_settings() -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// The words of a startup packet's `options`, split as PostgreSQL's `pg_split_opts` does: at
+/// whitespace, a backslash taking the next character (a space, a backslash) as it is — libpq
+/// users write `PGOPTIONS='-c default_transaction_isolation=repeatable\ read'`.
+fn split_options(options: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut escaped = false;
+    for c in options.chars() {
+        if escaped {
+            word.get_or_insert_with(String::new).push(c);
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+            word.get_or_insert_with(String::new);
+        } else if c.is_whitespace() {
+            words.extend(word.take());
+        } else {
+            word.get_or_insert_with(String::new).push(c);
+        }
+    }
+    words.extend(word);
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_options;
+
+    #[test]
+    fn startup_options_split_at_unescaped_whitespace() {
+        assert_eq!(
+            split_options("  -c default_transaction_isolation=repeatable\\ read  -cx=a\\\\b "),
+            [
+                "-c",
+                "default_transaction_isolation=repeatable read",
+                "-cx=a\\b"
+            ]
+        );
+        assert!(split_options("   ").is_empty());
+    }
 }
