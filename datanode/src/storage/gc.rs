@@ -16,10 +16,10 @@
 use super::index::{orphaned_entries, IndexCatalog, TableIndexes};
 use super::keycode::Value;
 use super::keys::Key;
-use super::locks::write_slot;
 use super::mvcc::StoredVersion;
 use super::mvcc::{decode, read_row_versions, row_latch_key, Mvcc, Result, Statuses};
 use super::mvcc::{TxnStatus, Version};
+use super::row_cache::Run;
 use super::{Cf, KeyRange, WriteBatch};
 use crate::errdata;
 use rxc_common::txn::Gxid;
@@ -147,7 +147,7 @@ impl Mvcc {
                 let floor = self.dirty.floor(table_id, &pk);
                 let mut new_floor = global_xmin;
                 let prefix = row_latch_key(table_id, &pk);
-                let writes = self.lock_manager().slot_writes(write_slot(&prefix));
+                let writes = self.lock_manager().row_writes(&prefix);
                 let (versions, _) =
                     read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?;
                 for v in &versions {
@@ -248,30 +248,30 @@ impl Mvcc {
     ) -> Result<(usize, usize)> {
         let prefix = row_latch_key(table_id, pk);
         let _latch = self.lock_manager().latch(&prefix);
-        let now = self.lock_manager().slot_writes(write_slot(&prefix));
+        let now = self.lock_manager().row_writes(&prefix);
         let versions = match read {
             Some((writes, versions)) if writes == now => versions,
             _ => read_row_versions(&**self.engine(), &prefix, floor, |_| Ok(false))?.0,
         };
-        let (removed, kept): (Vec<&StoredVersion>, Vec<&StoredVersion>) =
-            versions.iter().partition(|v| dead.contains(&v.key));
+        let (removed, kept): (Vec<StoredVersion>, Vec<StoredVersion>) =
+            versions.into_iter().partition(|v| dead.contains(&v.key));
         let mut batch = WriteBatch::new();
         for v in &removed {
             batch.delete(Cf::Rows, v.key.clone());
         }
         let mut entries = 0;
         if let Some(indexes) = indexes {
-            for key in orphaned_entries(indexes, pk, &removed, &kept)? {
+            let (gone, left): (Vec<_>, Vec<_>) = (removed.iter().collect(), kept.iter().collect());
+            for key in orphaned_entries(indexes, pk, &gone, &left)? {
                 batch.delete(Cf::Index, key);
                 entries += 1;
             }
         }
         self.engine().write(batch)?;
-        self.lock_manager().wrote_row(&prefix);
         // What is left is the row's newest versions (all of them when read to the end).
-        let kept: Vec<StoredVersion> = kept.into_iter().cloned().collect();
-        self.cache_row(&prefix, kept, floor.is_none());
-        Ok((removed.len(), entries))
+        let removed = removed.len();
+        self.wrote_versions(&prefix, Run::new(kept, floor.is_none()));
+        Ok((removed, entries))
     }
 }
 

@@ -104,18 +104,12 @@ impl GroupCommit {
         latest: impl Fn() -> Lsn,
         sync: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
-        let mut syncs = self.lock_syncs();
-        loop {
-            if syncs.durable >= lsn {
-                return Ok(());
-            }
-            if !syncs.syncing {
-                break;
-            }
-            syncs = self
-                .synced
-                .wait(syncs)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut syncs = self
+            .synced
+            .wait_while(self.lock_syncs(), |s| s.durable < lsn && s.syncing)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if syncs.durable >= lsn {
+            return Ok(());
         }
         syncs.syncing = true;
         // Written (appended to the WAL) before the fsync starts: covered by it.
@@ -152,17 +146,12 @@ impl GroupCommit {
         state.next_ticket += 1;
         state.stats.batches += 1;
         state.queue.push((ticket, batch));
-        loop {
-            if let Some(result) = state.done.remove(&ticket) {
-                return result;
-            }
-            if !state.leading {
-                break;
-            }
-            state = self
-                .wakeup
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .wakeup
+            .wait_while(state, |s| !s.done.contains_key(&ticket) && s.leading)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(result) = state.done.remove(&ticket) {
+            return result;
         }
 
         // Leader: our batch is still queued (results are handed out together with the release

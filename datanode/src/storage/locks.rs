@@ -261,6 +261,11 @@ impl LockManager {
         self.writes[slot].load(Ordering::Acquire)
     }
 
+    /// The count of row writes of the write slot of row `row_prefix`.
+    pub(crate) fn row_writes(&self, row_prefix: &[u8]) -> u64 {
+        self.slot_writes(write_slot(row_prefix))
+    }
+
     /// Counts a write of the versions of row `row_prefix`; call it under the row's latch,
     /// after the write.
     pub(crate) fn wrote_row(&self, row_prefix: &[u8]) {

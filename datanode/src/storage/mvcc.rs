@@ -117,10 +117,8 @@ use super::index::{check_order, orphaned_entries, Check, NoIndexes};
 use super::index::{TableIndexes, UniqueRule};
 use super::keycode::Value;
 use super::keys::{self, Key, KeyPrefix};
-use super::locks::{
-    write_slot, Access, CancelReason, LockManager, RowLockMode, RowLocker, WaitOptions,
-};
-use super::row_cache::{self, RowCache};
+use super::locks::{Access, CancelReason, LockManager, RowLockMode, RowLocker, WaitOptions};
+use super::row_cache::{RowCache, Run};
 use super::{Cf, Engine, KeyRange, StorageError, WriteBatch};
 use crate::{errdata, errinput};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
@@ -496,11 +494,10 @@ impl Mvcc {
         }
     }
 
-    /// Caches `versions` (newest first, all of them if `complete`) of the row `prefix`, just
-    /// written under its latch, still held.
-    pub(super) fn cache_row(&self, prefix: &[u8], versions: Vec<StoredVersion>, complete: bool) {
-        self.rows
-            .put_written(&self.locks, prefix, versions, complete);
+    /// Counts a write of the row `prefix`'s versions, made under its latch (still held), and
+    /// caches `now`, the versions after it (see [`RowCache::wrote`]).
+    pub(super) fn wrote_versions(&self, prefix: &[u8], now: Run) {
+        self.rows.wrote(&self.locks, prefix, Some(now));
     }
 
     /// The local status of `gxid` (`None`: in progress, or never wrote here).
@@ -841,11 +838,11 @@ impl Transaction {
     pub fn get_version(&self, table_id: u64, pk: &[Value]) -> Result<Option<VersionInfo>> {
         let mut statuses = Statuses::new(&*self.engine, &self.finals);
         let versions = self.versions_to_visible(&mut statuses, &row_latch_key(table_id, pk))?;
-        Ok(match versions.into_iter().last() {
-            Some(v) if self.visible(&mut statuses, &v)? => Some(VersionInfo {
+        Ok(match versions.last() {
+            Some(v) if self.visible(&mut statuses, v)? => Some(VersionInfo {
                 creator: v.creator,
                 deleter: v.version.deleter,
-                row: v.version.row,
+                row: v.version.row.clone(),
             }),
             _ => None,
         })
@@ -877,8 +874,8 @@ impl Transaction {
         pk: &[Value],
     ) -> Result<Option<Vec<u8>>> {
         let versions = self.versions_to_visible(statuses, &row_latch_key(table_id, pk))?;
-        Ok(match versions.into_iter().last() {
-            Some(v) if self.visible(statuses, &v)? => Some(v.version.row),
+        Ok(match versions.last() {
+            Some(v) if self.visible(statuses, v)? => Some(v.version.row.clone()),
             _ => None,
         })
     }
@@ -892,44 +889,13 @@ impl Transaction {
         &self,
         statuses: &mut Statuses,
         prefix: &[u8],
-    ) -> Result<Vec<StoredVersion>> {
-        Ok(self.cached_versions_to_visible(statuses, prefix)?.0)
-    }
-
-    /// [`Transaction::versions_to_visible`] through the node's [`RowCache`], with whether they
-    /// are all the row's versions.
-    fn cached_versions_to_visible(
-        &self,
-        statuses: &mut Statuses,
-        prefix: &[u8],
-    ) -> Result<(Vec<StoredVersion>, bool)> {
-        let slot = write_slot(prefix);
-        let writes = self.locks.slot_writes(slot);
-        if let Some(cached) = self.rows.get(slot, writes, prefix) {
-            if let Some(versions) = row_cache::upto(&cached, |v| self.visible(statuses, v))? {
-                let complete = cached.complete && versions.len() == cached.versions.len();
-                return Ok((versions, complete));
-            }
-        }
-        let (versions, complete) =
-            read_row_versions(&*self.engine, prefix, None, |v| self.visible(statuses, v))?;
-        self.rows
-            .put(slot, writes, prefix, Arc::new(versions.clone()), complete);
-        Ok((versions, complete))
-    }
-
-    /// Caches the versions of row `prefix` after this transaction stored `written` over
-    /// `versions` (read under the row's latch, still held, with their completeness).
-    fn cache_written(
-        &self,
-        prefix: &[u8],
-        versions: &[StoredVersion],
-        complete: bool,
-        written: &[StoredVersion],
-    ) {
-        if let Some(now) = row_cache::after_write(versions, complete, written) {
-            self.rows.put_written(&self.locks, prefix, now, complete);
-        }
+    ) -> Result<Run> {
+        self.rows.read(
+            &self.locks,
+            prefix,
+            |v| self.visible(statuses, v),
+            |last| read_row_versions(&*self.engine, prefix, None, last),
+        )
     }
 
     /// The version of row `pk` that `creator` wrote, by its key.
@@ -1237,7 +1203,8 @@ impl Transaction {
                 }
                 batch.put(Cf::Rows, key.encode(), encode(&Version::new(row)));
                 self.write(batch)?;
-                self.locks.wrote_row(&row_latch_key(table_id, pk));
+                self.rows
+                    .wrote(&self.locks, &row_latch_key(table_id, pk), None);
                 self.note_table(table_id);
                 self.created.push((table_id, pk.to_vec()));
                 return Ok(());
@@ -1319,8 +1286,7 @@ impl Transaction {
                 let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
-                let (versions, complete) =
-                    self.cached_versions_to_visible(&mut statuses, &latch_key)?;
+                let versions = self.versions_to_visible(&mut statuses, &latch_key)?;
                 let target =
                     match self.target(&mut statuses, table_id, pk, &versions, Access::Write)? {
                         Step::Wait(holder) => break 'step holder,
@@ -1412,8 +1378,8 @@ impl Transaction {
                 let old = target.version.row.clone();
                 let own_version = target.creator == own;
                 self.write(batch)?;
-                self.locks.wrote_row(&latch_key);
-                self.cache_written(&latch_key, &versions, complete, &written);
+                self.rows
+                    .wrote(&self.locks, &latch_key, versions.after_write(&written));
                 self.note_table(table_id);
                 if own_version {
                     self.created.push((table_id, pk.to_vec()));
@@ -1470,11 +1436,9 @@ impl Transaction {
                 let _latch = locks.latch(&latch_key);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
-                let (versions, complete) = match start {
-                    Start::Snapshot => {
-                        self.cached_versions_to_visible(&mut statuses, &latch_key)?
-                    }
-                    Start::Live => (self.versions(table_id, pk)?, true),
+                let versions = match start {
+                    Start::Snapshot => self.versions_to_visible(&mut statuses, &latch_key)?,
+                    Start::Live => Run::new(self.versions(table_id, pk)?, true),
                 };
                 let access = Access::Lock(mode);
                 let target =
@@ -1508,13 +1472,13 @@ impl Transaction {
                 let mut batch = WriteBatch::new();
                 batch.put(Cf::Rows, target.key.clone(), encode(&locked));
                 self.write(batch)?;
-                self.locks.wrote_row(&latch_key);
                 let locked = StoredVersion {
                     key: target.key,
                     creator: target.creator,
                     version: locked,
                 };
-                self.cache_written(&latch_key, &versions, complete, &[locked]);
+                self.rows
+                    .wrote(&self.locks, &latch_key, versions.after_write(&[locked]));
                 self.note_table(table_id);
                 return Ok(Some(row));
             };

@@ -446,13 +446,12 @@ impl Engine for RocksEngine {
         self.iterator_opts(Cf::Rows, &range, IteratorMode::Start, true)
     }
 
-    fn write(&self, batch: WriteBatch) -> Result<Lsn> {
+    fn write(&self, mut batch: WriteBatch) -> Result<Lsn> {
         if batch.is_empty() {
             return Ok(self.latest_lsn());
         }
         // Appended unsynced in the write queue; a synced batch then waits for a WAL fsync
         // outside it (see `GroupCommit::sync_through`).
-        let mut batch = batch;
         let sync = std::mem::take(&mut batch.sync);
         let lsn = self
             .group_commit

@@ -18,25 +18,74 @@
 use super::locks::{write_slot, LockManager, WRITE_SLOTS};
 use super::mvcc::{Result, StoredVersion};
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 /// How many rows one write slot keeps (so at most `WRITE_SLOTS * ROWS_PER_SLOT` in all).
 const ROWS_PER_SLOT: usize = 8;
 
-/// A row's versions, newest first, as cached.
+/// A newest-first run of a row's versions: the first `len` of `versions`, which the cache may
+/// share, so that a reader's run costs no copy of the versions. Dereferences to the run.
 #[derive(Clone)]
-pub(super) struct CachedVersions {
-    /// The newest versions (all of them if `complete`).
-    pub(super) versions: Arc<Vec<StoredVersion>>,
+pub(super) struct Run {
+    versions: Arc<Vec<StoredVersion>>,
+    len: usize,
     /// Whether `versions` are every version of the row.
-    pub(super) complete: bool,
+    complete: bool,
+}
+
+impl Deref for Run {
+    type Target = [StoredVersion];
+
+    fn deref(&self) -> &[StoredVersion] {
+        &self.versions[..self.len]
+    }
+}
+
+impl Run {
+    /// The run of `versions` (every version of the row if `complete`).
+    pub(super) fn new(versions: Vec<StoredVersion>, complete: bool) -> Run {
+        Run {
+            len: versions.len(),
+            versions: Arc::new(versions),
+            complete,
+        }
+    }
+
+    /// Whether the run is every version of the row.
+    pub(super) fn complete(&self) -> bool {
+        self.complete && self.len == self.versions.len()
+    }
+
+    /// The run up to and including the first version for which `last` says so; `None` if
+    /// there is none and the run is not every version (read the engine then).
+    pub(super) fn upto(
+        &self,
+        mut last: impl FnMut(&StoredVersion) -> Result<bool>,
+    ) -> Result<Option<Run>> {
+        for (i, v) in self.iter().enumerate() {
+            if last(v)? {
+                return Ok(Some(Run {
+                    len: i + 1,
+                    ..self.clone()
+                }));
+            }
+        }
+        Ok(self.complete().then(|| self.clone()))
+    }
+
+    /// The run after the versions in `written` were stored over it (see [`after_write`]).
+    pub(super) fn after_write(&self, written: &[StoredVersion]) -> Option<Run> {
+        let complete = self.complete();
+        after_write(self, complete, written).map(|now| Run::new(now, complete))
+    }
 }
 
 #[derive(Default)]
 struct Slot {
     /// The write count the entries were read at.
     writes: u64,
-    rows: HashMap<Vec<u8>, CachedVersions>,
+    rows: HashMap<Vec<u8>, Run>,
 }
 
 /// See the module doc.
@@ -53,9 +102,9 @@ impl Default for RowCache {
 }
 
 impl RowCache {
-    /// The cached versions of the row `prefix` in write slot `slot`, if they were read at write
-    /// count `writes` (the slot's count now).
-    pub(super) fn get(&self, slot: usize, writes: u64, prefix: &[u8]) -> Option<CachedVersions> {
+    /// The cached run of the row `prefix` in write slot `slot`, if it was read at write count
+    /// `writes` (the slot's count now).
+    fn get(&self, slot: usize, writes: u64, prefix: &[u8]) -> Option<Run> {
         let entries = self.slots[slot].lock().unwrap_or_else(|e| e.into_inner());
         if entries.writes != writes {
             return None;
@@ -63,16 +112,9 @@ impl RowCache {
         entries.rows.get(prefix).cloned()
     }
 
-    /// Caches `versions` of the row `prefix` in write slot `slot`, read at write count
-    /// `writes` (read before the versions were); a stale count is ignored.
-    pub(super) fn put(
-        &self,
-        slot: usize,
-        writes: u64,
-        prefix: &[u8],
-        versions: Arc<Vec<StoredVersion>>,
-        complete: bool,
-    ) {
+    /// Caches `run` of the row `prefix` in write slot `slot`, read at write count `writes`
+    /// (read before the versions were); a stale count is ignored.
+    fn put(&self, slot: usize, writes: u64, prefix: &[u8], run: Run) {
         let mut entries = self.slots[slot].lock().unwrap_or_else(|e| e.into_inner());
         if writes < entries.writes {
             return;
@@ -87,28 +129,43 @@ impl RowCache {
                 entries.rows.remove(&victim);
             }
         }
-        entries
-            .rows
-            .insert(prefix.to_vec(), CachedVersions { versions, complete });
+        entries.rows.insert(prefix.to_vec(), run);
     }
 
-    /// Caches `versions` (newest first, all of them if `complete`) of the row `prefix`, just
-    /// written under its latch, still held (so its write count is the one of what is stored).
-    pub(super) fn put_written(
+    /// The versions of the row `prefix` up to and including the first for which `last` says
+    /// so (all of them if none does): from the cache if it holds enough of them at the row's
+    /// write count now, else from `read` (the engine), whose run is then cached.
+    pub(super) fn read(
         &self,
         locks: &LockManager,
         prefix: &[u8],
-        versions: Vec<StoredVersion>,
-        complete: bool,
-    ) {
+        mut last: impl FnMut(&StoredVersion) -> Result<bool>,
+        read: impl FnOnce(
+            &mut dyn FnMut(&StoredVersion) -> Result<bool>,
+        ) -> Result<(Vec<StoredVersion>, bool)>,
+    ) -> Result<Run> {
         let slot = write_slot(prefix);
-        self.put(
-            slot,
-            locks.slot_writes(slot),
-            prefix,
-            Arc::new(versions),
-            complete,
-        );
+        let writes = locks.slot_writes(slot);
+        if let Some(cached) = self.get(slot, writes, prefix) {
+            if let Some(run) = cached.upto(&mut last)? {
+                return Ok(run);
+            }
+        }
+        let (versions, complete) = read(&mut last)?;
+        let run = Run::new(versions, complete);
+        self.put(slot, writes, prefix, run.clone());
+        Ok(run)
+    }
+
+    /// Counts a write of the versions of the row `prefix` — call it under the row's latch,
+    /// after the write is stored — and caches `now`, the row's versions after it, if known.
+    pub(super) fn wrote(&self, locks: &LockManager, prefix: &[u8], now: Option<Run>) {
+        locks.wrote_row(prefix);
+        if let Some(run) = now {
+            // Under the latch the count stays the one of what is stored.
+            let slot = write_slot(prefix);
+            self.put(slot, locks.slot_writes(slot), prefix, run);
+        }
     }
 }
 
@@ -130,20 +187,6 @@ pub(super) fn after_write(
         }
     }
     Some(out)
-}
-
-/// The newest versions of `cached` up to and including the first for which `last` says so;
-/// `None` if there is none and the run is not every version (read the engine then).
-pub(super) fn upto(
-    cached: &CachedVersions,
-    mut last: impl FnMut(&StoredVersion) -> Result<bool>,
-) -> Result<Option<Vec<StoredVersion>>> {
-    for (i, v) in cached.versions.iter().enumerate() {
-        if last(v)? {
-            return Ok(Some(cached.versions[..=i].to_vec()));
-        }
-    }
-    Ok(cached.complete.then(|| cached.versions.to_vec()))
 }
 
 #[cfg(test)]
@@ -185,18 +228,18 @@ mod tests {
     #[test]
     fn entries_hold_only_at_the_write_count_they_were_read_at() {
         let cache = RowCache::default();
-        cache.put(7, 3, b"r", Arc::new(vec![v(1, "a")]), true);
+        cache.put(7, 3, b"r", Run::new(vec![v(1, "a")], true));
         assert!(cache.get(7, 3, b"r").is_some());
         // A write came (count 4): the entry is dead.
         assert!(cache.get(7, 4, b"r").is_none());
         // A read that began before that write stores nothing over newer entries.
-        cache.put(7, 4, b"s", Arc::new(vec![v(1, "s")]), true);
-        cache.put(7, 3, b"r", Arc::new(vec![v(1, "old")]), true);
+        cache.put(7, 4, b"s", Run::new(vec![v(1, "s")], true));
+        cache.put(7, 3, b"r", Run::new(vec![v(1, "old")], true));
         assert!(cache.get(7, 4, b"r").is_none());
         assert!(cache.get(7, 4, b"s").is_some());
         // A slot keeps a bounded number of rows.
         for i in 0..(ROWS_PER_SLOT as u8 * 2) {
-            cache.put(7, 4, &[i], Arc::new(vec![v(1, "x")]), true);
+            cache.put(7, 4, &[i], Run::new(vec![v(1, "x")], true));
         }
         let kept = (0..=255u8)
             .filter(|i| cache.get(7, 4, &[*i]).is_some())
@@ -206,19 +249,13 @@ mod tests {
 
     #[test]
     fn a_reader_takes_the_run_up_to_what_it_sees_or_reads_on() {
-        let part = CachedVersions {
-            versions: Arc::new(vec![v(1, "new"), v(2, "old")]),
-            complete: false,
-        };
-        let seen = upto(&part, |v| Ok(v.version.row == b"old")).unwrap();
+        let part = Run::new(vec![v(1, "new"), v(2, "old")], false);
+        let seen = part.upto(|v| Ok(v.version.row == b"old")).unwrap();
         assert_eq!(rows(&seen.unwrap()), ["new", "old"]);
-        assert!(upto(&part, |_| Ok(false)).unwrap().is_none());
-        let all = CachedVersions {
-            complete: true,
-            ..part
-        };
+        assert!(part.upto(|_| Ok(false)).unwrap().is_none());
+        let all = Run::new(vec![v(1, "new"), v(2, "old")], true);
         assert_eq!(
-            rows(&upto(&all, |_| Ok(false)).unwrap().unwrap()),
+            rows(&all.upto(|_| Ok(false)).unwrap().unwrap()),
             ["new", "old"]
         );
     }

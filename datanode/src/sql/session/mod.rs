@@ -76,6 +76,9 @@ pub struct Node {
     reported: GxidSlots,
 }
 
+/// The tag of a GXID in [`Node::reported`].
+const REPORTED: u8 = 1;
+
 impl Node {
     /// A node over `mvcc` (recovered) talking to `gtm`; call it on the shared runtime.
     pub fn new(name: String, mvcc: Arc<Mvcc>, gtm: GtmClient) -> Result<Node> {
@@ -519,7 +522,7 @@ impl Session {
             self.gtm_client().abort(gxid).await
         };
         report.map_err(gtm_error)?;
-        self.node.reported.put(gxid, 1);
+        self.node.reported.put(gxid, REPORTED);
         Ok(())
     }
 
