@@ -12,6 +12,10 @@
 //! tN: begin [rr] [readonly]        a writer (READ COMMITTED unless rr) or a reader; prints its
 //!                                  GXID and snapshot
 //! tN: snapshot                     a fresh snapshot (READ COMMITTED: the next statement)
+//! tN: defer                        the next statement begins without a snapshot of its own,
+//!                                  with tN's current one as the older snapshot; the snapshot
+//!                                  it takes when a decision needs one is the one the runner
+//!                                  would hand out now, printed as "took xmin=..."
 //! tN: insert TABLE pk=PK row=ROW   prints ok
 //! tN: update TABLE pk=PK row=ROW   tN: delete TABLE pk=PK
 //!                                  prints "ok, was OLD" (the version acted on) or "not found"
@@ -50,7 +54,7 @@ use rxc_datanode::storage::index::{IndexCatalog, IndexRange, IndexSpec, TableInd
 use rxc_datanode::storage::keycode::{Order, Value};
 use rxc_datanode::storage::keys::Key;
 use rxc_datanode::storage::locks::{RowLockMode, WaitOptions};
-use rxc_datanode::storage::mvcc::{self, Mvcc, MvccError, Transaction, TxnStatus};
+use rxc_datanode::storage::mvcc::{self, Mvcc, MvccError, SnapshotFetch, Transaction, TxnStatus};
 use rxc_datanode::storage::{Cf, Engine, KeyRange, MemoryEngine, RocksEngine, RocksOptions};
 use rxc_tests::TempDir;
 use std::collections::{BTreeSet, HashMap};
@@ -247,6 +251,8 @@ struct Runner {
     prepared: HashMap<String, Gxid>,
     /// Declared indexes.
     catalog: TestCatalog,
+    /// Snapshots deferred statements took, to print.
+    taken: Arc<std::sync::Mutex<Vec<Snapshot>>>,
 }
 
 impl Runner {
@@ -262,6 +268,7 @@ impl Runner {
             background: HashMap::new(),
             prepared: HashMap::new(),
             catalog: TestCatalog::default(),
+            taken: Arc::default(),
         }
     }
 
@@ -470,6 +477,20 @@ impl goldenscript::Runner for Runner {
                 let snapshot = self.snapshot(own);
                 writeln!(out, "{}", show_snapshot(&snapshot))?;
                 self.txn(&name)?.set_snapshot(snapshot).map_err(mvcc_err)?;
+            }
+            "defer" => {
+                let name = named()?;
+                let own = self.txn(&name)?.gxid();
+                let fresh = self.snapshot(own);
+                let stale = self.txn(&name)?.snapshot().clone();
+                let taken = self.taken.clone();
+                let fetch: SnapshotFetch = Arc::new(move || {
+                    taken.lock().expect("taken").push(fresh.clone());
+                    Ok(fresh.clone())
+                });
+                self.txn(&name)?
+                    .defer_snapshot(stale, fetch)
+                    .map_err(mvcc_err)?;
             }
             "set_wait" => {
                 let name = named()?;
@@ -817,7 +838,11 @@ impl goldenscript::Runner for Runner {
             name => return Err(format!("unknown command {name}").into()),
         }
         args.reject_rest()?;
-        Ok(out)
+        let mut took = String::new();
+        for snapshot in self.taken.lock().expect("taken").drain(..) {
+            writeln!(took, "took {}", show_snapshot(&snapshot))?;
+        }
+        Ok(took + &out)
     }
 
     fn end_script(&mut self) -> Result<(), Box<dyn Error>> {

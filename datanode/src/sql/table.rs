@@ -58,6 +58,7 @@ fn static_code(code: &str) -> &'static str {
         "40001" => sqlstate::SERIALIZATION_FAILURE,
         "23505" => sqlstate::UNIQUE_VIOLATION,
         "25006" => sqlstate::READ_ONLY_SQL_TRANSACTION,
+        "08006" => sqlstate::CONNECTION_FAILURE,
         _ => sqlstate::INTERNAL_ERROR,
     }
 }

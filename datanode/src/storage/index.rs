@@ -392,6 +392,8 @@ impl Transaction {
         i: usize,
         range: &IndexRange,
     ) -> Result<Vec<(Vec<Value>, Vec<u8>)>> {
+        // Many rows: one snapshot for all of them, taken before any is read.
+        self.take_snapshot()?;
         let spec = indexes
             .specs()
             .get(i)

@@ -42,6 +42,23 @@
 //! visible" would not do. The chain of updates is serialised by the conflict rules below, so at
 //! most one version passes for any snapshot.
 //!
+//! # Statements without a snapshot of their own
+//!
+//! A READ COMMITTED statement needs a snapshot taken after it began, but many decide nothing a
+//! snapshot could change. [`Transaction::defer_snapshot`] begins one with an older snapshot
+//! (any the GTM gave before the statement began) and a way to fetch a fresh one. Until it has
+//! fetched, [`Transaction::sees`](Transaction) answers only what every snapshot taken from now
+//! on answers alike: its own writes (seen), a locally aborted transaction (never seen), a local
+//! commit the older snapshot counts finished (finished in every later one, so seen). Anything
+//! else — a commit the older snapshot counts as running, a transaction in progress or prepared —
+//! is [`MvccError::NeedSnapshot`]: the operation fetches the snapshot and decides the row again,
+//! reading it again (the versions it read before may predate the snapshot); a write releases
+//! its latches first. Scans fetch before they read. The decisions made before the fetch hold
+//! under it, so the statement reads as of that one snapshot; a statement that never fetches
+//! reads as of a snapshot taken at its first decision about another transaction. Commit
+//! dependencies ([`Transaction::commit_after`]) are judged with the older snapshot until a
+//! fetch: it counts no more transactions finished, so it records no fewer.
+//!
 //! # Write conflicts and waiting
 //!
 //! Before a write to a row, its versions are checked under the row's latch, as PostgreSQL's
@@ -126,7 +143,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// SQLSTATE of a serialization failure.
 pub const SQLSTATE_SERIALIZATION_FAILURE: &str = "40001";
@@ -136,6 +153,8 @@ pub const SQLSTATE_DEADLOCK_DETECTED: &str = "40P01";
 pub const SQLSTATE_UNIQUE_VIOLATION: &str = "23505";
 /// SQLSTATE of a write in a read-only transaction.
 pub const SQLSTATE_READ_ONLY: &str = "25006";
+/// SQLSTATE of a failed connection (here: to the GTM, for a snapshot).
+pub const SQLSTATE_CONNECTION_FAILURE: &str = "08006";
 /// SQLSTATE of a lock not obtained in time (lock_timeout).
 pub const SQLSTATE_LOCK_NOT_AVAILABLE: &str = "55P03";
 /// SQLSTATE of a canceled statement (cancel request, statement_timeout).
@@ -180,6 +199,13 @@ pub enum MvccError {
     /// A write in a read-only transaction.
     #[error("cannot write in a read-only transaction")]
     ReadOnly,
+    /// Internal: a decision of a statement begun without a snapshot of its own needs one. The
+    /// operation takes the snapshot and decides again; the public API never returns this.
+    #[error("the statement needs a snapshot it has not taken")]
+    NeedSnapshot,
+    /// A statement needed a snapshot and the GTM did not give one.
+    #[error("cannot get a snapshot from the GTM: {0}")]
+    SnapshotUnavailable(String),
     /// The storage failed or the caller misused the API.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -195,7 +221,8 @@ impl MvccError {
             MvccError::Canceled(_) => Some(SQLSTATE_QUERY_CANCELED),
             MvccError::UniqueViolation { .. } => Some(SQLSTATE_UNIQUE_VIOLATION),
             MvccError::ReadOnly => Some(SQLSTATE_READ_ONLY),
-            MvccError::Storage(_) => None,
+            MvccError::SnapshotUnavailable(_) => Some(SQLSTATE_CONNECTION_FAILURE),
+            MvccError::NeedSnapshot | MvccError::Storage(_) => None,
         }
     }
 
@@ -470,6 +497,7 @@ impl Mvcc {
             rows: self.rows.clone(),
             created: Vec::new(),
             tables: Vec::new(),
+            deferred: None,
         }
     }
 
@@ -491,6 +519,7 @@ impl Mvcc {
             rows: self.rows.clone(),
             created: Vec::new(),
             tables: Vec::new(),
+            deferred: None,
         }
     }
 
@@ -612,6 +641,7 @@ impl ActiveSnapshots {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
+        self.settle();
         self.active.remove(self.snapshot.xmin);
     }
 }
@@ -727,6 +757,20 @@ pub struct Transaction {
     created: Vec<(u64, Vec<Value>)>,
     /// Tables this transaction wrote or locked rows of, sorted.
     tables: Vec<u64>,
+    /// The statement began without a snapshot of its own (see "Statements without a snapshot
+    /// of their own" in the module doc): `snapshot` is an older one meanwhile.
+    deferred: Option<Deferred>,
+}
+
+/// Asks the GTM for a snapshot, for a statement that began without one. The error is the
+/// GTM's, as text.
+pub type SnapshotFetch = Arc<dyn Fn() -> std::result::Result<Snapshot, String> + Send + Sync>;
+
+/// A statement begun without a snapshot of its own.
+struct Deferred {
+    fetch: SnapshotFetch,
+    /// The snapshot fetched, once a decision needed one.
+    fetched: OnceLock<Snapshot>,
 }
 
 impl Transaction {
@@ -740,9 +784,14 @@ impl Transaction {
         self.gxid
     }
 
-    /// The snapshot reads use.
+    /// The snapshot reads use. For a statement begun without one that has not needed one yet,
+    /// the older snapshot it was given: whatever that one counts finished, every snapshot the
+    /// statement could take counts finished too.
     pub fn snapshot(&self) -> &Snapshot {
-        &self.snapshot
+        match self.deferred.as_ref().and_then(|d| d.fetched.get()) {
+            Some(fetched) => fetched,
+            None => &self.snapshot,
+        }
     }
 
     /// The isolation level.
@@ -755,10 +804,67 @@ impl Transaction {
         if self.gxid.is_some() && self.isolation == Isolation::RepeatableRead {
             return Err(errinput!("a REPEATABLE READ transaction keeps its snapshot").into());
         }
+        self.settle();
         self.active.add(snapshot.xmin);
         self.active.remove(self.snapshot.xmin);
         self.snapshot = snapshot;
         Ok(())
+    }
+
+    /// Begins the next statement (READ COMMITTED, or a read-only reader) without a snapshot of
+    /// its own: `stale` is any snapshot the GTM gave before the statement began, and `fetch`
+    /// asks the GTM for one at the first decision `stale` cannot make (see "Statements without
+    /// a snapshot of their own" in the module doc).
+    pub fn defer_snapshot(&mut self, stale: Snapshot, fetch: SnapshotFetch) -> Result<()> {
+        self.set_snapshot(stale)?;
+        self.deferred = Some(Deferred {
+            fetch,
+            fetched: OnceLock::new(),
+        });
+        Ok(())
+    }
+
+    /// Whether the statement began without a snapshot and has not taken one yet.
+    pub fn snapshot_deferred(&self) -> bool {
+        self.deferred
+            .as_ref()
+            .is_some_and(|d| d.fetched.get().is_none())
+    }
+
+    /// Takes the snapshot of a statement begun without one, if it has none yet.
+    pub(super) fn take_snapshot(&self) -> Result<()> {
+        if let Some(deferred) = &self.deferred {
+            if deferred.fetched.get().is_none() {
+                let snapshot = (deferred.fetch)().map_err(MvccError::SnapshotUnavailable)?;
+                self.active.add(snapshot.xmin);
+                if let Err(snapshot) = deferred.fetched.set(snapshot) {
+                    self.active.remove(snapshot.xmin);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a deferred statement: the snapshot it took (already counted among the node's
+    /// snapshots in use) replaces the older one.
+    fn settle(&mut self) {
+        if let Some(fetched) = self.deferred.take().and_then(|d| d.fetched.into_inner()) {
+            self.active.remove(self.snapshot.xmin);
+            self.snapshot = fetched;
+        }
+    }
+
+    /// Runs `decide` (reads of one row deciding what the statement sees) and, if a decision
+    /// needed the snapshot the statement has not taken yet, takes it and runs `decide` again —
+    /// reading the row again, after the snapshot.
+    fn deciding<T>(&self, mut decide: impl FnMut(&mut Statuses) -> Result<T>) -> Result<T> {
+        loop {
+            let mut statuses = Statuses::new(&*self.engine, &self.finals);
+            match decide(&mut statuses) {
+                Err(MvccError::NeedSnapshot) => self.take_snapshot()?,
+                other => return other,
+            }
+        }
     }
 
     /// How the transaction waits for rows held by others, from now on (the caller sets the
@@ -792,7 +898,8 @@ impl Transaction {
     /// Records `gxid` as a commit dependency if it committed here while this transaction's
     /// snapshot still counts it as running.
     pub(super) fn note_unseen_commit(&mut self, statuses: &mut Statuses, gxid: Gxid) -> Result<()> {
-        if !self.snapshot.is_finished(gxid) && statuses.get(gxid)? == Some(TxnStatus::Committed) {
+        // Deferred: the older snapshot counts no more finished than the statement's would.
+        if !self.snapshot().is_finished(gxid) && statuses.get(gxid)? == Some(TxnStatus::Committed) {
             self.commit_after_gxid(gxid);
         }
         Ok(())
@@ -807,11 +914,20 @@ impl Transaction {
         if self.gxid == Some(gxid) {
             return Ok(true);
         }
-        if !self.snapshot.is_finished(gxid) {
+        if self.snapshot_deferred() {
+            // What every snapshot taken from now on decides alike; anything else needs one.
+            return match statuses.get(gxid)? {
+                Some(TxnStatus::Aborted) => Ok(false),
+                Some(TxnStatus::Committed) if self.snapshot.is_finished(gxid) => Ok(true),
+                _ => Err(MvccError::NeedSnapshot),
+            };
+        }
+        let snapshot = self.snapshot();
+        if !snapshot.is_finished(gxid) {
             return Ok(false);
         }
         let committed = statuses.get(gxid)? == Some(TxnStatus::Committed);
-        Ok(self.snapshot.sees(self.gxid, gxid, |_| committed))
+        Ok(snapshot.sees(self.gxid, gxid, |_| committed))
     }
 
     fn visible(&self, statuses: &mut Statuses, v: &StoredVersion) -> Result<bool> {
@@ -836,15 +952,16 @@ impl Transaction {
     /// The version of row `pk` of `table_id` this transaction sees, with who wrote it and
     /// who (if anyone) deleted it, for callers that cache what they read.
     pub fn get_version(&self, table_id: u64, pk: &[Value]) -> Result<Option<VersionInfo>> {
-        let mut statuses = Statuses::new(&*self.engine, &self.finals);
-        let versions = self.versions_to_visible(&mut statuses, &row_latch_key(table_id, pk))?;
-        Ok(match versions.last() {
-            Some(v) if self.visible(&mut statuses, v)? => Some(VersionInfo {
-                creator: v.creator,
-                deleter: v.version.deleter,
-                row: v.version.row.clone(),
-            }),
-            _ => None,
+        self.deciding(|statuses| {
+            let versions = self.versions_to_visible(statuses, &row_latch_key(table_id, pk))?;
+            Ok(match versions.last() {
+                Some(v) if self.visible(statuses, v)? => Some(VersionInfo {
+                    creator: v.creator,
+                    deleter: v.version.deleter,
+                    row: v.version.row.clone(),
+                }),
+                _ => None,
+            })
         })
     }
 
@@ -862,8 +979,7 @@ impl Transaction {
 
     /// The row `pk` of `table_id` as this transaction sees it.
     pub fn get(&self, table_id: u64, pk: &[Value]) -> Result<Option<Vec<u8>>> {
-        let mut statuses = Statuses::new(&*self.engine, &self.finals);
-        self.visible_row(&mut statuses, table_id, pk)
+        self.deciding(|statuses| self.visible_row(statuses, table_id, pk))
     }
 
     /// The row `pk` of `table_id` as this transaction sees it, with a status cache.
@@ -919,6 +1035,8 @@ impl Transaction {
 
     /// Every row of `table_id` this transaction sees, in primary-key order.
     pub fn scan(&self, table_id: u64) -> Result<Vec<(Vec<Value>, Vec<u8>)>> {
+        // Many rows: one snapshot for all of them, taken before any is read.
+        self.take_snapshot()?;
         let mut statuses = Statuses::new(&*self.engine, &self.finals);
         let prefix = KeyPrefix::Row { table_id }.encode();
         let mut out: Vec<(Vec<Value>, Vec<u8>)> = Vec::new();
@@ -942,20 +1060,28 @@ impl Transaction {
         Ok(out)
     }
 
-    /// The version an update, delete or row lock acts on, or whom to wait for (see "Write
-    /// conflicts and waiting" in the module doc).
-    fn target(
+    /// The row's versions (newest first, as far as [`Transaction::start`] needs them) and
+    /// where a write or lock of it beginning at `start` stands: the version it acts on, or whom
+    /// to wait for (see "Write conflicts and waiting" in the module doc). Call it under the
+    /// row's latch.
+    fn decide(
         &mut self,
         statuses: &mut Statuses,
         table_id: u64,
         pk: &[Value],
-        versions: &[StoredVersion],
+        latch_key: &[u8],
         access: Access,
-    ) -> Result<Step> {
-        self.start(statuses, table_id, pk, versions, access, Start::Snapshot)
+        start: Start,
+    ) -> Result<(Run, Step)> {
+        let versions = match start {
+            Start::Snapshot => self.versions_to_visible(statuses, latch_key)?,
+            Start::Live => Run::new(self.versions(table_id, pk)?, true),
+        };
+        let step = self.start(statuses, table_id, pk, &versions, access, start)?;
+        Ok((versions, step))
     }
 
-    /// [`Transaction::target`], beginning the chain at the version `start` says. `versions`
+    /// Where a write or lock stands, beginning the chain at the version `start` says. `versions`
     /// are the row's versions newest first, at least as far as the first one the snapshot
     /// sees ([`Transaction::versions_to_visible`]), all of them for [`Start::Live`]; a version
     /// further on that the chain of updates leads to is read by its key.
@@ -1286,13 +1412,22 @@ impl Transaction {
                 let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
-                let versions = self.versions_to_visible(&mut statuses, &latch_key)?;
-                let target =
-                    match self.target(&mut statuses, table_id, pk, &versions, Access::Write)? {
-                        Step::Wait(holder) => break 'step holder,
-                        Step::Missing => return Ok(Guarded::Missing),
-                        Step::Found(target) => target,
-                    };
+                let decided = self.decide(
+                    &mut statuses,
+                    table_id,
+                    pk,
+                    &latch_key,
+                    Access::Write,
+                    Start::Snapshot,
+                );
+                let (versions, target) = match decided {
+                    Err(MvccError::NeedSnapshot) => break 'step None,
+                    decided => match decided? {
+                        (_, Step::Wait(holder)) => break 'step Some(holder),
+                        (_, Step::Missing) => return Ok(Guarded::Missing),
+                        (versions, Step::Found(target)) => (versions, target),
+                    },
+                };
                 if !unchanged(&target.version.row) {
                     return Ok(Guarded::Changed(target.version.row));
                 }
@@ -1312,7 +1447,7 @@ impl Transaction {
                             &new_values[i],
                         )?;
                         if let Some(holder) = check.next(table_id, Some(spec.id), row)? {
-                            break 'step holder;
+                            break 'step Some(holder);
                         }
                         batch.put(
                             Cf::Index,
@@ -1388,7 +1523,11 @@ impl Transaction {
                 }
                 return Ok(Guarded::Written(old));
             };
-            self.wait(holder)?;
+            match holder {
+                Some(holder) => self.wait(holder)?,
+                // A decision needed the statement's snapshot: take it unlatched, decide again.
+                None => self.take_snapshot()?,
+            }
         }
     }
 
@@ -1436,17 +1575,16 @@ impl Transaction {
                 let _latch = locks.latch(&latch_key);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
-                let versions = match start {
-                    Start::Snapshot => self.versions_to_visible(&mut statuses, &latch_key)?,
-                    Start::Live => Run::new(self.versions(table_id, pk)?, true),
-                };
                 let access = Access::Lock(mode);
-                let target =
-                    match self.start(&mut statuses, table_id, pk, &versions, access, start)? {
-                        Step::Wait(holder) => break 'step holder,
-                        Step::Missing => return Ok(None),
-                        Step::Found(target) => target,
-                    };
+                let decided = self.decide(&mut statuses, table_id, pk, &latch_key, access, start);
+                let (versions, target) = match decided {
+                    Err(MvccError::NeedSnapshot) => break 'step None,
+                    decided => match decided? {
+                        (_, Step::Wait(holder)) => break 'step Some(holder),
+                        (_, Step::Missing) => return Ok(None),
+                        (versions, Step::Found(target)) => (versions, target),
+                    },
+                };
                 let row = target.version.row.clone();
                 let held = target
                     .version
@@ -1482,7 +1620,11 @@ impl Transaction {
                 self.note_table(table_id);
                 return Ok(Some(row));
             };
-            self.wait(holder)?;
+            match holder {
+                Some(holder) => self.wait(holder)?,
+                // A decision needed the statement's snapshot: take it unlatched, decide again.
+                None => self.take_snapshot()?,
+            }
         }
     }
 

@@ -20,7 +20,7 @@ use super::catalog::{self, CatalogCache, CatalogView, IdAllocator};
 use super::plan_cache::{self, Prepared};
 use super::table::mvcc_error;
 use crate::session_thread::blocking;
-use crate::storage::mvcc::{GxidSlots, Mvcc, Transaction};
+use crate::storage::mvcc::{GxidSlots, Mvcc, SnapshotFetch, Transaction};
 use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::gtm::proto::SessionId;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
@@ -114,6 +114,17 @@ impl Node {
     {
         crate::session_thread::wait_on(&self.runtime, call)
             .ok_or_else(|| SqlError::new(sqlstate::ADMIN_SHUTDOWN, "the datanode is shutting down"))
+    }
+
+    /// How a statement's blocking code asks the GTM for the snapshot it deferred: through the
+    /// node's client on the shared runtime, sharing answers with the node's other sessions.
+    fn snapshot_fetch(node: &Arc<Node>) -> SnapshotFetch {
+        let node = node.clone();
+        Arc::new(move || {
+            let n = node.clone();
+            node.wait_gtm(async move { n.snapshots.get(&n.gtm).await })
+                .map_err(|e| e.message)?
+        })
     }
 
     /// A cancel request: sets the cancel flag of the session with this pid and secret key
@@ -603,6 +614,7 @@ impl Session {
                     .begin_with_unheld_snapshot(session, txn.isolation)
                     .await
                     .map_err(gtm_error)?;
+                node.snapshots.note(&snapshot);
                 (gxid, snapshot)
             } else {
                 let (gxid, _) = gtm.begin(session, txn.isolation).await.map_err(gtm_error)?;
@@ -617,7 +629,28 @@ impl Session {
             txn.mvcc = Some(mvcc.begin(gxid, snapshot, txn.isolation));
             return Ok(());
         }
-        if fresh_snapshot {
+        if !fresh_snapshot {
+            return Ok(());
+        }
+        if txn.isolation == Isolation::ReadCommitted {
+            // The statement begins with the node's newest snapshot and asks the GTM only if a
+            // decision needs a snapshot of its own (see `Transaction::defer_snapshot`).
+            if let Some(stale) = node.snapshots.newest() {
+                let fetch = Node::snapshot_fetch(&node);
+                match &mut txn.mvcc {
+                    Some(m) if txn.gxid.is_some() => {
+                        m.defer_snapshot(stale, fetch).map_err(mvcc_error)?
+                    }
+                    _ => {
+                        let mut m = mvcc.read_only(stale.clone());
+                        m.defer_snapshot(stale, fetch).map_err(mvcc_error)?;
+                        txn.mvcc = Some(m);
+                    }
+                }
+                return Ok(());
+            }
+        }
+        {
             let snapshot = node.snapshots.get(&gtm).await.map_err(gtm_error)?;
             match &mut txn.mvcc {
                 Some(m) if txn.gxid.is_some() => m.set_snapshot(snapshot).map_err(mvcc_error)?,

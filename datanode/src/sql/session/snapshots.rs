@@ -17,7 +17,12 @@
 //! versions its transactions' snapshots can see itself ([`Mvcc::horizon`]), which is what lets
 //! one answer serve sessions of different GTM clients.
 //!
+//! The share also keeps the newest snapshot the node got from the GTM (from a fetch or a
+//! begin): a READ COMMITTED statement begins with it instead of asking for one of its own, and
+//! asks only when a decision needs it ([`Transaction::defer_snapshot`]).
+//!
 //! [`Mvcc::horizon`]: crate::storage::mvcc::Mvcc::horizon
+//! [`Transaction::defer_snapshot`]: crate::storage::mvcc::Transaction::defer_snapshot
 
 use rxc_common::gtm::client::GtmClient;
 use rxc_common::txn::Snapshot;
@@ -39,6 +44,8 @@ struct State {
     in_flight: bool,
     /// The last fetch's id and answer.
     latest: Option<(u64, Result<Snapshot, String>)>,
+    /// The newest snapshot the GTM gave the node.
+    newest: Option<Snapshot>,
 }
 
 impl SnapshotShare {
@@ -82,8 +89,28 @@ impl SnapshotShare {
         }
     }
 
+    /// The newest snapshot the node got from the GTM, if any: one taken before anything that
+    /// begins now.
+    pub fn newest(&self) -> Option<Snapshot> {
+        self.lock().newest.clone()
+    }
+
+    /// Records a snapshot the GTM gave one of the node's sessions.
+    pub fn note(&self, snapshot: &Snapshot) {
+        self.lock().note(snapshot);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    fn note(&mut self, snapshot: &Snapshot) {
+        // The GTM hands out GXIDs in order: a larger xmax was taken later.
+        if self.newest.as_ref().is_none_or(|n| n.xmax <= snapshot.xmax) {
+            self.newest = Some(snapshot.clone());
+        }
     }
 }
 
@@ -100,6 +127,9 @@ impl Drop for Round<'_> {
         let mut state = self.share.lock();
         state.in_flight = false;
         if let Some(answer) = self.answer.take() {
+            if let Ok(snapshot) = &answer {
+                state.note(snapshot);
+            }
             state.latest = Some((self.id, answer));
         }
         drop(state);
