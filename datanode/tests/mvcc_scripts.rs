@@ -12,10 +12,10 @@
 //! tN: begin [rr] [readonly]        a writer (READ COMMITTED unless rr) or a reader; prints its
 //!                                  GXID and snapshot
 //! tN: snapshot                     a fresh snapshot (READ COMMITTED: the next statement)
-//! tN: defer                        the next statement begins without a snapshot of its own,
-//!                                  with tN's current one as the older snapshot; the snapshot
-//!                                  it takes when a decision needs one is the one the runner
-//!                                  would hand out now, printed as "took xmin=..."
+//! tN: defer                        the next statement (of one row) begins without a snapshot
+//!                                  of its own, with tN's current one as the older snapshot;
+//!                                  the snapshot it takes when a decision needs one is the one
+//!                                  the runner would hand out now, printed as "took xmin=..."
 //! tN: insert TABLE pk=PK row=ROW   prints ok
 //! tN: update TABLE pk=PK row=ROW   tN: delete TABLE pk=PK
 //!                                  prints "ok, was OLD" (the version acted on) or "not found"
@@ -488,9 +488,9 @@ impl goldenscript::Runner for Runner {
                     taken.lock().expect("taken").push(fresh.clone());
                     Ok(fresh.clone())
                 });
-                self.txn(&name)?
-                    .defer_snapshot(stale, fetch)
-                    .map_err(mvcc_err)?;
+                let txn = self.txn(&name)?;
+                txn.defer_snapshot(stale, fetch).map_err(mvcc_err)?;
+                txn.one_row_statement();
             }
             "set_wait" => {
                 let name = named()?;

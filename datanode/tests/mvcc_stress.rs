@@ -6,16 +6,20 @@
 //!   REPEATABLE READ failures, commit order at the GTM).
 //! - Inserts, updates and deletes of values under a unique index never leave two live rows
 //!   with one value, in any snapshot, and the index finds every row by its value.
+//!
+//! Half the READ COMMITTED statements (each of one row) begin without a snapshot of their own
+//! ([`Transaction::defer_snapshot`], with the newest snapshot handed out as the older one) and
+//! fetch one only when a decision needs it.
 
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use rxc_datanode::storage::index::{IndexCatalog, IndexRange, IndexSpec, NoIndexes, TableIndexes};
 use rxc_datanode::storage::keycode::{Order, Value};
 use rxc_datanode::storage::locks::{RowLockMode, WaitOptions};
-use rxc_datanode::storage::mvcc::{Mvcc, MvccError, Transaction};
+use rxc_datanode::storage::mvcc::{Mvcc, MvccError, SnapshotFetch, Transaction};
 use rxc_datanode::storage::{Engine, MemoryEngine, RocksEngine, RocksOptions, StorageError};
 use rxc_tests::TempDir;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +30,11 @@ struct SharedGtm {
     state: Mutex<(u64, BTreeSet<Gxid>)>,
     /// Signalled when a transaction ends.
     ended: std::sync::Condvar,
+    /// The newest snapshot handed out.
+    newest: Mutex<Option<Snapshot>>,
+    /// Statements begun without a snapshot, and how many of them fetched one.
+    deferred: AtomicUsize,
+    fetched: Arc<AtomicUsize>,
 }
 
 impl SharedGtm {
@@ -48,11 +57,39 @@ impl SharedGtm {
             .filter(|g| Some(*g) != own)
             .collect();
         let xmin = xip.first().copied().unwrap_or(xmax);
-        Snapshot {
+        let snapshot = Snapshot {
             xmin,
             xmax,
             xip,
             global_xmin: xmin,
+        };
+        drop(state);
+        let mut newest = self.newest.lock().unwrap();
+        if newest.as_ref().is_none_or(|n| n.xmax <= snapshot.xmax) {
+            *newest = Some(snapshot.clone());
+        }
+        snapshot
+    }
+
+    /// Begins the next statement of `txn` (READ COMMITTED) with a fresh snapshot, or, when
+    /// `defer`, without one: with the newest snapshot handed out as the older one, fetching a
+    /// fresh one when a decision needs it.
+    fn statement(self: &Arc<Self>, txn: &mut Transaction, defer: bool) {
+        let own = txn.gxid();
+        let stale = self.newest.lock().unwrap().clone();
+        match stale {
+            Some(stale) if defer => {
+                self.deferred.fetch_add(1, Ordering::Relaxed);
+                let gtm = self.clone();
+                let fetch: SnapshotFetch = Arc::new(move || {
+                    gtm.fetched.fetch_add(1, Ordering::Relaxed);
+                    Ok(gtm.snapshot(own))
+                });
+                txn.defer_snapshot(stale, fetch).unwrap();
+                // Each statement of these transactions locks, updates or inserts one row.
+                txn.one_row_statement();
+            }
+            _ => txn.set_snapshot(self.snapshot(own)).unwrap(),
         }
     }
 
@@ -66,6 +103,17 @@ impl SharedGtm {
             ..WaitOptions::default()
         });
         (gxid, txn)
+    }
+
+    /// Statements begun without a snapshot, and how many fetched one: both paths must have run.
+    fn deferred_statements(&self) -> (usize, usize) {
+        let deferred = self.deferred.load(Ordering::Relaxed);
+        let fetched = self.fetched.load(Ordering::Relaxed);
+        assert!(
+            0 < fetched && fetched < deferred,
+            "deferred statements: {deferred}, of which {fetched} fetched a snapshot"
+        );
+        (deferred, fetched)
     }
 
     /// Ends `gxid` once every transaction of `after` has ended (the commit order
@@ -107,11 +155,14 @@ fn balance(row: Option<Vec<u8>>) -> i64 {
 /// One transaction of the stress test: a transfer between two accounts (locked FOR UPDATE in
 /// random order, then updated), or, one time in five, an audit that locks every account
 /// FOR SHARE in random order and checks the total.
-fn stress_step(txn: &mut Transaction, gtm: &SharedGtm, rng: &mut Rng) -> Result<(), MvccError> {
-    let own = txn.gxid();
-    let statement = |txn: &mut Transaction| {
+fn stress_step(
+    txn: &mut Transaction,
+    gtm: &Arc<SharedGtm>,
+    rng: &mut Rng,
+) -> Result<(), MvccError> {
+    let statement = |txn: &mut Transaction, rng: &mut Rng| {
         if txn.isolation() == Isolation::ReadCommitted {
-            txn.set_snapshot(gtm.snapshot(own)).unwrap();
+            gtm.statement(txn, rng.below(2) == 0);
         }
     };
     if rng.below(5) == 0 {
@@ -121,7 +172,7 @@ fn stress_step(txn: &mut Transaction, gtm: &SharedGtm, rng: &mut Rng) -> Result<
         }
         let mut total = 0;
         for i in order {
-            statement(txn);
+            statement(txn, rng);
             total += balance(txn.lock_row(1, &account(i), RowLockMode::Share)?);
         }
         assert_eq!(
@@ -134,15 +185,15 @@ fn stress_step(txn: &mut Transaction, gtm: &SharedGtm, rng: &mut Rng) -> Result<
     let from = rng.below(ACCOUNTS);
     let to = (from + 1 + rng.below(ACCOUNTS - 1)) % ACCOUNTS;
     let amount = rng.below(100) as i64 + 1;
-    statement(txn);
+    statement(txn, rng);
     let from_balance = balance(txn.lock_row(1, &account(from), RowLockMode::Update)?);
-    statement(txn);
+    statement(txn, rng);
     let to_balance = balance(txn.lock_row(1, &account(to), RowLockMode::Update)?);
     for (i, old, new) in [
         (from, from_balance, from_balance - amount),
         (to, to_balance, to_balance + amount),
     ] {
-        statement(txn);
+        statement(txn, rng);
         let replaced = txn.update(1, &account(i), new.to_string().into_bytes(), &NoIndexes)?;
         // The row is locked by this transaction: the update acts on the version it locked.
         assert_eq!(balance(replaced), old);
@@ -249,8 +300,10 @@ fn stress(engine: Arc<dyn Engine>, threads: u64, steps: usize) {
     let total: i64 = rows.into_iter().map(|(_, row)| balance(Some(row))).sum();
     assert_eq!(total, expected);
     assert!(mvcc.lock_manager().wait_for_graph().is_empty());
+    let (deferred, fetched) = gtm.deferred_statements();
     eprintln!(
-        "stress: {threads} threads x {steps} steps, {retries} retries, {reads} audit reads, {:?}",
+        "stress: {threads} threads x {steps} steps, {retries} retries, {reads} audit reads, \
+         {deferred} deferred statements ({fetched} fetched), {:?}",
         started.elapsed()
     );
 }
@@ -305,12 +358,15 @@ fn row_key(k: u64) -> Vec<Value> {
 /// One transaction of the unique stress test: a few inserts, updates and deletes of random
 /// keys and values; violations, deadlocks and serialization failures end it (the caller
 /// aborts), and one in four that succeed abort anyway.
-fn unique_step(txn: &mut Transaction, gtm: &SharedGtm, rng: &mut Rng) -> Result<(), MvccError> {
-    let own = txn.gxid();
+fn unique_step(
+    txn: &mut Transaction,
+    gtm: &Arc<SharedGtm>,
+    rng: &mut Rng,
+) -> Result<(), MvccError> {
     let indexes = ValueIndex::new();
     for _ in 0..1 + rng.below(3) {
         if txn.isolation() == Isolation::ReadCommitted {
-            txn.set_snapshot(gtm.snapshot(own)).unwrap();
+            gtm.statement(txn, rng.below(2) == 0);
         }
         let key = row_key(rng.below(KEYS));
         let value = rng.below(VALUES).to_string().into_bytes();
@@ -439,9 +495,11 @@ fn unique_stress(engine: Arc<dyn Engine>, threads: u64, steps: usize) {
         .count();
     assert_eq!((versions, entries), (rows, rows), "after GC");
     assert!(mvcc.lock_manager().wait_for_graph().is_empty());
+    let (deferred, fetched) = gtm.deferred_statements();
     eprintln!(
         "unique stress: {threads} threads x {steps} steps, {committed} committed ({ordered} \
-         after others they waited for or built on), {rows} rows, {reads} checked snapshots, {:?}",
+         after others they waited for or built on), {rows} rows, {reads} checked snapshots, \
+         {deferred} deferred statements ({fetched} fetched), {:?}",
         started.elapsed()
     );
 }

@@ -133,6 +133,34 @@ async fn transactions_isolate_and_roll_back() {
     assert_eq!(rows(&b, "SELECT count(*) FROM t").await, table(&[&["1"]]));
     b.batch_execute("COMMIT").await.unwrap();
     assert_eq!(rows(&b, "SELECT count(*) FROM t").await, table(&[&["2"]]));
+    // READ COMMITTED in a block: each statement sees what committed before it began, whether
+    // it reads one row (and may go without a snapshot of its own) or many.
+    b.batch_execute("BEGIN").await.unwrap();
+    let one = "SELECT v FROM t WHERE k = 1";
+    assert_eq!(rows(&b, one).await, table(&[&["one"]]));
+    a.batch_execute("UPDATE t SET v = 'uno' WHERE k = 1")
+        .await
+        .unwrap();
+    assert_eq!(rows(&b, one).await, table(&[&["uno"]]));
+    assert_eq!(
+        rows(&b, "SELECT v FROM t WHERE k = 3").await,
+        table(&[&["three"]])
+    );
+    a.batch_execute("UPDATE t SET v = 'tres' WHERE k = 3; INSERT INTO t VALUES (4, 'four')")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&b, "SELECT v FROM t ORDER BY k").await,
+        table(&[&["uno"], &["tres"], &["four"]])
+    );
+    b.batch_execute("UPDATE t SET v = v || '!' WHERE k = 1")
+        .await
+        .unwrap();
+    a.batch_execute("DELETE FROM t WHERE k = 4").await.unwrap();
+    assert!(rows(&b, "SELECT v FROM t WHERE k = 4").await.is_empty());
+    assert_eq!(rows(&b, one).await, table(&[&["uno!"]]));
+    b.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(rows(&a, one).await, table(&[&["uno!"]]));
     // DDL is transactional.
     a.batch_execute("BEGIN; CREATE TABLE later (x int); INSERT INTO later VALUES (1)")
         .await

@@ -246,6 +246,13 @@ pub struct BoundQuery {
     pub params: Vec<DataType>,
 }
 
+impl BoundQuery {
+    /// Whether running it reads at most one stored row (see [`Plan::reads_one_row_at_most`]).
+    pub fn reads_one_row_at_most(&self) -> bool {
+        self.subqueries.is_empty() && self.root.reads_one_row_at_most()
+    }
+}
+
 /// A subquery and whether it reads its enclosing rows (if not, its result can be cached).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Subquery {
@@ -291,6 +298,40 @@ fn table_columns(table: &Table) -> Vec<OutputColumn> {
 }
 
 impl Plan {
+    /// Whether running the plan (its expressions aside) reads at most one stored row: a
+    /// lookup of one primary key, literal rows, or an insert of literal rows (whose uniqueness
+    /// checks read no row's visible version), under nodes that only pass rows on.
+    pub fn reads_one_row_at_most(&self) -> bool {
+        match self {
+            Plan::Values { .. } => true,
+            Plan::KeyLookup { keys, .. } => keys.len() <= 1,
+            Plan::Filter { input, .. }
+            | Plan::Project { input, .. }
+            | Plan::Sort { input, .. }
+            | Plan::Limit { input, .. }
+            | Plan::Distinct { input }
+            | Plan::Aggregate { input, .. } => input.reads_one_row_at_most(),
+            Plan::Update { source, .. } | Plan::Delete { source, .. } => {
+                source.reads_one_row_at_most()
+            }
+            Plan::Insert {
+                source,
+                on_conflict,
+                ..
+            } => {
+                matches!(**source, Plan::Values { .. })
+                    && on_conflict
+                        .as_ref()
+                        .is_none_or(|c| c.action == ConflictAction::DoNothing)
+            }
+            Plan::Scan { .. }
+            | Plan::IndexScan { .. }
+            | Plan::NestedLoopJoin { .. }
+            | Plan::HashJoin { .. }
+            | Plan::SetOperation { .. } => false,
+        }
+    }
+
     /// The output columns.
     pub fn columns(&self) -> Vec<OutputColumn> {
         match self {

@@ -53,11 +53,16 @@
 //! else — a commit the older snapshot counts as running, a transaction in progress or prepared —
 //! is [`MvccError::NeedSnapshot`]: the operation fetches the snapshot and decides the row again,
 //! reading it again (the versions it read before may predate the snapshot); a write releases
-//! its latches first. Scans fetch before they read. The decisions made before the fetch hold
-//! under it, so the statement reads as of that one snapshot; a statement that never fetches
-//! reads as of a snapshot taken at its first decision about another transaction. Commit
-//! dependencies ([`Transaction::commit_after`]) are judged with the older snapshot until a
-//! fetch: it counts no more transactions finished, so it records no fewer.
+//! its latches first. Scans fetch before they read.
+//!
+//! A row read without a fetch holds no version of a transaction the older snapshot counts as
+//! running, so it is the row as a snapshot taken at that moment sees it. That makes one row
+//! right, not two: a transfer committing between the reads of its two accounts leaves each read
+//! right at its moment and the pair right for no snapshot. So the caller promises that the
+//! statement reads one row at most ([`Transaction::one_row_statement`], checked: a second row
+//! is an error) or takes the snapshot before it reads ([`Transaction::take_snapshot`]).
+//! Commit dependencies ([`Transaction::commit_after`]) are judged with the older snapshot until
+//! a fetch: it counts no more transactions finished, so it records no fewer.
 //!
 //! # Write conflicts and waiting
 //!
@@ -771,6 +776,10 @@ struct Deferred {
     fetch: SnapshotFetch,
     /// The snapshot fetched, once a decision needed one.
     fetched: OnceLock<Snapshot>,
+    /// The statement reads one row at most ([`Transaction::one_row_statement`]), and the row
+    /// it decided, once it has.
+    one_row: bool,
+    row: OnceLock<Vec<u8>>,
 }
 
 impl Transaction {
@@ -820,8 +829,44 @@ impl Transaction {
         self.deferred = Some(Deferred {
             fetch,
             fetched: OnceLock::new(),
+            one_row: false,
+            row: OnceLock::new(),
         });
         Ok(())
+    }
+
+    /// The statement begun without a snapshot (after what it read to plan itself: catalog
+    /// rows, which PostgreSQL reads with a catalog snapshot of their own too) reads at most
+    /// one row. Only such a statement may go on without a snapshot: one that read two rows
+    /// at different moments, each as the older snapshot sees it, could disagree with any
+    /// snapshot taken later — a row it read first may have changed before it needs one. Any
+    /// other statement calls [`Transaction::take_snapshot`] before it reads.
+    pub fn one_row_statement(&mut self) {
+        if let Some(deferred) = &mut self.deferred {
+            deferred.one_row = true;
+        }
+    }
+
+    /// Ends the statement: reads until the next statement begins (describing a statement, say)
+    /// use the snapshot it took, or else the older one, as a snapshot of their own.
+    pub fn end_statement(&mut self) {
+        self.settle();
+    }
+
+    /// Checks that a one-row statement without its snapshot decides no second row.
+    fn deciding_row(&self, prefix: &[u8]) -> Result<()> {
+        match &self.deferred {
+            Some(d) if d.one_row && d.fetched.get().is_none() => {
+                if d.row.get_or_init(|| prefix.to_vec()) != prefix {
+                    return Err(errinput!(
+                        "a statement promised to read one row without a snapshot read two"
+                    )
+                    .into());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether the statement began without a snapshot and has not taken one yet.
@@ -832,7 +877,7 @@ impl Transaction {
     }
 
     /// Takes the snapshot of a statement begun without one, if it has none yet.
-    pub(super) fn take_snapshot(&self) -> Result<()> {
+    pub fn take_snapshot(&self) -> Result<()> {
         if let Some(deferred) = &self.deferred {
             if deferred.fetched.get().is_none() {
                 let snapshot = (deferred.fetch)().map_err(MvccError::SnapshotUnavailable)?;
@@ -857,7 +902,12 @@ impl Transaction {
     /// Runs `decide` (reads of one row deciding what the statement sees) and, if a decision
     /// needed the snapshot the statement has not taken yet, takes it and runs `decide` again —
     /// reading the row again, after the snapshot.
-    fn deciding<T>(&self, mut decide: impl FnMut(&mut Statuses) -> Result<T>) -> Result<T> {
+    fn deciding<T>(
+        &self,
+        prefix: &[u8],
+        mut decide: impl FnMut(&mut Statuses) -> Result<T>,
+    ) -> Result<T> {
+        self.deciding_row(prefix)?;
         loop {
             let mut statuses = Statuses::new(&*self.engine, &self.finals);
             match decide(&mut statuses) {
@@ -952,8 +1002,9 @@ impl Transaction {
     /// The version of row `pk` of `table_id` this transaction sees, with who wrote it and
     /// who (if anyone) deleted it, for callers that cache what they read.
     pub fn get_version(&self, table_id: u64, pk: &[Value]) -> Result<Option<VersionInfo>> {
-        self.deciding(|statuses| {
-            let versions = self.versions_to_visible(statuses, &row_latch_key(table_id, pk))?;
+        let prefix = row_latch_key(table_id, pk);
+        self.deciding(&prefix, |statuses| {
+            let versions = self.versions_to_visible(statuses, &prefix)?;
             Ok(match versions.last() {
                 Some(v) if self.visible(statuses, v)? => Some(VersionInfo {
                     creator: v.creator,
@@ -979,7 +1030,9 @@ impl Transaction {
 
     /// The row `pk` of `table_id` as this transaction sees it.
     pub fn get(&self, table_id: u64, pk: &[Value]) -> Result<Option<Vec<u8>>> {
-        self.deciding(|statuses| self.visible_row(statuses, table_id, pk))
+        self.deciding(&row_latch_key(table_id, pk), |statuses| {
+            self.visible_row(statuses, table_id, pk)
+        })
     }
 
     /// The row `pk` of `table_id` as this transaction sees it, with a status cache.
@@ -1073,6 +1126,7 @@ impl Transaction {
         access: Access,
         start: Start,
     ) -> Result<(Run, Step)> {
+        self.deciding_row(latch_key)?;
         let versions = match start {
             Start::Snapshot => self.versions_to_visible(statuses, latch_key)?,
             Start::Live => Run::new(self.versions(table_id, pk)?, true),

@@ -226,6 +226,7 @@ impl Session {
         };
         let result = self
             .on_blocking_thread(true, move |node, txn, row_ids| {
+                super::statement::snapshot_for(txn, &plan)?;
                 let sequences = &|name: &str| super::statement::nextval(node, name);
                 let mut storage = storage(sequences, txn, row_ids);
                 exec::execute(&plan, &[], &mut storage).map(|_| ())

@@ -695,6 +695,7 @@ impl Session {
         let node = self.node.clone();
         let (mvcc_txn_back, row_ids_back, result) = blocking(move || {
             let result = work(&node, &mut mvcc_txn, &mut row_ids);
+            mvcc_txn.end_statement();
             (mvcc_txn, row_ids, result)
         })
         .await

@@ -6,12 +6,12 @@ use super::ddl;
 use super::{gtm_error, Node, StatementResult};
 use crate::sql::catalog::CatalogView;
 use crate::sql::plan_cache::{self, Prepared};
-use crate::sql::table::TxnStorage;
+use crate::sql::table::{mvcc_error, TxnStorage};
 use crate::storage::mvcc::Transaction;
 use rxc_common::sql::binder;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec;
-use rxc_common::sql::plan::OutputColumn;
+use rxc_common::sql::plan::{BoundQuery, OutputColumn};
 use rxc_common::sql::{DataType, Value};
 use sqlparser::ast;
 
@@ -25,6 +25,17 @@ pub(super) fn run_statement(
     prepared: Option<&Prepared>,
 ) -> Result<StatementResult> {
     let sequences = &|name: &str| nextval(node, name);
+    let query = matches!(
+        stmt,
+        ast::Statement::Query(_)
+            | ast::Statement::Insert(_)
+            | ast::Statement::Update(_)
+            | ast::Statement::Delete(_)
+    );
+    if !query {
+        // DDL, EXPLAIN and the rest read as they please: with a snapshot of their own.
+        txn.take_snapshot().map_err(mvcc_error)?;
+    }
     if let Some(result) = ddl::run(node, sequences, txn, row_ids, stmt) {
         return result;
     }
@@ -44,6 +55,7 @@ pub(super) fn run_statement(
             None => plan_cache::bind(&view, stmt, &vec![DataType::Unknown; params.len()], None)?,
         }
     };
+    snapshot_for(txn, &bound)?;
     let columns = bound.root.columns();
     let mut storage = storage(sequences, txn, row_ids);
     let output = exec::execute(&bound, params, &mut storage)?;
@@ -64,6 +76,17 @@ pub(super) fn run_statement(
             "{verb} {}",
             output.affected
         )))
+    }
+}
+
+/// Before a bound statement runs: one begun without a snapshot goes on without one only if
+/// it reads one row at most (see `Transaction::one_row_statement`), else it takes one now.
+pub(super) fn snapshot_for(txn: &mut Transaction, bound: &BoundQuery) -> Result<()> {
+    if bound.reads_one_row_at_most() {
+        txn.one_row_statement();
+        Ok(())
+    } else {
+        txn.take_snapshot().map_err(mvcc_error)
     }
 }
 
