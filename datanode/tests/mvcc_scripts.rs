@@ -35,6 +35,9 @@
 //!                                  10 s so that a mistaken script fails instead of hanging)
 //! tN: commit | abort | prepare     tN: commit_prepared | rollback_prepared   (also after restart)
 //! tN: get TABLE PK                 tN: scan TABLE
+//! tN: drop table=T | index=I       records that tN drops the table's rows or the index's
+//!                                  entries (DROP TABLE, DROP INDEX): GC removes them once tN
+//!                                  committed below global_xmin
 //! index TABLE ID fields=F[,F] [unique] [nulls_not_distinct] [desc]
 //!                                  declares a secondary index of TABLE (the runner is the
 //!                                  catalog: later writes maintain it, GC knows it)
@@ -45,14 +48,16 @@
 //! sleep MS                         lets time pass (for timeouts that must not fire)
 //! restart                          drops every transaction and the Mvcc, reopens the engine (the
 //!                                  same object for memory), runs recover
-//! gc [budget=N]                    GC with the oldest xmin of the open snapshots
+//! gc [budget=N]                    GC with the oldest xmin of the open snapshots: dropped
+//!                                  relations' keys, then a sweep of versions (budget each)
 //! dump                             every row version, index entry and status, decoded
 //! ```
 
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
+use rxc_datanode::storage::gc::Relation;
 use rxc_datanode::storage::index::{IndexCatalog, IndexRange, IndexSpec, TableIndexes};
 use rxc_datanode::storage::keycode::{Order, Value};
-use rxc_datanode::storage::keys::Key;
+use rxc_datanode::storage::keys::{Key, KeyPrefix};
 use rxc_datanode::storage::locks::{RowLockMode, WaitOptions};
 use rxc_datanode::storage::mvcc::{self, Mvcc, MvccError, SnapshotFetch, Transaction, TxnStatus};
 use rxc_datanode::storage::{Cf, Engine, KeyRange, MemoryEngine, RocksEngine, RocksOptions};
@@ -478,6 +483,19 @@ impl goldenscript::Runner for Runner {
                 writeln!(out, "{}", show_snapshot(&snapshot))?;
                 self.txn(&name)?.set_snapshot(snapshot).map_err(mvcc_err)?;
             }
+            "drop" => {
+                let name = named()?;
+                let relation = match (
+                    args.lookup_parse::<u64>("table")?,
+                    args.lookup_parse::<u64>("index")?,
+                ) {
+                    (Some(t), None) => Relation::Table(t),
+                    (None, Some(i)) => Relation::Index(i),
+                    _ => return Err("drop needs table=T or index=I".into()),
+                };
+                self.txn(&name)?.drop_relation(relation).map_err(mvcc_err)?;
+                writeln!(out, "ok")?;
+            }
             "defer" => {
                 let name = named()?;
                 let own = self.txn(&name)?.gxid();
@@ -690,6 +708,10 @@ impl goldenscript::Runner for Runner {
             "gc" => {
                 let budget = args.lookup_parse("budget")?.unwrap_or(1000);
                 let global_xmin = self.global_xmin();
+                let dropped = self
+                    .mvcc()
+                    .gc_dropped(global_xmin, budget)
+                    .map_err(mvcc_err)?;
                 let removed = self
                     .mvcc()
                     .gc(global_xmin, budget, &self.catalog)
@@ -701,6 +723,9 @@ impl goldenscript::Runner for Runner {
                 )?;
                 if removed.entries > 0 {
                     write!(out, " entries={}", removed.entries)?;
+                }
+                if dropped > 0 {
+                    write!(out, " dropped={dropped}")?;
                 }
                 writeln!(out)?;
             }
@@ -780,6 +805,13 @@ impl goldenscript::Runner for Runner {
             }
             "dump" => {
                 let engine = self.mvcc().engine().clone();
+                for item in engine.scan_prefix(Cf::Meta, &KeyPrefix::Dropped.encode()) {
+                    let (key, _) = item?;
+                    let Key::Dropped { relation_id } = Key::decode(&key)? else {
+                        return Err("not a dropped relation key".into());
+                    };
+                    writeln!(out, "dropped relation {relation_id}")?;
+                }
                 for item in engine.scan(Cf::Rows, KeyRange::all()) {
                     let (key, value) = item?;
                     let Key::Row {

@@ -18,6 +18,7 @@
 //! waits for the first, then fails with 42P07), and `DROP INDEX` finds an index's table.
 
 use super::table::{mvcc_error, RowIndexes};
+use crate::storage::gc::Relation;
 use crate::storage::index::{IndexCatalog, NoIndexes, TableIndexes};
 use crate::storage::keycode::Value as KeyValue;
 use crate::storage::keys::Key;
@@ -302,6 +303,7 @@ pub fn update_table(txn: &mut Transaction, table: &Table) -> Result<()> {
         ));
     };
     let old = decode_table(&table.name, &replaced)?;
+    drop_storage(txn, &old, Some(table))?;
     let old_names: BTreeSet<&str> = old.relation_names().into_iter().collect();
     let new_names: BTreeSet<&str> = table.relation_names().into_iter().collect();
     unregister(txn, &old_names.difference(&new_names).copied().collect())?;
@@ -321,8 +323,26 @@ pub fn delete_table(txn: &mut Transaction, name: &str) -> Result<bool> {
         return Ok(false);
     };
     let table = decode_table(name, &bytes)?;
+    drop_storage(txn, &table, None)?;
     unregister(txn, &table.relation_names().into_iter().collect())?;
     Ok(true)
+}
+
+/// Records the relations of `old` that `new` (its replacement; none when the table is
+/// dropped) no longer has — the table's id, re-keyed or dropped, and dropped indexes — for
+/// garbage collection to remove their rows and entries once no snapshot sees them.
+fn drop_storage(txn: &mut Transaction, old: &Table, new: Option<&Table>) -> Result<()> {
+    if new.is_none_or(|t| t.id != old.id) {
+        txn.drop_relation(Relation::Table(old.id))
+            .map_err(mvcc_error)?;
+    }
+    for index in &old.indexes {
+        if new.is_none_or(|t| !t.indexes.iter().any(|i| i.id == index.id)) {
+            txn.drop_relation(Relation::Index(index.id))
+                .map_err(mvcc_error)?;
+        }
+    }
+    Ok(())
 }
 
 /// The indexes of every table, for [`Mvcc::gc`]: the catalog as the latest commits left it,
@@ -363,6 +383,7 @@ impl IndexCatalog for GcCatalog<'_> {
 mod tests {
     use super::*;
     use crate::sql::table::TxnStorage;
+    use crate::storage::keys::KeyPrefix;
     use crate::storage::MemoryEngine;
     use rxc_common::sql::catalog::{Column, Index};
     use rxc_common::sql::exec::Storage;
@@ -378,26 +399,22 @@ mod tests {
         }
     }
 
-    /// GC learns a table's indexes from the catalog and removes the entries of values no
-    /// version carries any more.
-    #[test]
-    fn gc_removes_the_entries_of_old_values() {
-        let mvcc = Mvcc::new(Arc::new(MemoryEngine::new()));
-        mvcc.recover().unwrap();
+    /// Table `t (id int PRIMARY KEY, v int)` with an index on `v`, under these ids.
+    fn table(id: u64, index_id: u64) -> Table {
         let column = |name: &str| Column {
             name: name.into(),
             data_type: DataType::Int4,
             nullable: true,
             default: None,
         };
-        let table = Table {
-            id: 20,
+        Table {
+            id,
             name: "t".into(),
             columns: vec![column("id"), column("v")],
             primary_key: vec![0],
             primary_key_name: Some("t_pkey".into()),
             indexes: vec![Index {
-                id: 21,
+                id: index_id,
                 name: "t_v_idx".into(),
                 columns: vec![1],
                 descending: vec![false],
@@ -406,7 +423,16 @@ mod tests {
                 constraint: false,
             }],
             checks: Vec::new(),
-        };
+        }
+    }
+
+    /// GC learns a table's indexes from the catalog and removes the entries of values no
+    /// version carries any more.
+    #[test]
+    fn gc_removes_the_entries_of_old_values() {
+        let mvcc = Mvcc::new(Arc::new(MemoryEngine::new()));
+        mvcc.recover().unwrap();
+        let table = table(20, 21);
         let mut row_ids = 0;
         let no_sequences = |_: &str| -> Result<i64> { Err(SqlError::internal("no sequences")) };
         let row = |id: i32, v: i32| vec![Value::Int4(id), Value::Int4(v)];
@@ -449,5 +475,65 @@ mod tests {
             panic!("not an index entry")
         };
         assert_eq!(values, vec![KeyValue::Int(11)]);
+    }
+
+    /// A re-keyed table's old id and old index ids, and a dropped table's ids, are recorded by
+    /// the catalog change itself; GC then removes their rows and entries, and the records.
+    #[test]
+    fn dropped_and_rekeyed_relations_are_collected() {
+        let mvcc = Mvcc::new(Arc::new(MemoryEngine::new()));
+        mvcc.recover().unwrap();
+        let keys =
+            |cf: Cf, prefix: KeyPrefix| mvcc.engine().scan_prefix(cf, &prefix.encode()).count();
+        let stored = || {
+            (
+                keys(Cf::Rows, KeyPrefix::Row { table_id: 20 })
+                    + keys(Cf::Rows, KeyPrefix::Row { table_id: 30 }),
+                keys(Cf::Index, KeyPrefix::Index { index_id: 21 })
+                    + keys(Cf::Index, KeyPrefix::Index { index_id: 31 }),
+                keys(Cf::Meta, KeyPrefix::Dropped),
+            )
+        };
+        let mut row_ids = 0;
+        let no_sequences = |_: &str| -> Result<i64> { Err(SqlError::internal("no sequences")) };
+        // Created with two rows (GXID 3), re-keyed under new ids (4), dropped (5).
+        for gxid in 3..=5 {
+            let mut txn = mvcc.begin(Gxid(gxid), snapshot(gxid), Isolation::ReadCommitted);
+            let current = match gxid {
+                3 => {
+                    insert_table(&mut txn, &table(20, 21)).unwrap();
+                    table(20, 21)
+                }
+                4 => {
+                    update_table(&mut txn, &table(30, 31)).unwrap();
+                    table(30, 31)
+                }
+                _ => {
+                    assert!(delete_table(&mut txn, "t").unwrap());
+                    txn.commit().unwrap();
+                    break;
+                }
+            };
+            let mut storage = TxnStorage {
+                txn: &mut txn,
+                row_ids: &mut row_ids,
+                nextval: &no_sequences,
+                interrupt: crate::storage::locks::WaitOptions::default(),
+            };
+            for id in 1..=2 {
+                storage
+                    .insert(&current, &vec![Value::Int4(id), Value::Int4(id * 10)])
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        // Rows and entries under both ids; the old ids and the dropped ones recorded.
+        assert_eq!(stored(), (4, 4, 2 + 2));
+        // Below GXID 5 only the re-key's old ids are out of every snapshot's sight.
+        let dropped = mvcc.gc_dropped(Gxid(5), 1000).unwrap();
+        assert_eq!(dropped, 4, "the re-key's old ids (dropped by GXID 4) go");
+        assert_eq!(stored(), (2, 2, 2));
+        assert_eq!(mvcc.gc_dropped(Gxid(6), 1000).unwrap(), 4);
+        assert_eq!(stored(), (0, 0, 0));
     }
 }

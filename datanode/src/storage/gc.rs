@@ -12,17 +12,27 @@
 //! only they carried: for each index, the values of a removed version that no remaining
 //! version of the row carries (see [`index`](super::index)). The latch keeps a writer from
 //! adding, meanwhile, a version that carries those values again.
+//!
+//! A dropped table or index (`DROP TABLE`, `DROP INDEX`, the old ids of a table
+//! `ALTER TABLE ... ADD PRIMARY KEY` re-keyed) leaves its rows or entries where they are: a
+//! snapshot older than the drop still reads them. The dropping transaction records the
+//! relation ([`Transaction::drop_relation`], a [`Key::Dropped`] in its own writes); once it
+//! committed below `global_xmin` no snapshot sees the relation and nobody can reach it again
+//! (ids are never reused), so [`Mvcc::gc_dropped`] deletes its keys, a bounded number a call,
+//! and then the record. A record of a transaction that aborted is just deleted.
 
 use super::index::{orphaned_entries, IndexCatalog, TableIndexes};
 use super::keycode::Value;
 use super::keys::Key;
+use super::keys::KeyPrefix;
 use super::mvcc::StoredVersion;
-use super::mvcc::{decode, read_row_versions, row_latch_key, Mvcc, Result, Statuses};
-use super::mvcc::{TxnStatus, Version};
+use super::mvcc::{decode, encode, read_row_versions, row_latch_key, Mvcc, Result, Statuses};
+use super::mvcc::{Transaction, TxnStatus, Version};
 use super::row_cache::Run;
 use super::{Cf, KeyRange, WriteBatch};
 use crate::errdata;
 use rxc_common::txn::Gxid;
+use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -282,4 +292,104 @@ pub struct GcStats {
     pub versions: usize,
     /// Index entries.
     pub entries: usize,
+}
+
+/// A dropped relation: whose keys garbage collection removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Relation {
+    /// A table's row versions.
+    Table(u64),
+    /// An index's entries.
+    Index(u64),
+}
+
+impl Relation {
+    fn id(self) -> u64 {
+        match self {
+            Relation::Table(id) | Relation::Index(id) => id,
+        }
+    }
+
+    /// Where the relation's keys are.
+    fn keys(self) -> (Cf, Vec<u8>) {
+        match self {
+            Relation::Table(table_id) => (Cf::Rows, KeyPrefix::Row { table_id }.encode()),
+            Relation::Index(index_id) => (Cf::Index, KeyPrefix::Index { index_id }.encode()),
+        }
+    }
+}
+
+/// A [`Key::Dropped`] record: who dropped what.
+#[derive(Serialize, Deserialize)]
+struct DroppedRecord {
+    dropper: Gxid,
+    relation: Relation,
+}
+
+impl Transaction {
+    /// Records that this transaction drops `relation`: once it committed below `global_xmin`,
+    /// [`Mvcc::gc`] deletes the relation's keys (see the module doc).
+    pub fn drop_relation(&mut self, relation: Relation) -> Result<()> {
+        let record = DroppedRecord {
+            dropper: self.writer()?,
+            relation,
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Cf::Meta,
+            Key::Dropped {
+                relation_id: relation.id(),
+            }
+            .encode(),
+            encode(&record),
+        );
+        self.write(batch)
+    }
+}
+
+impl Mvcc {
+    /// Deletes up to `budget` keys (row versions, index entries) of relations dropped by
+    /// transactions that committed below `global_xmin` (held down to [`Mvcc::horizon`]), and
+    /// the records of relations whose keys are all gone or whose dropper aborted. Returns how
+    /// many keys it deleted.
+    pub fn gc_dropped(&self, global_xmin: Gxid, budget: usize) -> Result<usize> {
+        let horizon = self.horizon(global_xmin);
+        let mut statuses = Statuses::new(&**self.engine(), &self.finals);
+        let mut deleted = 0;
+        let records: Vec<(Vec<u8>, Vec<u8>)> = self
+            .engine()
+            .scan_prefix(Cf::Meta, &KeyPrefix::Dropped.encode())
+            .collect::<std::result::Result<_, _>>()?;
+        for (record_key, value) in records {
+            if deleted >= budget {
+                break;
+            }
+            let record: DroppedRecord = decode(&value)?;
+            let mut batch = WriteBatch::new();
+            match statuses.get(record.dropper)? {
+                Some(TxnStatus::Aborted) => {
+                    batch.delete(Cf::Meta, record_key);
+                }
+                Some(TxnStatus::Committed) if record.dropper < horizon => {
+                    let (cf, prefix) = record.relation.keys();
+                    let mut done = true;
+                    for item in self.engine().scan_prefix(cf, &prefix) {
+                        if deleted >= budget {
+                            done = false;
+                            break;
+                        }
+                        batch.delete(cf, item?.0);
+                        deleted += 1;
+                    }
+                    if done {
+                        batch.delete(Cf::Meta, record_key);
+                    }
+                }
+                // Still in progress or prepared, or not below the horizon yet.
+                _ => continue,
+            }
+            self.engine().write(batch)?;
+        }
+        Ok(deleted)
+    }
 }

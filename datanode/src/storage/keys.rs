@@ -9,6 +9,7 @@
 //!  rows        0x03 | table_id: u64 BE | pk: tuple | !version: u64 BE          row version
 //!  index       0x04 | index_id: u64 BE | values: tuple (each ASC or DESC) | pk: tuple   (empty)
 //!  txn_status  0x05 | gxid: u64 BE                                              commit status
+//!  meta        0x06 | relation_id: u64 BE                                       dropped relation
 //! ```
 //!
 //! - A row's versions sit together, ordered by the inverted GXID of the transaction that wrote
@@ -60,6 +61,7 @@ pub fn first_row_version(prefix: &[u8]) -> Vec<u8> {
 }
 const TAG_INDEX: u8 = 0x04;
 const TAG_TXN_STATUS: u8 = 0x05;
+const TAG_DROPPED: u8 = 0x06;
 
 /// A key of the datanode's storage.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,13 +101,19 @@ pub enum Key {
         /// The transaction.
         gxid: Gxid,
     },
+    /// A table or index a transaction dropped, whose stored rows or entries garbage
+    /// collection removes once no snapshot can see the relation (in `meta`).
+    Dropped {
+        /// The table's or index's id.
+        relation_id: u64,
+    },
 }
 
 impl Key {
     /// The column family the key lives in.
     pub fn cf(&self) -> Cf {
         match self {
-            Key::Meta { .. } | Key::Table { .. } => Cf::Meta,
+            Key::Meta { .. } | Key::Table { .. } | Key::Dropped { .. } => Cf::Meta,
             Key::Row { .. } => Cf::Rows,
             Key::Index { .. } => Cf::Index,
             Key::TxnStatus { .. } => Cf::TxnStatus,
@@ -149,6 +157,10 @@ impl Key {
                 out.push(TAG_TXN_STATUS);
                 keycode::encode_u64(&mut out, gxid.0);
             }
+            Key::Dropped { relation_id } => {
+                out.push(TAG_DROPPED);
+                keycode::encode_u64(&mut out, *relation_id);
+            }
         }
         out
     }
@@ -185,6 +197,9 @@ impl Key {
             }
             TAG_TXN_STATUS => Key::TxnStatus {
                 gxid: Gxid(keycode::decode_u64(input)?),
+            },
+            TAG_DROPPED => Key::Dropped {
+                relation_id: keycode::decode_u64(input)?,
             },
             t => return Err(errdata!("unknown key space tag {t:#04x}")),
         };
@@ -231,13 +246,15 @@ pub enum KeyPrefix {
     },
     /// Every transaction status, oldest GXID first.
     TxnStatus,
+    /// Every dropped relation not yet removed.
+    Dropped,
 }
 
 impl KeyPrefix {
     /// The column family the prefix's keys live in.
     pub fn cf(&self) -> Cf {
         match self {
-            KeyPrefix::Meta | KeyPrefix::Table => Cf::Meta,
+            KeyPrefix::Meta | KeyPrefix::Table | KeyPrefix::Dropped => Cf::Meta,
             KeyPrefix::Row { .. } | KeyPrefix::RowVersions { .. } => Cf::Rows,
             KeyPrefix::Index { .. } | KeyPrefix::IndexValues { .. } => Cf::Index,
             KeyPrefix::TxnStatus => Cf::TxnStatus,
@@ -277,6 +294,7 @@ impl KeyPrefix {
                 }
             }
             KeyPrefix::TxnStatus => out.push(TAG_TXN_STATUS),
+            KeyPrefix::Dropped => out.push(TAG_DROPPED),
         }
         out
     }
@@ -375,6 +393,11 @@ mod tests {
                 Key::TxnStatus { gxid: Gxid(5) },
                 Key::Table { table_id: 5 },
             ),
+            (
+                KeyPrefix::Dropped,
+                Key::Dropped { relation_id: 5 },
+                Key::Table { table_id: 5 },
+            ),
         ];
         for (prefix, key, other) in cases {
             match prefix {
@@ -384,7 +407,8 @@ mod tests {
                 | KeyPrefix::RowVersions { .. }
                 | KeyPrefix::Index { .. }
                 | KeyPrefix::IndexValues { .. }
-                | KeyPrefix::TxnStatus => {}
+                | KeyPrefix::TxnStatus
+                | KeyPrefix::Dropped => {}
             }
             let (p, k, o) = (prefix.encode(), key.encode(), other.encode());
             assert!(k.starts_with(&p), "{prefix:?} does not prefix {key:?}");

@@ -286,7 +286,7 @@ impl Version {
     }
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("postcard encoding of MVCC values cannot fail")
 }
 
