@@ -328,7 +328,7 @@ struct DroppedRecord {
 
 impl Transaction {
     /// Records that this transaction drops `relation`: once it committed below `global_xmin`,
-    /// [`Mvcc::gc`] deletes the relation's keys (see the module doc).
+    /// [`Mvcc::gc_dropped`] deletes the relation's keys (see the module doc).
     pub fn drop_relation(&mut self, relation: Relation) -> Result<()> {
         let record = DroppedRecord {
             dropper: self.writer()?,

@@ -736,6 +736,24 @@ enum Step {
     Wait(Gxid),
 }
 
+/// What a write or lock does with a row, decided under its latch ([`Transaction::decide`]).
+enum Decided {
+    /// Act on this version (the row's versions, as read, alongside).
+    Act(Run, StoredVersion),
+    /// The statement does not see the row, or it was deleted meanwhile.
+    Missing,
+    /// Release the latch, then check again.
+    Retry(Retry),
+}
+
+/// Why a write or lock checks its row again, once it released the latch.
+enum Retry {
+    /// A transaction holds the row: wait for it.
+    Wait(Gxid),
+    /// A decision needs the statement's snapshot (it began without one): take it.
+    Snapshot,
+}
+
 /// A transaction: a writer with a GXID, or a read-only reader.
 pub struct Transaction {
     engine: Arc<dyn Engine>,
@@ -870,7 +888,7 @@ impl Transaction {
     }
 
     /// Whether the statement began without a snapshot and has not taken one yet.
-    pub fn snapshot_deferred(&self) -> bool {
+    fn snapshot_deferred(&self) -> bool {
         self.deferred
             .as_ref()
             .is_some_and(|d| d.fetched.get().is_none())
@@ -1002,16 +1020,11 @@ impl Transaction {
     /// The version of row `pk` of `table_id` this transaction sees, with who wrote it and
     /// who (if anyone) deleted it, for callers that cache what they read.
     pub fn get_version(&self, table_id: u64, pk: &[Value]) -> Result<Option<VersionInfo>> {
-        let prefix = row_latch_key(table_id, pk);
-        self.deciding(&prefix, |statuses| {
-            let versions = self.versions_to_visible(statuses, &prefix)?;
-            Ok(match versions.last() {
-                Some(v) if self.visible(statuses, v)? => Some(VersionInfo {
-                    creator: v.creator,
-                    deleter: v.version.deleter,
-                    row: v.version.row.clone(),
-                }),
-                _ => None,
+        self.deciding(&row_latch_key(table_id, pk), |statuses| {
+            self.visible_version(statuses, table_id, pk, |v| VersionInfo {
+                creator: v.creator,
+                deleter: v.version.deleter,
+                row: v.version.row.clone(),
             })
         })
     }
@@ -1042,9 +1055,20 @@ impl Transaction {
         table_id: u64,
         pk: &[Value],
     ) -> Result<Option<Vec<u8>>> {
+        self.visible_version(statuses, table_id, pk, |v| v.version.row.clone())
+    }
+
+    /// `take` of the version of row `pk` of `table_id` this transaction sees, if any.
+    fn visible_version<T>(
+        &self,
+        statuses: &mut Statuses,
+        table_id: u64,
+        pk: &[Value],
+        take: impl FnOnce(&StoredVersion) -> T,
+    ) -> Result<Option<T>> {
         let versions = self.versions_to_visible(statuses, &row_latch_key(table_id, pk))?;
         Ok(match versions.last() {
-            Some(v) if self.visible(statuses, v)? => Some(v.version.row.clone()),
+            Some(v) if self.visible(statuses, v)? => Some(take(v)),
             _ => None,
         })
     }
@@ -1113,9 +1137,10 @@ impl Transaction {
         Ok(out)
     }
 
-    /// The row's versions (newest first, as far as [`Transaction::start`] needs them) and
-    /// where a write or lock of it beginning at `start` stands: the version it acts on, or whom
-    /// to wait for (see "Write conflicts and waiting" in the module doc). Call it under the
+    /// What a write or lock of the row beginning at `start` does: act on a version (with the
+    /// row's versions, newest first, as far as [`Transaction::start`] needed them), find the
+    /// row missing, or check again after waiting for a holder or taking the statement's
+    /// snapshot (see "Write conflicts and waiting" in the module doc). Call it under the
     /// row's latch.
     fn decide(
         &mut self,
@@ -1125,14 +1150,33 @@ impl Transaction {
         latch_key: &[u8],
         access: Access,
         start: Start,
-    ) -> Result<(Run, Step)> {
+    ) -> Result<Decided> {
         self.deciding_row(latch_key)?;
         let versions = match start {
-            Start::Snapshot => self.versions_to_visible(statuses, latch_key)?,
-            Start::Live => Run::new(self.versions(table_id, pk)?, true),
+            Start::Snapshot => self.versions_to_visible(statuses, latch_key),
+            Start::Live => self.versions(table_id, pk).map(|v| Run::new(v, true)),
         };
-        let step = self.start(statuses, table_id, pk, &versions, access, start)?;
-        Ok((versions, step))
+        let step = versions.and_then(|versions| {
+            let step = self.start(statuses, table_id, pk, &versions, access, start)?;
+            Ok((versions, step))
+        });
+        Ok(match step {
+            Err(MvccError::NeedSnapshot) => Decided::Retry(Retry::Snapshot),
+            step => match step? {
+                (versions, Step::Found(target)) => Decided::Act(versions, target),
+                (_, Step::Missing) => Decided::Missing,
+                (_, Step::Wait(holder)) => Decided::Retry(Retry::Wait(holder)),
+            },
+        })
+    }
+
+    /// Waits for the holder, or takes the statement's snapshot, before a write or lock checks
+    /// its row again (the latch released).
+    fn retry(&mut self, retry: Retry) -> Result<()> {
+        match retry {
+            Retry::Wait(holder) => self.wait(holder),
+            Retry::Snapshot => self.take_snapshot(),
+        }
     }
 
     /// Where a write or lock stands, beginning the chain at the version `start` says. `versions`
@@ -1462,7 +1506,7 @@ impl Transaction {
         let latch_key = row_latch_key(table_id, pk);
         let locks = self.locks.clone();
         loop {
-            let holder = 'step: {
+            let retry = 'step: {
                 let _latches = locks.latch_all(&latches);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
@@ -1473,14 +1517,11 @@ impl Transaction {
                     &latch_key,
                     Access::Write,
                     Start::Snapshot,
-                );
+                )?;
                 let (versions, target) = match decided {
-                    Err(MvccError::NeedSnapshot) => break 'step None,
-                    decided => match decided? {
-                        (_, Step::Wait(holder)) => break 'step Some(holder),
-                        (_, Step::Missing) => return Ok(Guarded::Missing),
-                        (versions, Step::Found(target)) => (versions, target),
-                    },
+                    Decided::Act(versions, target) => (versions, target),
+                    Decided::Missing => return Ok(Guarded::Missing),
+                    Decided::Retry(retry) => break 'step retry,
                 };
                 if !unchanged(&target.version.row) {
                     return Ok(Guarded::Changed(target.version.row));
@@ -1501,7 +1542,7 @@ impl Transaction {
                             &new_values[i],
                         )?;
                         if let Some(holder) = check.next(table_id, Some(spec.id), row)? {
-                            break 'step Some(holder);
+                            break 'step Retry::Wait(holder);
                         }
                         batch.put(
                             Cf::Index,
@@ -1577,11 +1618,7 @@ impl Transaction {
                 }
                 return Ok(Guarded::Written(old));
             };
-            match holder {
-                Some(holder) => self.wait(holder)?,
-                // A decision needed the statement's snapshot: take it unlatched, decide again.
-                None => self.take_snapshot()?,
-            }
+            self.retry(retry)?;
         }
     }
 
@@ -1625,19 +1662,17 @@ impl Transaction {
         let latch_key = row_latch_key(table_id, pk);
         let locks = self.locks.clone();
         loop {
-            let holder = 'step: {
+            let retry = 'step: {
                 let _latch = locks.latch(&latch_key);
                 let engine = self.engine.clone();
                 let mut statuses = Statuses::new(&*engine, &self.finals);
                 let access = Access::Lock(mode);
-                let decided = self.decide(&mut statuses, table_id, pk, &latch_key, access, start);
+                let decided =
+                    self.decide(&mut statuses, table_id, pk, &latch_key, access, start)?;
                 let (versions, target) = match decided {
-                    Err(MvccError::NeedSnapshot) => break 'step None,
-                    decided => match decided? {
-                        (_, Step::Wait(holder)) => break 'step Some(holder),
-                        (_, Step::Missing) => return Ok(None),
-                        (versions, Step::Found(target)) => (versions, target),
-                    },
+                    Decided::Act(versions, target) => (versions, target),
+                    Decided::Missing => return Ok(None),
+                    Decided::Retry(retry) => break 'step retry,
                 };
                 let row = target.version.row.clone();
                 let held = target
@@ -1674,11 +1709,7 @@ impl Transaction {
                 self.note_table(table_id);
                 return Ok(Some(row));
             };
-            match holder {
-                Some(holder) => self.wait(holder)?,
-                // A decision needed the statement's snapshot: take it unlatched, decide again.
-                None => self.take_snapshot()?,
-            }
+            self.retry(retry)?;
         }
     }
 

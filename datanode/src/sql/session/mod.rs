@@ -207,6 +207,8 @@ pub struct Session {
     cancel: Arc<AtomicBool>,
     /// The backend pid of the connection's cancel key, once registered.
     pid: Option<i32>,
+    /// How its statements that began without a snapshot take one ([`Node::snapshot_fetch`]).
+    snapshot_fetch: SnapshotFetch,
 }
 
 fn gtm_error(e: impl std::fmt::Display) -> SqlError {
@@ -225,6 +227,17 @@ pub(crate) fn latest_snapshot() -> Snapshot {
         xip: Vec::new(),
         global_xmin: Gxid(0),
     }
+}
+
+/// Whether a statement is a query or DML (bound to a plan), not DDL, EXPLAIN or a utility.
+pub(super) fn is_dml(stmt: &ast::Statement) -> bool {
+    matches!(
+        stmt,
+        ast::Statement::Query(_)
+            | ast::Statement::Insert(_)
+            | ast::Statement::Update(_)
+            | ast::Statement::Delete(_)
+    )
 }
 
 /// Whether a statement writes (needs a GXID).
@@ -253,6 +266,7 @@ impl Session {
     pub fn new(node: Arc<Node>) -> Session {
         let settings = default_settings();
         Session {
+            snapshot_fetch: Node::snapshot_fetch(&node),
             node,
             gtm: None,
             txn: None,
@@ -296,13 +310,7 @@ impl Session {
         let Statement::Sql(ast) = stmt else {
             return Ok((param_types.to_vec(), vec![]));
         };
-        if !matches!(
-            **ast,
-            ast::Statement::Query(_)
-                | ast::Statement::Insert(_)
-                | ast::Statement::Update(_)
-                | ast::Statement::Delete(_)
-        ) {
+        if !is_dml(ast) {
             let text_column = |name: String| OutputColumn {
                 name,
                 data_type: DataType::Text,
@@ -636,7 +644,7 @@ impl Session {
             // The statement begins with the node's newest snapshot and asks the GTM only if a
             // decision needs a snapshot of its own (see `Transaction::defer_snapshot`).
             if let Some(stale) = node.snapshots.newest() {
-                let fetch = Node::snapshot_fetch(&node);
+                let fetch = self.snapshot_fetch.clone();
                 match &mut txn.mvcc {
                     Some(m) if txn.gxid.is_some() => {
                         m.defer_snapshot(stale, fetch).map_err(mvcc_error)?

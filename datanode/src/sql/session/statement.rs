@@ -25,14 +25,7 @@ pub(super) fn run_statement(
     prepared: Option<&Prepared>,
 ) -> Result<StatementResult> {
     let sequences = &|name: &str| nextval(node, name);
-    let query = matches!(
-        stmt,
-        ast::Statement::Query(_)
-            | ast::Statement::Insert(_)
-            | ast::Statement::Update(_)
-            | ast::Statement::Delete(_)
-    );
-    if !query {
+    if !super::is_dml(stmt) {
         // DDL, EXPLAIN and the rest read as they please: with a snapshot of their own.
         txn.take_snapshot().map_err(mvcc_error)?;
     }
