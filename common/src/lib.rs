@@ -4,6 +4,7 @@
 //! client-authentication settings of the PostgreSQL-wire servers.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod datadir;
 pub mod gtm;

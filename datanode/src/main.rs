@@ -8,8 +8,8 @@ use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::net::{run_main, Runtime};
 use rxc_common::shutdown::Shutdown;
 use rxc_datanode::auth::{Authenticator, Credentials};
-use rxc_datanode::server::{Frontend, Handlers};
-use rxc_datanode::sql::session::Node;
+use rxc_datanode::server::Frontend;
+use rxc_datanode::sql::session::{Node, Session};
 use rxc_datanode::storage::mvcc::Mvcc;
 use rxc_datanode::storage::rocksdb::{RocksEngine, RocksOptions};
 use serde::Deserialize;
@@ -103,7 +103,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_session_gtm(config.gtm.clone(), ClientOptions::new(&config.node_name)),
     );
-    let frontend = Frontend::new(node.clone(), Authenticator::new(credentials));
+    let frontend = Frontend::<Session>::new(node.clone(), Authenticator::new(credentials));
     let listener = rxc_common::net::bind_listener(&config.listen).await?;
     tracing::info!(
         name = %config.node_name,
@@ -120,30 +120,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
         std::time::Duration::from_millis(config.gc_interval_ms.max(10)),
         shutdown.clone(),
     ));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (socket, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
-                let _ = socket.set_nodelay(true);
-                let handlers = Handlers::new(&frontend);
-                let spawned = rxc_datanode::session_thread::spawn(socket, move |socket| async move {
-                    if let Err(e) = rxc_datanode::wire::serve(socket, handlers).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-                if let Err(e) = spawned {
-                    tracing::warn!(%peer, error = %e, "cannot start a session thread");
-                }
-            }
-            _ = shutdown.wait() => break,
-        }
-    }
+    rxc_datanode::server::serve_clients(listener, frontend, shutdown).await;
     tracing::info!("rxc-datanode stopped");
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! The datanode's PostgreSQL wire endpoint (pgwire): startup and authentication, the simple
 //! and extended query protocols, and the mapping of rxc values to wire formats.
 //!
-//! Every connection gets its own handler set owning its [`Session`]; pgwire drives the
-//! protocol and calls into it. Text-format values are rendered by rxc's own
+//! Every connection gets its own handler set owning its session — a [`Backend`]: the
+//! datanode's [`Session`], or a coordinator's — and pgwire drives the protocol and calls into
+//! it. Text-format values are rendered by rxc's own
 //! [`Value::to_text`] (PostgreSQL's output format); binary values use the postgres-types
 //! encodings of the matching Rust types.
 
@@ -32,6 +33,7 @@ use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use rxc_common::auth::AuthMethod;
+use rxc_common::sql::error::Result;
 use rxc_common::sql::error::{sqlstate, SqlError};
 use rxc_common::sql::parse_cache::ParseCache;
 use rxc_common::sql::parser::{self, Statement};
@@ -43,6 +45,104 @@ use tokio::sync::Mutex;
 
 /// The PostgreSQL version rxc reports (clients key features off it).
 pub const SERVER_VERSION: &str = "15.0";
+
+/// A connection's SQL session, which the endpoint drives: what a statement, a Describe, COPY
+/// data and the end of the connection do.
+#[async_trait]
+pub trait Backend: Send + 'static {
+    /// What the sessions of a server share (the datanode's [`Node`], a coordinator's cluster).
+    type Shared: Cancel + Send + Sync + 'static;
+
+    /// A session for a new connection.
+    fn new(shared: &Arc<Self::Shared>) -> Self;
+    /// Binds a statement to learn its parameter and result types (Describe).
+    async fn describe(
+        &mut self,
+        stmt: &Statement,
+        prepared: &Prepared,
+    ) -> Result<(Vec<DataType>, Vec<OutputColumn>)>;
+    /// Runs one statement with parameter values (already of the described types).
+    async fn execute(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        prepared: Option<Prepared>,
+    ) -> Result<StatementResult>;
+    /// A chunk of COPY FROM STDIN data.
+    async fn copy_data(&mut self, data: &[u8]);
+    /// The end of COPY FROM STDIN data: the COPY's result.
+    async fn copy_done(&mut self) -> Result<StatementResult>;
+    /// The client failed the COPY: the error it ends with.
+    async fn copy_fail(&mut self, message: &str) -> SqlError;
+    /// The connection ended: abort what is open.
+    async fn close(&mut self);
+    /// The connection's cancel key (backend pid and secret).
+    fn register_cancel_key(&mut self, pid: i32, secret: Vec<u8>);
+    /// The startup packet's `options` (`-c name=value ...`).
+    fn apply_startup_options(&mut self, options: &str) -> Result<()>;
+}
+
+/// Where cancel requests go: the session whose pid and secret key match is cancelled.
+pub trait Cancel {
+    /// Cancels the statement of the session with this cancel key; whether one matched.
+    fn cancel(&self, pid: i32, secret: &[u8]) -> bool;
+}
+
+impl Cancel for Node {
+    fn cancel(&self, pid: i32, secret: &[u8]) -> bool {
+        Node::cancel(self, pid, secret)
+    }
+}
+
+#[async_trait]
+impl Backend for Session {
+    type Shared = Node;
+
+    fn new(node: &Arc<Node>) -> Session {
+        Session::new(node.clone())
+    }
+
+    async fn describe(
+        &mut self,
+        stmt: &Statement,
+        prepared: &Prepared,
+    ) -> Result<(Vec<DataType>, Vec<OutputColumn>)> {
+        Session::describe(self, stmt, prepared).await
+    }
+
+    async fn execute(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        prepared: Option<Prepared>,
+    ) -> Result<StatementResult> {
+        Session::execute(self, stmt, params, prepared).await
+    }
+
+    async fn copy_data(&mut self, data: &[u8]) {
+        Session::copy_data(self, data).await
+    }
+
+    async fn copy_done(&mut self) -> Result<StatementResult> {
+        Session::copy_done(self).await
+    }
+
+    async fn copy_fail(&mut self, message: &str) -> SqlError {
+        Session::copy_fail(self, message).await
+    }
+
+    async fn close(&mut self) {
+        Session::close(self).await
+    }
+
+    fn register_cancel_key(&mut self, pid: i32, secret: Vec<u8>) {
+        Session::register_cancel_key(self, pid, secret)
+    }
+
+    fn apply_startup_options(&mut self, options: &str) -> Result<()> {
+        Session::apply_startup_options(self, options)
+    }
+}
 
 fn error_info(e: &SqlError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".into(), e.code.into(), e.message.clone());
@@ -137,7 +237,8 @@ fn rows_response(
     Ok(Response::Query(response))
 }
 
-fn to_response(result: StatementResult, format: &Format) -> PgWireResult<Response> {
+/// The wire response of a statement's result.
+pub fn to_response(result: StatementResult, format: &Format) -> PgWireResult<Response> {
     Ok(match result {
         StatementResult::Rows { columns, rows, tag } => {
             rows_response(&columns, rows, format, &tag)?
@@ -159,7 +260,7 @@ fn to_response(result: StatementResult, format: &Format) -> PgWireResult<Respons
 fn decode_params(
     portal: &Portal<ParsedStatement>,
     types: &[DataType],
-) -> Result<Vec<Value>, SqlError> {
+) -> std::result::Result<Vec<Value>, SqlError> {
     let mut out = Vec::with_capacity(portal.parameters.len());
     for (i, raw) in portal.parameters.iter().enumerate() {
         let ty = types.get(i).cloned().unwrap_or(DataType::Text);
@@ -288,18 +389,18 @@ impl QueryParser for RxcQueryParser {
 }
 
 /// The handlers of one connection.
-pub struct Connection {
-    session: Arc<Mutex<Session>>,
+pub struct Connection<S: Backend> {
+    session: Arc<Mutex<S>>,
     parser: Arc<RxcQueryParser>,
     /// Simple queries' trees by shape (literals masked).
     simple_queries: std::sync::Mutex<ParseCache>,
 }
 
-impl Connection {
-    /// Handlers for a new connection to `node`.
-    pub fn new(node: Arc<Node>) -> Arc<Connection> {
+impl<S: Backend> Connection<S> {
+    /// Handlers for a new connection to the server sharing `shared`.
+    pub fn new(shared: &Arc<S::Shared>) -> Arc<Connection<S>> {
         Arc::new(Connection {
-            session: Arc::new(Mutex::new(Session::new(node))),
+            session: Arc::new(Mutex::new(S::new(shared))),
             parser: Arc::new(RxcQueryParser),
             simple_queries: std::sync::Mutex::default(),
         })
@@ -322,7 +423,7 @@ impl Connection {
     }
 }
 
-impl Drop for Connection {
+impl<S: Backend> Drop for Connection<S> {
     fn drop(&mut self) {
         // The client is gone: abort its open transaction and end its GTM session.
         let session = self.session.clone();
@@ -335,7 +436,7 @@ impl Drop for Connection {
 }
 
 #[async_trait]
-impl SimpleQueryHandler for Connection {
+impl<S: Backend> SimpleQueryHandler for Connection<S> {
     async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + Unpin + Send + Sync,
@@ -365,7 +466,7 @@ impl SimpleQueryHandler for Connection {
 }
 
 #[async_trait]
-impl ExtendedQueryHandler for Connection {
+impl<S: Backend> ExtendedQueryHandler for Connection<S> {
     type Statement = ParsedStatement;
     type QueryParser = RxcQueryParser;
 
@@ -445,7 +546,7 @@ impl ExtendedQueryHandler for Connection {
 }
 
 #[async_trait]
-impl CopyHandler for Connection {
+impl<S: Backend> CopyHandler for Connection<S> {
     async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -491,8 +592,8 @@ impl CopyHandler for Connection {
 /// (loopback trust and SCRAM-SHA-256 for everyone else by default), which pgwire's
 /// [`AuthDriver`] runs. The startup packet's `options` (`-c name=value`) become session
 /// settings.
-pub struct Startup {
-    session: Arc<Mutex<Session>>,
+pub struct Startup<S: Backend> {
+    session: Arc<Mutex<S>>,
     auth: Arc<Authenticator>,
     driver: Arc<AuthDriver<DefaultServerParameterProvider>>,
 }
@@ -506,7 +607,7 @@ pub fn server_parameters() -> DefaultServerParameterProvider {
     parameters
 }
 
-impl Startup {
+impl<S: Backend> Startup<S> {
     /// Completes the startup once the method accepted the client.
     async fn after<C>(&self, client: &mut C, outcome: AuthOutcome) -> PgWireResult<()>
     where
@@ -530,7 +631,7 @@ impl Startup {
 }
 
 #[async_trait]
-impl StartupHandler for Startup {
+impl<S: Backend> StartupHandler for Startup<S> {
     async fn on_startup<C>(
         &self,
         client: &mut C,
@@ -614,15 +715,15 @@ fn secret_bytes(secret: &SecretKey) -> Vec<u8> {
 /// Cancel requests (a connection of their own): the node sets the cancel flag of the
 /// session whose pid and secret key match; the statement stops with 57014 at its next check
 /// (between rows, or while it waits for a lock).
-pub struct Canceller {
-    node: Arc<Node>,
+pub struct Canceller<T: Cancel> {
+    shared: Arc<T>,
 }
 
 #[async_trait]
-impl CancelHandler for Canceller {
+impl<T: Cancel + Send + Sync + 'static> CancelHandler for Canceller<T> {
     async fn on_cancel_request(&self, request: CancelRequest) {
         if !self
-            .node
+            .shared
             .cancel(request.pid, &secret_bytes(&request.secret_key))
         {
             tracing::debug!(pid = request.pid, "cancel request matched no session");
@@ -630,19 +731,19 @@ impl CancelHandler for Canceller {
     }
 }
 
-/// What every connection's handlers share: the node, the authentication methods and the
-/// startup driver.
-pub struct Frontend {
-    node: Arc<Node>,
+/// What every connection's handlers share: the server's shared state, the authentication
+/// methods and the startup driver.
+pub struct Frontend<S: Backend> {
+    shared: Arc<S::Shared>,
     auth: Arc<Authenticator>,
     driver: Arc<AuthDriver<DefaultServerParameterProvider>>,
 }
 
-impl Frontend {
-    /// The front end of `node`, authenticating clients with `auth`.
-    pub fn new(node: Arc<Node>, auth: Authenticator) -> Arc<Frontend> {
+impl<S: Backend> Frontend<S> {
+    /// The front end of a server sharing `shared`, authenticating clients with `auth`.
+    pub fn new(shared: Arc<S::Shared>, auth: Authenticator) -> Arc<Frontend<S>> {
         Arc::new(Frontend {
-            node,
+            shared,
             auth: Arc::new(auth),
             driver: Arc::new(AuthDriver::new(server_parameters())),
         })
@@ -650,22 +751,22 @@ impl Frontend {
 }
 
 /// The handler set pgwire asks for, per connection.
-pub struct Handlers {
-    connection: Arc<Connection>,
-    frontend: Arc<Frontend>,
+pub struct Handlers<S: Backend> {
+    connection: Arc<Connection<S>>,
+    frontend: Arc<Frontend<S>>,
 }
 
-impl Handlers {
+impl<S: Backend> Handlers<S> {
     /// Handlers for a new connection.
-    pub fn new(frontend: &Arc<Frontend>) -> Handlers {
+    pub fn new(frontend: &Arc<Frontend<S>>) -> Handlers<S> {
         Handlers {
-            connection: Connection::new(frontend.node.clone()),
+            connection: Connection::new(&frontend.shared),
             frontend: frontend.clone(),
         }
     }
 }
 
-impl PgWireServerHandlers for Handlers {
+impl<S: Backend> PgWireServerHandlers for Handlers<S> {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
         self.connection.clone()
     }
@@ -688,7 +789,40 @@ impl PgWireServerHandlers for Handlers {
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         Arc::new(Canceller {
-            node: self.frontend.node.clone(),
+            shared: self.frontend.shared.clone(),
         })
+    }
+}
+
+/// Accepts clients on `listener` until `shutdown`: each connection is served on a session
+/// thread of its own ([`crate::session_thread`]) with handlers from `frontend`.
+pub async fn serve_clients<S: Backend>(
+    listener: tokio::net::TcpListener,
+    frontend: Arc<Frontend<S>>,
+    shutdown: rxc_common::shutdown::Shutdown,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let _ = socket.set_nodelay(true);
+                let handlers = Handlers::new(&frontend);
+                let spawned = crate::session_thread::spawn(socket, move |socket| async move {
+                    if let Err(e) = crate::wire::serve(socket, handlers).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+                if let Err(e) = spawned {
+                    tracing::warn!(%peer, error = %e, "cannot start a session thread");
+                }
+            }
+            _ = shutdown.wait() => break,
+        }
     }
 }

@@ -267,6 +267,22 @@ impl Datanode {
 
     /// Starts a datanode with extra command-line arguments (e.g. `--config FILE`).
     pub fn start_with(name: &str, dir: &Path, addr: &str, gtm: &str, extra: &[&str]) -> Datanode {
+        Datanode::start_binary("rxc-datanode", name, dir, addr, gtm, extra)
+    }
+
+    /// Starts a coordinator (it speaks the same wire protocol, so the same handle serves it).
+    pub fn start_coordinator(name: &str, dir: &Path, addr: &str, gtm: &str) -> Datanode {
+        Datanode::start_binary("rxc-coordinator", name, dir, addr, gtm, &[])
+    }
+
+    fn start_binary(
+        binary: &str,
+        name: &str,
+        dir: &Path,
+        addr: &str,
+        gtm: &str,
+        extra: &[&str],
+    ) -> Datanode {
         let dir_s = dir.to_string_lossy().into_owned();
         let mut args = vec![
             "--node-name",
@@ -279,7 +295,7 @@ impl Datanode {
             gtm,
         ];
         args.extend_from_slice(extra);
-        let process = Process::start(name, "rxc-datanode", &args, dir.with_extension("log"));
+        let process = Process::start(name, binary, &args, dir.with_extension("log"));
         wait_for_port(addr, Duration::from_secs(20));
         Datanode {
             addr: addr.to_string(),

@@ -560,3 +560,47 @@ async fn garbage_collection_keeps_what_open_snapshots_see() {
     reader.batch_execute("COMMIT").await.unwrap();
     assert_eq!(rows(&reader, "SELECT v FROM g").await, table(&[&["300"]]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_xc_statements_on_a_datanode() {
+    let cluster = SingleNode::start("dn-xc");
+    let c = connect(&cluster.datanode).await;
+    // The distribution is the coordinator's business: here the table is an ordinary one.
+    c.batch_execute(
+        "CREATE TABLE t (a int PRIMARY KEY, b text) DISTRIBUTE BY HASH(a) TO NODE (dn1, dn2);
+         INSERT INTO t VALUES (1, 'x');",
+    )
+    .await
+    .unwrap();
+    c.execute("CREATE TABLE r (a int) DISTRIBUTE BY REPLICATION", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows(&c, "SELECT a, b FROM t").await, table(&[&["1", "x"]]));
+    assert_eq!(rows(&c, "SELECT count(*) FROM r").await, table(&[&["0"]]));
+    // The cluster statements run on a coordinator.
+    let e = c
+        .simple_query("CREATE NODE dn2 WITH (TYPE = 'datanode', HOST = 'h', PORT = 15432)")
+        .await
+        .unwrap_err();
+    let db = e.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "0A000");
+    assert_eq!(
+        db.message(),
+        "CREATE NODE runs on a coordinator, not on datanode dn1"
+    );
+    for sql in [
+        "ALTER NODE dn1 WITH (PORT = 1)",
+        "DROP NODE dn2",
+        "CREATE NODE GROUP g WITH (dn1)",
+        "DROP NODE GROUP g",
+        "EXECUTE DIRECT ON (dn1) 'SELECT 1'",
+        "CLEAN CONNECTION TO ALL",
+    ] {
+        assert_eq!(error_code(&c, sql).await, "0A000", "{sql}");
+    }
+    // Such a statement fails its transaction block, as any failing statement does.
+    c.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(error_code(&c, "DROP NODE dn2").await, "0A000");
+    assert_eq!(error_code(&c, "SELECT 1").await, "25P02");
+    c.batch_execute("ROLLBACK").await.unwrap();
+}

@@ -40,6 +40,7 @@ pub mod sqlstate {
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     pub const INVALID_CURSOR_NAME: &str = "34000";
     pub const INVALID_CATALOG_NAME: &str = "3D000";
+    pub const TRANSACTION_ROLLBACK: &str = "40000";
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const DEADLOCK_DETECTED: &str = "40P01";
     pub const SYNTAX_ERROR: &str = "42601";
@@ -147,10 +148,38 @@ impl SqlError {
         Self::new(sqlstate::INTERNAL_ERROR, message)
     }
 
+    /// An error with a SQLSTATE known only at run time (a datanode's answer): codes are
+    /// interned, each distinct code kept once; one that is not five characters of `0-9A-Z`
+    /// becomes XX000.
+    pub fn with_code(code: &str, message: impl Into<String>) -> Self {
+        Self::new(intern_code(code), message)
+    }
+
     /// Whether the error ends the transaction for any isolation (serialization, deadlock).
     pub fn is_retryable(&self) -> bool {
         self.code == sqlstate::SERIALIZATION_FAILURE || self.code == sqlstate::DEADLOCK_DETECTED
     }
+}
+
+fn intern_code(code: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static CODES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    if code.len() != 5
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        return sqlstate::INTERNAL_ERROR;
+    }
+    let mut codes = CODES.lock().unwrap_or_else(|e| e.into_inner());
+    let codes = codes.get_or_insert_with(HashSet::new);
+    if let Some(c) = codes.get(code) {
+        return c;
+    }
+    let c: &'static str = Box::leak(code.to_string().into_boxed_str());
+    codes.insert(c);
+    c
 }
 
 impl fmt::Display for SqlError {

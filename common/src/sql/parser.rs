@@ -9,6 +9,10 @@
 //! column list) and the pre-9.0 options (`CSV HEADER`, `DELIMITER AS ','`), which become the
 //! same generic options, as PostgreSQL's grammar does; sqlparser's own COPY knows fewer option
 //! spellings and reads everything after `FROM STDIN;` as inline data.
+//! Postgres-XC's cluster statements (`CREATE/ALTER/DROP NODE`, `CREATE/DROP NODE GROUP`,
+//! `EXECUTE DIRECT`, `CLEAN CONNECTION`) are recognised the same way, by their exact leading
+//! words, and a CREATE TABLE that sqlparser parsed may go on with Postgres-XC's `DISTRIBUTE BY`
+//! and `TO NODE` / `TO GROUP` clauses (sqlparser stops before them).
 //! Parse errors become SQLSTATE 42601 with PostgreSQL's wording, `syntax error at or near "x"`.
 
 use super::error::{Result, SqlError};
@@ -43,6 +47,89 @@ pub enum Statement {
     /// `SET TRANSACTION CONTEXT (GXID n, SNAPSHOT 'xmin:xmax:xip,...', GLOBAL_XMIN n)`: the
     /// transaction context a coordinator gives the next statement on a datanode.
     TransactionContext(Vec<GenericOption>),
+    /// `CREATE NODE name WITH (TYPE = 'datanode', HOST = 'h', PORT = 15432, PRIMARY, PREFERRED)`:
+    /// the options as written (`name [=] value`; the coordinator checks the names).
+    CreateNode {
+        name: String,
+        options: Vec<GenericOption>,
+    },
+    /// `ALTER NODE name WITH (...)`, options as in `CREATE NODE`.
+    AlterNode {
+        name: String,
+        options: Vec<GenericOption>,
+    },
+    /// `DROP NODE [IF EXISTS] name`
+    DropNode { name: String, if_exists: bool },
+    /// `CREATE NODE GROUP name WITH (node, ...)` (parentheses optional: `WITH node, node`).
+    CreateNodeGroup { name: String, nodes: Vec<String> },
+    /// `DROP NODE GROUP [IF EXISTS] name`
+    DropNodeGroup { name: String, if_exists: bool },
+    /// `EXECUTE DIRECT ON (node, ...) 'query'` (also `ON node` and `ON NODE node` without
+    /// parentheses): the query text, run as it is on the nodes named.
+    ExecuteDirect { nodes: Vec<String>, query: String },
+    /// `CLEAN CONNECTION TO { NODE (n, ...) | COORDINATOR (n, ...) | ALL } [FORCE]
+    /// [FOR [DATABASE] d] [TO [USER] u]`, the FOR and TO parts in either order.
+    CleanConnection {
+        /// The nodes named (datanodes or coordinators); `None` for `ALL`.
+        nodes: Option<Vec<String>>,
+        force: bool,
+        database: Option<String>,
+        user: Option<String>,
+    },
+    /// `CREATE TABLE ...` followed by Postgres-XC's `DISTRIBUTE BY ...` and/or `TO NODE (...)`
+    /// / `TO GROUP g` (a CREATE TABLE without either clause stays [`Statement::Sql`]).
+    CreateTable {
+        /// The CREATE TABLE without the Postgres-XC clauses: its text is what a datanode runs.
+        create: Arc<ast::Statement>,
+        distribute: Option<Distribute>,
+        to: Option<NodeTarget>,
+    },
+}
+
+impl Statement {
+    /// The command's name for messages (`CREATE NODE`); `SQL` for any statement sqlparser
+    /// parsed.
+    pub fn command_name(&self) -> &'static str {
+        match self {
+            Statement::Sql(_) => "SQL",
+            Statement::PrepareTransaction(_) => "PREPARE TRANSACTION",
+            Statement::CommitPrepared(_) => "COMMIT PREPARED",
+            Statement::RollbackPrepared(_) => "ROLLBACK PREPARED",
+            Statement::Copy(_) => "COPY",
+            Statement::Maintenance { command, .. } => command,
+            Statement::TransactionContext(_) => "SET TRANSACTION CONTEXT",
+            Statement::CreateNode { .. } => "CREATE NODE",
+            Statement::AlterNode { .. } => "ALTER NODE",
+            Statement::DropNode { .. } => "DROP NODE",
+            Statement::CreateNodeGroup { .. } => "CREATE NODE GROUP",
+            Statement::DropNodeGroup { .. } => "DROP NODE GROUP",
+            Statement::ExecuteDirect { .. } => "EXECUTE DIRECT",
+            Statement::CleanConnection { .. } => "CLEAN CONNECTION",
+            Statement::CreateTable { .. } => "CREATE TABLE",
+        }
+    }
+}
+
+/// `DISTRIBUTE BY ...` of a Postgres-XC CREATE TABLE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Distribute {
+    /// `REPLICATION`: every row on every node.
+    Replication,
+    /// `ROUNDROBIN`: rows spread over the nodes in turn.
+    RoundRobin,
+    /// `HASH (column)`: a row on the node its column's hash picks.
+    Hash(String),
+    /// `MODULO (column)`: a row on the node its column's value modulo the node count picks.
+    Modulo(String),
+}
+
+/// `TO NODE (...)` / `TO GROUP g`: where a Postgres-XC table's rows live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeTarget {
+    /// `TO NODE (node, ...)`
+    Nodes(Vec<String>),
+    /// `TO GROUP g`
+    Group(String),
 }
 
 /// `COPY source FROM|TO target [WITH] (options)`.
@@ -142,16 +229,11 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
         return Ok(Statement::RollbackPrepared(parser.parse_literal_string()?));
     }
     if parse_words(parser, &["set", "transaction", "context"]) {
-        parser.expect_token(&Token::LParen)?;
-        let mut options = Vec::new();
-        loop {
-            options.push(parse_generic_option(parser)?);
-            if !parser.consume_token(&Token::Comma) {
-                break;
-            }
-        }
-        parser.expect_token(&Token::RParen)?;
+        let options = parse_generic_options(parser, false)?;
         return Ok(Statement::TransactionContext(options));
+    }
+    if let Some(statement) = parse_cluster_statement(parser)? {
+        return Ok(statement);
     }
     if parser.parse_keyword(Keyword::COPY) {
         return Ok(Statement::Copy(parse_copy(parser)?));
@@ -164,7 +246,223 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
     } {
         return parse_maintenance(parser, command);
     }
-    Ok(Statement::Sql(Arc::new(parser.parse_statement()?)))
+    match parser.parse_statement()? {
+        ast::Statement::CreateTable(create) => parse_create_table_tail(parser, create),
+        statement => Ok(Statement::Sql(Arc::new(statement))),
+    }
+}
+
+/// The Postgres-XC cluster statements, told by their exact leading words (unquoted): `CREATE
+/// NODE [GROUP]`, `ALTER NODE`, `DROP NODE [GROUP]`, `EXECUTE DIRECT ON`, `CLEAN CONNECTION
+/// TO`; `None`, consuming nothing, for any other statement.
+fn parse_cluster_statement(parser: &mut Parser) -> Result<Option<Statement>, ParserError> {
+    let statement = if parse_words(parser, &["create", "node", "group"]) {
+        let name = parse_name(parser)?;
+        parser.expect_keyword(Keyword::WITH)?;
+        Statement::CreateNodeGroup {
+            name,
+            nodes: parse_names(parser, true)?,
+        }
+    } else if parse_words(parser, &["create", "node"]) {
+        let name = parse_name(parser)?;
+        parser.expect_keyword(Keyword::WITH)?;
+        Statement::CreateNode {
+            name,
+            options: parse_generic_options(parser, true)?,
+        }
+    } else if parse_words(parser, &["alter", "node"]) {
+        let name = parse_name(parser)?;
+        parser.expect_keyword(Keyword::WITH)?;
+        Statement::AlterNode {
+            name,
+            options: parse_generic_options(parser, true)?,
+        }
+    } else if parse_words(parser, &["drop", "node", "group"]) {
+        let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        Statement::DropNodeGroup {
+            name: parse_name(parser)?,
+            if_exists,
+        }
+    } else if parse_words(parser, &["drop", "node"]) {
+        let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        Statement::DropNode {
+            name: parse_name(parser)?,
+            if_exists,
+        }
+    } else if parse_words(parser, &["execute", "direct", "on"]) {
+        let nodes = if parser.peek_token().token == Token::LParen {
+            parse_names(parser, false)?
+        } else {
+            parse_noise_word(parser, "node");
+            vec![parse_name(parser)?]
+        };
+        Statement::ExecuteDirect {
+            nodes,
+            query: parse_string(parser)?,
+        }
+    } else if parse_words(parser, &["clean", "connection", "to"]) {
+        parse_clean_connection(parser)?
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(statement))
+}
+
+/// The rest of `CLEAN CONNECTION TO`: the nodes, `FORCE`, then `FOR [DATABASE] d` and `TO
+/// [USER] u` in either order.
+fn parse_clean_connection(parser: &mut Parser) -> Result<Statement, ParserError> {
+    let nodes = if parse_words(parser, &["all"]) {
+        None
+    } else if parse_words(parser, &["node"]) || parse_words(parser, &["coordinator"]) {
+        Some(parse_names(parser, false)?)
+    } else {
+        return parser.expected("NODE, COORDINATOR or ALL", parser.peek_token());
+    };
+    let force = parse_words(parser, &["force"]);
+    let (mut database, mut user) = (None, None);
+    loop {
+        if database.is_none() && parse_words(parser, &["for"]) {
+            parse_noise_word(parser, "database");
+            database = Some(parse_name(parser)?);
+        } else if user.is_none() && parse_words(parser, &["to"]) {
+            parse_noise_word(parser, "user");
+            user = Some(parse_name(parser)?);
+        } else {
+            break;
+        }
+    }
+    Ok(Statement::CleanConnection {
+        nodes,
+        force,
+        database,
+        user,
+    })
+}
+
+/// What follows a CREATE TABLE sqlparser parsed: Postgres-XC's `DISTRIBUTE BY { REPLICATION |
+/// ROUNDROBIN | HASH (col) | MODULO (col) }`, then `TO NODE (node, ...)` or `TO GROUP g`, each
+/// optional, and then (Postgres-XC's CREATE TABLE AS puts them before the query) `AS query
+/// [WITH [NO] DATA]`. Without either clause the statement stays [`Statement::Sql`].
+fn parse_create_table_tail(
+    parser: &mut Parser,
+    mut create: ast::CreateTable,
+) -> Result<Statement, ParserError> {
+    let distribute = if parse_words(parser, &["distribute", "by"]) {
+        Some(parse_distribute(parser)?)
+    } else {
+        None
+    };
+    let to = if parse_words(parser, &["to", "node"]) {
+        Some(NodeTarget::Nodes(parse_names(parser, false)?))
+    } else if parse_words(parser, &["to", "group"]) {
+        Some(NodeTarget::Group(parse_name(parser)?))
+    } else {
+        None
+    };
+    if distribute.is_none() && to.is_none() {
+        let plain = ast::Statement::CreateTable(create);
+        return Ok(Statement::Sql(Arc::new(plain)));
+    }
+    if create.query.is_none() && parser.parse_keyword(Keyword::AS) {
+        create.query = Some(parser.parse_query()?);
+        if parser.parse_keywords(&[Keyword::WITH, Keyword::DATA]) {
+            create.with_data = Some(ast::WithData {
+                data: true,
+                statistics: None,
+            });
+        } else if parser.parse_keywords(&[Keyword::WITH, Keyword::NO, Keyword::DATA]) {
+            create.with_data = Some(ast::WithData {
+                data: false,
+                statistics: None,
+            });
+        }
+    }
+    Ok(Statement::CreateTable {
+        create: Arc::new(ast::Statement::CreateTable(create)),
+        distribute,
+        to,
+    })
+}
+
+/// The distribution after `DISTRIBUTE BY`.
+fn parse_distribute(parser: &mut Parser) -> Result<Distribute, ParserError> {
+    let column = |parser: &mut Parser| -> Result<String, ParserError> {
+        parser.expect_token(&Token::LParen)?;
+        let name = parse_name(parser)?;
+        parser.expect_token(&Token::RParen)?;
+        Ok(name)
+    };
+    Ok(if parse_words(parser, &["replication"]) {
+        Distribute::Replication
+    } else if parse_words(parser, &["roundrobin"]) {
+        Distribute::RoundRobin
+    } else if parse_words(parser, &["hash"]) {
+        Distribute::Hash(column(parser)?)
+    } else if parse_words(parser, &["modulo"]) {
+        Distribute::Modulo(column(parser)?)
+    } else {
+        return parser.expected(
+            "REPLICATION, ROUNDROBIN, HASH or MODULO",
+            parser.peek_token(),
+        );
+    })
+}
+
+/// A name (node, group, column, database, user): an identifier, folded to lower case unless
+/// quoted.
+fn parse_name(parser: &mut Parser) -> Result<String, ParserError> {
+    let token = parser.next_token();
+    match &token.token {
+        Token::Word(w) => Ok(super::binder::ident_name(&w.to_ident(token.span))),
+        _ => parser.expected("a name", token),
+    }
+}
+
+/// `(name, ...)`; with `parens_optional` also `name, ...`.
+fn parse_names(parser: &mut Parser, parens_optional: bool) -> Result<Vec<String>, ParserError> {
+    let parens = parser.consume_token(&Token::LParen);
+    if !parens && !parens_optional {
+        return parser.expected("(", parser.peek_token());
+    }
+    let mut names = Vec::new();
+    loop {
+        names.push(parse_name(parser)?);
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    if parens {
+        parser.expect_token(&Token::RParen)?;
+    }
+    Ok(names)
+}
+
+/// Consumes the optional `word` (`NODE` of `ON NODE dn1`) when a name follows it (a word other
+/// than the `FOR` and `TO` that start CLEAN CONNECTION's other parts); else the word is itself
+/// the name and stays.
+fn parse_noise_word(parser: &mut Parser, word: &str) {
+    let name_follows = match &parser.peek_nth_token(1).token {
+        Token::Word(w) => {
+            w.quote_style.is_some()
+                || !(w.value.eq_ignore_ascii_case("for") || w.value.eq_ignore_ascii_case("to"))
+        }
+        _ => false,
+    };
+    if name_follows {
+        parse_words(parser, &[word]);
+    }
+}
+
+/// A string constant: `'...'`, `E'...'`, `U&'...'` or `$$...$$`.
+fn parse_string(parser: &mut Parser) -> Result<String, ParserError> {
+    let token = parser.next_token();
+    match token.token {
+        Token::SingleQuotedString(s)
+        | Token::EscapedStringLiteral(s)
+        | Token::UnicodeStringLiteral(s) => Ok(s),
+        Token::DollarQuotedString(s) => Ok(s.value),
+        _ => parser.expected("string constant", token),
+    }
 }
 
 /// The rest of `VACUUM` / `ANALYZE`: options (parenthesized, or the old keywords), then
@@ -237,14 +535,8 @@ fn parse_copy(parser: &mut Parser) -> Result<CopyStatement, ParserError> {
     };
     let with = parser.parse_keyword(Keyword::WITH);
     let mut options = Vec::new();
-    if parser.consume_token(&Token::LParen) {
-        loop {
-            options.push(parse_generic_option(parser)?);
-            if !parser.consume_token(&Token::Comma) {
-                break;
-            }
-        }
-        parser.expect_token(&Token::RParen)?;
+    if parser.peek_token().token == Token::LParen {
+        options = parse_generic_options(parser, false)?;
     } else {
         while let Some(option) = parse_copy_legacy_option(parser)? {
             options.push(option);
@@ -261,16 +553,35 @@ fn parse_copy(parser: &mut Parser) -> Result<CopyStatement, ParserError> {
     })
 }
 
-/// `name [value]` of the generic COPY option list.
-fn parse_generic_option(parser: &mut Parser) -> Result<GenericOption, ParserError> {
+/// A parenthesized generic option list, `(option, ...)`; with `equals`, each option may be
+/// written `name = value` too (as `CREATE NODE` takes them).
+fn parse_generic_options(
+    parser: &mut Parser,
+    equals: bool,
+) -> Result<Vec<GenericOption>, ParserError> {
+    parser.expect_token(&Token::LParen)?;
+    let mut options = Vec::new();
+    loop {
+        options.push(parse_generic_option(parser, equals)?);
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    parser.expect_token(&Token::RParen)?;
+    Ok(options)
+}
+
+/// `name [value]` of a generic option list; with `equals` also `name = value`.
+fn parse_generic_option(parser: &mut Parser, equals: bool) -> Result<GenericOption, ParserError> {
     let token = parser.next_token();
     let name = match &token.token {
         Token::Word(w) => w.value.to_lowercase(),
-        _ => return parser.expected("COPY option name", token),
+        _ => return parser.expected("option name", token),
     };
+    let eq = equals && parser.consume_token(&Token::Eq);
     let next = parser.peek_token();
     let value = match next.token.clone() {
-        Token::Comma | Token::RParen => OptionValue::None,
+        Token::Comma | Token::RParen if !eq => OptionValue::None,
         Token::Mul => {
             parser.next_token();
             OptionValue::Star
@@ -298,7 +609,7 @@ fn parse_generic_option(parser: &mut Parser) -> Result<GenericOption, ParserErro
             parser.next_token();
             OptionValue::Text(n)
         }
-        _ => return parser.expected("COPY option value", next),
+        _ => return parser.expected("option value", next),
     };
     Ok(GenericOption { name, value })
 }
@@ -429,5 +740,431 @@ mod tests {
         let e = parse(&nested(100_000)).unwrap_err();
         assert_eq!(e.code, crate::sql::error::sqlstate::STATEMENT_TOO_COMPLEX);
         assert_eq!(e.message, "stack depth limit exceeded");
+    }
+
+    fn one(sql: &str) -> Statement {
+        let mut parsed = parse(sql).unwrap();
+        assert_eq!(parsed.len(), 1, "{sql}");
+        parsed.pop().unwrap()
+    }
+
+    fn syntax_error_message(sql: &str) -> String {
+        let e = parse(sql).unwrap_err();
+        assert_eq!(e.code, "42601", "{sql}: {}", e.message);
+        e.message
+    }
+
+    fn text(name: &str, value: &str) -> GenericOption {
+        GenericOption::new(name, OptionValue::Text(value.into()))
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn create_and_alter_node_take_options_with_or_without_equals() {
+        assert_eq!(
+            one("CREATE NODE dn1 WITH (TYPE = 'datanode', HOST = 'h', PORT = 15432, PRIMARY, PREFERRED)"),
+            Statement::CreateNode {
+                name: "dn1".into(),
+                options: vec![
+                    text("type", "datanode"),
+                    text("host", "h"),
+                    text("port", "15432"),
+                    GenericOption::new("primary", OptionValue::None),
+                    GenericOption::new("preferred", OptionValue::None),
+                ],
+            }
+        );
+        // Without `=`, words lower-cased, quoted names kept; option names are not checked.
+        assert_eq!(
+            one(r#"create node "DN_One" with (type coordinator, Primary = TRUE, whatever 'X')"#),
+            Statement::CreateNode {
+                name: "DN_One".into(),
+                options: vec![
+                    text("type", "coordinator"),
+                    text("primary", "true"),
+                    text("whatever", "X"),
+                ],
+            }
+        );
+        assert_eq!(
+            one("ALTER NODE Dn1 WITH (PORT = 15433, PREFERRED = false)"),
+            Statement::AlterNode {
+                name: "dn1".into(),
+                options: vec![text("port", "15433"), text("preferred", "false")],
+            }
+        );
+        assert_eq!(
+            syntax_error_message("CREATE NODE dn1 (HOST 'h')"),
+            "syntax error at or near \"(\""
+        );
+        assert_eq!(
+            syntax_error_message("CREATE NODE dn1 WITH (PORT = )"),
+            "syntax error at or near \")\""
+        );
+        assert_eq!(
+            syntax_error_message("CREATE NODE dn1 WITH ()"),
+            "syntax error at or near \")\""
+        );
+        assert_eq!(
+            syntax_error_message("ALTER NODE dn1 WITH (PORT 1"),
+            "syntax error at end of input"
+        );
+        assert_eq!(
+            syntax_error_message("CREATE NODE 'dn1' WITH (PORT 1)"),
+            "syntax error at or near \"'dn1'\""
+        );
+        // COPY's generic options take no `=`, as in PostgreSQL.
+        assert_eq!(
+            syntax_error_message("COPY t FROM STDIN WITH (FORMAT = csv)"),
+            "syntax error at or near \"=\""
+        );
+    }
+
+    #[test]
+    fn drop_node_and_node_groups() {
+        assert_eq!(
+            one("DROP NODE dn1"),
+            Statement::DropNode {
+                name: "dn1".into(),
+                if_exists: false
+            }
+        );
+        assert_eq!(
+            one("drop node if exists \"Dn1\""),
+            Statement::DropNode {
+                name: "Dn1".into(),
+                if_exists: true
+            }
+        );
+        assert_eq!(
+            one("CREATE NODE GROUP g1 WITH (dn1, DN2)"),
+            Statement::CreateNodeGroup {
+                name: "g1".into(),
+                nodes: names(&["dn1", "dn2"]),
+            }
+        );
+        assert_eq!(
+            one("CREATE NODE GROUP g1 WITH dn1, dn2, dn3"),
+            Statement::CreateNodeGroup {
+                name: "g1".into(),
+                nodes: names(&["dn1", "dn2", "dn3"]),
+            }
+        );
+        assert_eq!(
+            one("DROP NODE GROUP g1"),
+            Statement::DropNodeGroup {
+                name: "g1".into(),
+                if_exists: false
+            }
+        );
+        assert_eq!(
+            one("DROP NODE GROUP IF EXISTS g1"),
+            Statement::DropNodeGroup {
+                name: "g1".into(),
+                if_exists: true
+            }
+        );
+        assert_eq!(
+            syntax_error_message("CREATE NODE GROUP g1 WITH (dn1, )"),
+            "syntax error at or near \")\""
+        );
+        assert_eq!(
+            syntax_error_message("CREATE NODE GROUP g1 (dn1)"),
+            "syntax error at or near \"(\""
+        );
+        assert_eq!(
+            syntax_error_message("DROP NODE dn1 dn2"),
+            "syntax error at or near \"dn2\""
+        );
+        assert_eq!(
+            syntax_error_message("DROP NODE"),
+            "syntax error at end of input"
+        );
+    }
+
+    #[test]
+    fn execute_direct_names_nodes_and_a_query_string() {
+        let direct = |nodes: &[&str], query: &str| Statement::ExecuteDirect {
+            nodes: names(nodes),
+            query: query.into(),
+        };
+        assert_eq!(
+            one("EXECUTE DIRECT ON (dn1, DN2) 'SELECT ''a'' FROM t'"),
+            direct(&["dn1", "dn2"], "SELECT 'a' FROM t")
+        );
+        assert_eq!(
+            one("execute direct on dn1 'select 1'"),
+            direct(&["dn1"], "select 1")
+        );
+        assert_eq!(
+            one("EXECUTE DIRECT ON NODE dn1 $$select 'x'$$"),
+            direct(&["dn1"], "select 'x'")
+        );
+        // NODE followed by the query is the node's name.
+        assert_eq!(
+            one("EXECUTE DIRECT ON NODE E'select\\t1'"),
+            direct(&["node"], "select\t1")
+        );
+        assert_eq!(
+            syntax_error_message("EXECUTE DIRECT ON dn1 select"),
+            "syntax error at or near \"select\""
+        );
+        assert_eq!(
+            syntax_error_message("EXECUTE DIRECT ON (dn1 'select 1'"),
+            "syntax error at or near \"'select 1'\""
+        );
+        assert_eq!(
+            syntax_error_message("EXECUTE DIRECT ON dn1"),
+            "syntax error at end of input"
+        );
+        // EXECUTE of a prepared statement named `direct` is still PostgreSQL's EXECUTE.
+        for sql in ["EXECUTE direct", "EXECUTE direct (1, 'a')"] {
+            assert!(
+                matches!(&one(sql), Statement::Sql(s) if matches!(**s, ast::Statement::Execute { .. })),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn clean_connection_forms() {
+        let clean = |nodes: Option<&[&str]>, force, database: Option<&str>, user: Option<&str>| {
+            Statement::CleanConnection {
+                nodes: nodes.map(names),
+                force,
+                database: database.map(str::to_string),
+                user: user.map(str::to_string),
+            }
+        };
+        assert_eq!(
+            one("CLEAN CONNECTION TO ALL"),
+            clean(None, false, None, None)
+        );
+        assert_eq!(
+            one("CLEAN CONNECTION TO ALL FORCE FOR DATABASE Db1 TO USER \"Ann\""),
+            clean(None, true, Some("db1"), Some("Ann"))
+        );
+        assert_eq!(
+            one("clean connection to node (dn1, dn2) to user ann for database db1"),
+            clean(Some(&["dn1", "dn2"]), false, Some("db1"), Some("ann"))
+        );
+        assert_eq!(
+            one("CLEAN CONNECTION TO COORDINATOR (co1) FORCE TO USER ann"),
+            clean(Some(&["co1"]), true, None, Some("ann"))
+        );
+        // Postgres-XC's short forms, and DATABASE / USER as the names themselves.
+        assert_eq!(
+            one("CLEAN CONNECTION TO NODE (dn1) FOR db1 TO ann"),
+            clean(Some(&["dn1"]), false, Some("db1"), Some("ann"))
+        );
+        assert_eq!(
+            one("CLEAN CONNECTION TO ALL FOR database TO user"),
+            clean(None, false, Some("database"), Some("user"))
+        );
+        assert_eq!(
+            syntax_error_message("CLEAN CONNECTION TO dn1"),
+            "syntax error at or near \"dn1\""
+        );
+        assert_eq!(
+            syntax_error_message("CLEAN CONNECTION TO NODE dn1"),
+            "syntax error at or near \"dn1\""
+        );
+        assert_eq!(
+            syntax_error_message("CLEAN CONNECTION TO ALL FOR db1 FOR db2"),
+            "syntax error at or near \"FOR\""
+        );
+        assert_eq!(
+            syntax_error_message("CLEAN CONNECTION TO ALL FOR"),
+            "syntax error at end of input"
+        );
+    }
+
+    #[test]
+    fn sqlparser_stops_a_create_table_before_distribute() {
+        // sqlparser's own statement ends where DISTRIBUTE begins; its whole-string parse then
+        // wants the end of the statement there.
+        let dialect = PostgreSqlDialect {};
+        let sql = "CREATE TABLE t (a int) DISTRIBUTE BY HASH(a)";
+        let mut parser = Parser::new(&dialect).try_with_sql(sql).unwrap();
+        assert!(matches!(
+            parser.parse_statement().unwrap(),
+            ast::Statement::CreateTable(_)
+        ));
+        assert!(matches!(
+            &parser.peek_token().token,
+            Token::Word(w) if w.keyword == Keyword::DISTRIBUTE
+        ));
+        let e = Parser::parse_sql(&dialect, sql).unwrap_err().to_string();
+        assert!(e.contains("found: DISTRIBUTE"), "{e}");
+    }
+
+    #[test]
+    fn create_table_with_distribution_and_node_target() {
+        let create = |sql: &str| match one(sql) {
+            Statement::CreateTable {
+                create,
+                distribute,
+                to,
+            } => {
+                assert!(matches!(*create, ast::Statement::CreateTable(_)));
+                (distribute, to)
+            }
+            other => panic!("{sql}: {other:?}"),
+        };
+        assert_eq!(
+            create("CREATE TABLE t (a int, b text) DISTRIBUTE BY HASH(a)"),
+            (Some(Distribute::Hash("a".into())), None)
+        );
+        assert_eq!(
+            create("create table t (a int) distribute by modulo (\"A\") to node (dn1, DN2)"),
+            (
+                Some(Distribute::Modulo("A".into())),
+                Some(NodeTarget::Nodes(names(&["dn1", "dn2"])))
+            )
+        );
+        assert_eq!(
+            create("CREATE TABLE t (a int) DISTRIBUTE BY REPLICATION TO GROUP G1"),
+            (
+                Some(Distribute::Replication),
+                Some(NodeTarget::Group("g1".into()))
+            )
+        );
+        assert_eq!(
+            create("CREATE TABLE t (a int) DISTRIBUTE BY ROUNDROBIN"),
+            (Some(Distribute::RoundRobin), None)
+        );
+        assert_eq!(
+            create("CREATE TABLE t (a int) TO NODE (dn1)"),
+            (None, Some(NodeTarget::Nodes(names(&["dn1"]))))
+        );
+        assert_eq!(
+            create("CREATE TABLE IF NOT EXISTS t (a int PRIMARY KEY) TO GROUP g1"),
+            (None, Some(NodeTarget::Group("g1".into())))
+        );
+        // Postgres-XC's CREATE TABLE AS: the clauses before the query.
+        let Statement::CreateTable {
+            create, distribute, ..
+        } = one("CREATE TABLE t2 DISTRIBUTE BY HASH(a) AS SELECT 1 AS a WITH NO DATA")
+        else {
+            panic!("not a Postgres-XC CREATE TABLE");
+        };
+        assert_eq!(distribute, Some(Distribute::Hash("a".into())));
+        assert_eq!(
+            create.to_string(),
+            "CREATE TABLE t2 AS SELECT 1 AS a WITH NO DATA"
+        );
+
+        assert_eq!(
+            syntax_error_message("CREATE TABLE t (a int) DISTRIBUTE BY RANGE (a)"),
+            "syntax error at or near \"RANGE\""
+        );
+        assert_eq!(
+            syntax_error_message("CREATE TABLE t (a int) DISTRIBUTE BY HASH a"),
+            "syntax error at or near \"a\""
+        );
+        assert_eq!(
+            syntax_error_message("CREATE TABLE t (a int) DISTRIBUTE BY HASH (a, b)"),
+            "syntax error at or near \",\""
+        );
+        assert_eq!(
+            syntax_error_message("CREATE TABLE t (a int) DISTRIBUTE BY"),
+            "syntax error at end of input"
+        );
+        assert_eq!(
+            syntax_error_message("CREATE TABLE t (a int) TO NODE dn1"),
+            "syntax error at or near \"dn1\""
+        );
+        assert_eq!(
+            syntax_error_message("CREATE TABLE t (a int) TO dn1"),
+            "syntax error at or near \"TO\""
+        );
+        // TO comes after DISTRIBUTE BY, once.
+        assert_eq!(
+            syntax_error_message("CREATE TABLE t (a int) TO NODE (dn1) DISTRIBUTE BY HASH(a)"),
+            "syntax error at or near \"DISTRIBUTE\""
+        );
+    }
+
+    #[test]
+    fn plain_create_table_stays_sql() {
+        for sql in [
+            "CREATE TABLE t (a int)",
+            "CREATE TABLE node (node int, \"group\" text)",
+            "CREATE TABLE t AS SELECT 1 AS a",
+        ] {
+            assert!(
+                matches!(&one(sql), Statement::Sql(s) if matches!(**s, ast::Statement::CreateTable(_))),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn create_table_text_without_the_clauses_parses_again() {
+        let sql = "CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance bigint \
+                   DEFAULT 0) DISTRIBUTE BY HASH(id) TO NODE (dn1, dn2)";
+        let Statement::CreateTable { create, .. } = one(sql) else {
+            panic!("not a Postgres-XC CREATE TABLE");
+        };
+        let text = create.to_string();
+        assert!(!text.to_uppercase().contains("DISTRIBUTE"), "{text}");
+        assert!(!text.to_uppercase().contains(" TO "), "{text}");
+        let Statement::Sql(again) = one(&text) else {
+            panic!("{text} did not parse as plain SQL");
+        };
+        assert_eq!(*again, *create);
+        assert_eq!(again.to_string(), text);
+    }
+
+    #[test]
+    fn cluster_statements_mix_with_sql() {
+        let parsed = parse(
+            "CREATE NODE dn1 WITH (TYPE = 'datanode', PORT = 15432);
+             CREATE TABLE node (a int);
+             CREATE TABLE t (a int) DISTRIBUTE BY HASH(a); SELECT 1;
+             CREATE TABLE u (a int) TO GROUP g;
+             EXECUTE DIRECT ON dn1 'SELECT 1; SELECT 2';
+             CLEAN CONNECTION TO ALL;
+             DROP TABLE node; DROP NODE dn1",
+        )
+        .unwrap();
+        let commands: Vec<&str> = parsed.iter().map(Statement::command_name).collect();
+        assert_eq!(
+            commands,
+            [
+                "CREATE NODE",
+                "SQL",
+                "CREATE TABLE",
+                "SQL",
+                "CREATE TABLE",
+                "EXECUTE DIRECT",
+                "CLEAN CONNECTION",
+                "SQL",
+                "DROP NODE"
+            ]
+        );
+        assert!(
+            matches!(&parsed[7], Statement::Sql(s) if matches!(**s, ast::Statement::Drop { .. }))
+        );
+        assert_eq!(
+            parsed[5],
+            Statement::ExecuteDirect {
+                nodes: names(&["dn1"]),
+                query: "SELECT 1; SELECT 2".into()
+            }
+        );
+        // Only the exact unquoted words start a cluster statement.
+        assert_eq!(
+            syntax_error_message("DROP \"NODE\" dn1"),
+            "syntax error at or near \"\"NODE\"\""
+        );
+        // A cluster statement must end where the statement does.
+        assert_eq!(
+            syntax_error_message("DROP NODE dn1 SELECT 1"),
+            "syntax error at or near \"SELECT\""
+        );
     }
 }

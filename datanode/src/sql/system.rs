@@ -6,11 +6,15 @@
 //!
 //! - `pg_prepared_xacts` (transaction, gid, prepared, owner, database): the prepared
 //!   transactions of this node, from the `gid/<gid>` entries two-phase commit keeps in `meta`.
+//! - `pgxc_node`, `pgxc_group`, `pgxc_class`: the cluster catalog a coordinator keeps in
+//!   `meta` (`pgxc_node/<name>`, `pgxc_group/<name>`, `pgxc_class/<table>` entries, postcard
+//!   encoded [`rxc_common::cluster`] descriptors); empty on a datanode.
 
 use super::catalog::storage_error;
 use crate::storage::keys::{Key, KeyPrefix};
 use crate::storage::{Cf, Engine};
 use chrono::{DateTime, Utc};
+use rxc_common::cluster::{Distribution, NodeDef, NodeGroup};
 use rxc_common::sql::catalog::{Column, Table};
 use rxc_common::sql::error::Result;
 use rxc_common::sql::exec::Row;
@@ -19,6 +23,19 @@ use rxc_common::txn::Gxid;
 
 /// The id of `pg_prepared_xacts`.
 pub const PG_PREPARED_XACTS: u64 = 100;
+/// The id of `pgxc_node`.
+pub const PGXC_NODE: u64 = 101;
+/// The id of `pgxc_group`.
+pub const PGXC_GROUP: u64 = 102;
+/// The id of `pgxc_class`.
+pub const PGXC_CLASS: u64 = 103;
+
+/// The `meta` name prefix of a node's entry (`pgxc_node/<name>`).
+pub const NODE_ENTRY: &str = "pgxc_node/";
+/// The `meta` name prefix of a node group's entry.
+pub const GROUP_ENTRY: &str = "pgxc_group/";
+/// The `meta` name prefix of a distributed table's entry (by table name).
+pub const CLASS_ENTRY: &str = "pgxc_class/";
 
 /// The `meta` name of a prepared transaction's entry.
 pub fn gid_entry_name(gid: &str) -> String {
@@ -51,35 +68,127 @@ fn column(name: &str, data_type: DataType) -> Column {
     }
 }
 
+fn view_table(id: u64, name: &str, columns: &[(&str, DataType)]) -> Table {
+    Table {
+        id,
+        name: name.into(),
+        columns: columns.iter().map(|(n, t)| column(n, t.clone())).collect(),
+        primary_key: Vec::new(),
+        primary_key_name: None,
+        indexes: Vec::new(),
+        checks: Vec::new(),
+    }
+}
+
 /// The system view called `name`, if there is one.
 pub fn view(name: &str) -> Option<Table> {
-    match name {
-        "pg_prepared_xacts" => Some(Table {
-            id: PG_PREPARED_XACTS,
-            name: name.into(),
-            columns: vec![
-                column("transaction", DataType::Int8),
-                column("gid", DataType::Text),
-                column("prepared", DataType::TimestampTz),
-                column("owner", DataType::Text),
-                column("database", DataType::Text),
+    use DataType::*;
+    Some(match name {
+        "pg_prepared_xacts" => view_table(
+            PG_PREPARED_XACTS,
+            name,
+            &[
+                ("transaction", Int8),
+                ("gid", Text),
+                ("prepared", TimestampTz),
+                ("owner", Text),
+                ("database", Text),
             ],
-            primary_key: Vec::new(),
-            primary_key_name: None,
-            indexes: Vec::new(),
-            checks: Vec::new(),
-        }),
-        _ => None,
-    }
+        ),
+        "pgxc_node" => view_table(
+            PGXC_NODE,
+            name,
+            &[
+                ("node_name", Text),
+                ("node_type", Text),
+                ("node_port", Int4),
+                ("node_host", Text),
+                ("nodeis_primary", Bool),
+                ("nodeis_preferred", Bool),
+                ("node_id", Int4),
+            ],
+        ),
+        "pgxc_group" => view_table(
+            PGXC_GROUP,
+            name,
+            &[("group_name", Text), ("group_members", Text)],
+        ),
+        "pgxc_class" => view_table(
+            PGXC_CLASS,
+            name,
+            &[
+                ("pcrelid", Text),
+                ("pclocatortype", Text),
+                ("pcattnum", Int2),
+                ("nodeoids", Text),
+            ],
+        ),
+        _ => return None,
+    })
 }
 
 /// Whether `table_id` is a system view.
 pub fn is_view(table_id: u64) -> bool {
-    table_id == PG_PREPARED_XACTS
+    (PG_PREPARED_XACTS..=PGXC_CLASS).contains(&table_id)
+}
+
+/// The rows of a cluster catalog view: each `meta` entry under `prefix`, decoded and shown.
+fn cluster_rows<T: serde::de::DeserializeOwned>(
+    engine: &dyn Engine,
+    prefix: &str,
+    show: impl Fn(&str, T) -> Row,
+) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    for item in engine.scan_prefix(Cf::Meta, &KeyPrefix::Meta.encode()) {
+        let (key, value) = item.map_err(storage_error)?;
+        let Ok(Key::Meta { name }) = Key::decode(&key) else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if let Ok(entry) = postcard::from_bytes::<T>(&value) {
+            out.push(show(rest, entry));
+        }
+    }
+    Ok(out)
 }
 
 /// The rows of system view `table_id`.
 pub fn rows(engine: &dyn Engine, table_id: u64) -> Result<Vec<Row>> {
+    let text = |s: &str| Value::Text(s.to_string());
+    match table_id {
+        PGXC_NODE => {
+            return cluster_rows(engine, NODE_ENTRY, |_, n: NodeDef| {
+                vec![
+                    text(&n.name),
+                    text(n.kind.letter()),
+                    Value::Int4(i32::from(n.port)),
+                    text(&n.host),
+                    Value::Bool(n.primary),
+                    Value::Bool(n.preferred),
+                    Value::Int4(n.id),
+                ]
+            })
+        }
+        PGXC_GROUP => {
+            return cluster_rows(engine, GROUP_ENTRY, |_, g: NodeGroup| {
+                vec![text(&g.name), text(&g.members.join(" "))]
+            })
+        }
+        PGXC_CLASS => {
+            return cluster_rows(engine, CLASS_ENTRY, |table, d: Distribution| {
+                let attnum = d.locator.column().map_or(0, |c| c as i16 + 1);
+                vec![
+                    text(table),
+                    text(d.locator.letter()),
+                    Value::Int2(attnum),
+                    text(&d.nodes.join(" ")),
+                ]
+            })
+        }
+        _ => {}
+    }
     let mut out = Vec::new();
     if table_id != PG_PREPARED_XACTS {
         return Ok(out);

@@ -42,7 +42,8 @@ mod settings;
 pub mod snapshots;
 mod statement;
 
-use settings::{default_settings, isolation_from_modes};
+use settings::default_settings;
+pub use settings::isolation_from_modes;
 use statement::run_statement;
 
 /// A connection's cancel key secret and its session's cancel flag.
@@ -307,7 +308,7 @@ impl Session {
         prepared: &Prepared,
     ) -> Result<(Vec<DataType>, Vec<OutputColumn>)> {
         let param_types = &prepared.param_types[..];
-        let Statement::Sql(ast) = stmt else {
+        let (Statement::Sql(ast) | Statement::CreateTable { create: ast, .. }) = stmt else {
             return Ok((param_types.to_vec(), vec![]));
         };
         if !is_dml(ast) {
@@ -380,6 +381,15 @@ impl Session {
     ) -> Result<StatementResult> {
         // A cancel request only cancels a statement running when it arrives.
         self.cancel.store(false, Ordering::Relaxed);
+        // A Postgres-XC CREATE TABLE is the plain one here: distribution is the coordinator's.
+        let plain;
+        let stmt = match stmt {
+            Statement::CreateTable { create, .. } => {
+                plain = Statement::Sql(create.clone());
+                &plain
+            }
+            _ => stmt,
+        };
         // Transaction control first: it is allowed in a failed block.
         match stmt {
             Statement::PrepareTransaction(gid) => return self.prepare_transaction(gid).await,
@@ -395,7 +405,15 @@ impl Session {
             },
             Statement::Copy(_)
             | Statement::Maintenance { .. }
-            | Statement::TransactionContext(_) => {}
+            | Statement::TransactionContext(_)
+            | Statement::CreateNode { .. }
+            | Statement::AlterNode { .. }
+            | Statement::DropNode { .. }
+            | Statement::CreateNodeGroup { .. }
+            | Statement::DropNodeGroup { .. }
+            | Statement::ExecuteDirect { .. }
+            | Statement::CleanConnection { .. }
+            | Statement::CreateTable { .. } => {}
         }
         if self.in_failed_block() {
             return Err(SqlError::new(
@@ -408,6 +426,21 @@ impl Session {
             Statement::Copy(copy) => return self.start_copy(copy).await,
             Statement::Maintenance { command, tables } => return self.maintenance(command, tables),
             Statement::TransactionContext(options) => return self.set_context(options),
+            Statement::CreateNode { .. }
+            | Statement::AlterNode { .. }
+            | Statement::DropNode { .. }
+            | Statement::CreateNodeGroup { .. }
+            | Statement::DropNodeGroup { .. }
+            | Statement::ExecuteDirect { .. }
+            | Statement::CleanConnection { .. } => {
+                // Fails its transaction block, as any statement that fails.
+                self.fail().await;
+                return Err(SqlError::unsupported(format!(
+                    "{} runs on a coordinator, not on datanode {}",
+                    stmt.command_name(),
+                    self.node.name
+                )));
+            }
             _ => return Err(SqlError::internal("unexpected statement")),
         };
         if let Some(result) = self.utility(ast)? {
@@ -742,6 +775,27 @@ impl Session {
         match &self.gtm {
             Some((gtm, _)) => gtm.clone(),
             None => self.node.gtm.clone(),
+        }
+    }
+
+    /// Table `name` as the session's open transaction sees the catalog (its own DDL
+    /// included), or as committed when none is open.
+    pub fn table(&self, name: &str) -> Result<Option<Arc<rxc_common::sql::catalog::Table>>> {
+        use rxc_common::sql::catalog::Catalog;
+        match self.txn.as_ref().and_then(|t| t.mvcc.as_ref()) {
+            Some(txn) => CatalogView {
+                txn,
+                cache: &self.node.catalog,
+            }
+            .table(name),
+            None => {
+                let txn = self.node.mvcc.read_only(latest_snapshot());
+                CatalogView {
+                    txn: &txn,
+                    cache: &self.node.catalog,
+                }
+                .table(name)
+            }
         }
     }
 

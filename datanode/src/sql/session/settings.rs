@@ -11,7 +11,7 @@ use sqlparser::ast;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-pub(super) fn isolation_from_modes(modes: &[ast::TransactionMode]) -> Result<Option<Isolation>> {
+pub fn isolation_from_modes(modes: &[ast::TransactionMode]) -> Result<Option<Isolation>> {
     let mut out = None;
     for m in modes {
         if let ast::TransactionMode::IsolationLevel(level) = m {
@@ -38,7 +38,7 @@ pub(super) fn isolation_name(i: Isolation) -> &'static str {
 }
 
 impl Session {
-    pub(super) fn default_isolation(&self) -> Result<Isolation> {
+    pub fn default_isolation(&self) -> Result<Isolation> {
         match self
             .settings
             .get("default_transaction_isolation")

@@ -1,0 +1,1673 @@
+//! A client's session on the coordinator.
+//!
+//! # Transactions
+//!
+//! The coordinator owns each transaction's context: a snapshot from the GTM for each
+//! statement (READ COMMITTED) or for the whole transaction (REPEATABLE READ), and a GXID at
+//! the first write. Every participant gets the context in the same round trip as its
+//! statement: a datanode as `BEGIN ISOLATION LEVEL ...; SET TRANSACTION CONTEXT (...);
+//! <statement>` in one simple Query (the `BEGIN` only the first time, the context only when
+//! it changed), the coordinator's own storage (the local participant: catalog changes of DDL,
+//! system views) through its local datanode session the same way.
+//!
+//! Commit: participants that only read are committed (nothing to lose); if one participant
+//! wrote, it commits alone (one-phase); if several wrote, two-phase commit — the GID
+//! (`<coordinator>:<gxid>`) and participants registered at the GTM, `PREPARE TRANSACTION`
+//! on each, the decision logged at the GTM, `COMMIT PREPARED` on each. Then the commit is
+//! reported to the GTM: only from then on does any snapshot see the transaction, on every
+//! node at once. A participant that fails to prepare rolls the whole transaction back
+//! everywhere.
+//!
+//! # Statements
+//!
+//! - transaction control, node DDL (`CREATE/ALTER/DROP NODE`, node groups, local to this
+//!   coordinator), `pgxc_pool_reload()` / `pgxc_pool_check()`, `CLEAN CONNECTION`,
+//!   `EXECUTE DIRECT` are the coordinator's;
+//! - `CREATE TABLE` records the table's distribution and creates it on its datanodes and
+//!   locally; other table DDL runs on the table's datanodes and locally;
+//! - a query or DML on one distributed table is bound locally (names, types, result columns),
+//!   then shipped to the nodes that can hold its rows ([`crate::route`]): whole to one node;
+//!   to several, rows are concatenated (queries without aggregates, grouping, ordering,
+//!   DISTINCT, LIMIT or set operations) and counts summed; INSERT rows are routed one by one;
+//! - everything else (no distributed table: system views, SET/SHOW, `SELECT 1`) runs locally.
+
+use crate::catalog::{ClusterCatalog, Contents};
+use crate::pool::{Pool, Pooled};
+use crate::remote::{self, context_sql, with_params, Answer};
+use crate::{gather, route};
+use async_trait::async_trait;
+use rxc_common::cluster::{check_key_type, Distribution, Locator, NodeDef, NodeGroup, NodeKind};
+use rxc_common::gtm::client::GtmClient;
+use rxc_common::gtm::proto::SessionId;
+use rxc_common::sql::binder::object_name;
+use rxc_common::sql::catalog::Table;
+use rxc_common::sql::error::{sqlstate, Result, SqlError};
+use rxc_common::sql::parser::{
+    self, Distribute, GenericOption, NodeTarget, OptionValue, Statement,
+};
+use rxc_common::sql::plan::OutputColumn;
+use rxc_common::sql::{DataType, Value};
+use rxc_common::txn::{Gxid, Isolation, Snapshot};
+use rxc_datanode::server::{Backend, Cancel};
+use rxc_datanode::sql::plan_cache::Prepared;
+use rxc_datanode::sql::session::{isolation_from_modes, Node, Session, StatementResult};
+use sqlparser::ast;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// What every session of a coordinator shares.
+pub struct Cluster {
+    /// The coordinator's name.
+    pub name: String,
+    /// The coordinator's own storage, catalog and GTM client.
+    pub local: Arc<Node>,
+    /// Nodes, groups, distributions.
+    pub catalog: ClusterCatalog,
+    /// Connections to the datanodes.
+    pub pool: Pool,
+    /// The next node of ROUNDROBIN inserts.
+    round_robin: AtomicUsize,
+}
+
+impl Cluster {
+    /// The cluster state of coordinator `name` over its local node.
+    pub fn new(name: String, local: Arc<Node>) -> Result<Cluster> {
+        let catalog = ClusterCatalog::open(local.mvcc.engine().clone())?;
+        let pool = Pool::new(&name);
+        let cluster = Cluster {
+            name,
+            local,
+            catalog,
+            pool,
+            round_robin: AtomicUsize::new(0),
+        };
+        // The pool starts with the catalog's nodes, as after a pgxc_pool_reload().
+        cluster
+            .pool
+            .reload(&cluster.pooled_nodes(&cluster.catalog.snapshot()));
+        Ok(cluster)
+    }
+
+    /// The nodes the pool connects to: every registered node but this coordinator.
+    fn pooled_nodes(&self, contents: &Contents) -> Vec<NodeDef> {
+        contents
+            .nodes
+            .values()
+            .filter(|n| n.name != self.name)
+            .cloned()
+            .collect()
+    }
+
+    fn gtm(&self) -> &GtmClient {
+        &self.local.gtm
+    }
+}
+
+impl Cancel for Cluster {
+    fn cancel(&self, pid: i32, secret: &[u8]) -> bool {
+        self.local.cancel(pid, secret)
+    }
+}
+
+/// A participant other than the coordinator itself: a datanode connection in a transaction.
+struct RemotePart {
+    conn: Pooled,
+    /// The context it was last given (`SET TRANSACTION CONTEXT` text).
+    context: String,
+    wrote: bool,
+}
+
+/// The local participant's state in a transaction.
+#[derive(Default)]
+struct LocalPart {
+    context: String,
+    wrote: bool,
+}
+
+struct Txn {
+    explicit: bool,
+    failed: bool,
+    isolation: Isolation,
+    gxid: Option<Gxid>,
+    /// The current statement's snapshot (the transaction's under REPEATABLE READ).
+    snapshot: Option<Snapshot>,
+    local: Option<LocalPart>,
+    remotes: BTreeMap<String, RemotePart>,
+    /// Distributions to remove once the transaction committed (dropped tables).
+    dropped: Vec<String>,
+}
+
+/// One client's session on the coordinator.
+pub struct CoordSession {
+    cluster: Arc<Cluster>,
+    /// The coordinator's own storage, as a coordinator's connection to a datanode.
+    local: Session,
+    gtm_session: SessionId,
+    txn: Option<Txn>,
+}
+
+fn gtm_error(e: impl std::fmt::Display) -> SqlError {
+    SqlError::new(
+        sqlstate::CONNECTION_FAILURE,
+        format!("GTM request failed: {e}"),
+    )
+}
+
+fn isolation_sql(isolation: Isolation) -> &'static str {
+    match isolation {
+        Isolation::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED",
+        Isolation::RepeatableRead => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    }
+}
+
+/// Parses SQL the coordinator generated itself.
+fn own_statement(sql: &str) -> Result<Statement> {
+    parser::parse_single(sql)?.ok_or_else(|| SqlError::internal("empty generated statement"))
+}
+
+fn command(tag: &str) -> StatementResult {
+    StatementResult::Command(tag.to_string())
+}
+
+/// The result of a shipped query or DML statement: rows (SELECT, RETURNING) or a count.
+fn shipped_result(
+    stmt: &ast::Statement,
+    columns: Vec<OutputColumn>,
+    rows: Vec<Vec<Value>>,
+    count: u64,
+) -> StatementResult {
+    let (verb, has_rows) = match stmt {
+        ast::Statement::Insert(i) => ("INSERT 0", i.returning.is_some()),
+        ast::Statement::Update(u) => ("UPDATE", u.returning.is_some()),
+        ast::Statement::Delete(d) => ("DELETE", d.returning.is_some()),
+        _ => ("SELECT", true),
+    };
+    if has_rows {
+        StatementResult::Rows {
+            columns,
+            rows,
+            tag: verb.to_string(),
+        }
+    } else {
+        StatementResult::Command(format!("{verb} {count}"))
+    }
+}
+
+/// A boolean option of node DDL (`PRIMARY`, `PREFERRED = false`).
+fn bool_option(o: &GenericOption) -> Result<bool> {
+    match &o.value {
+        OptionValue::None => Ok(true),
+        OptionValue::Text(t) => match t.to_lowercase().as_str() {
+            "true" | "on" | "1" | "yes" => Ok(true),
+            "false" | "off" | "0" | "no" => Ok(false),
+            _ => Err(SqlError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!("{} requires a Boolean value", o.name.to_uppercase()),
+            )),
+        },
+        _ => Err(SqlError::syntax(format!(
+            "{} requires a Boolean value",
+            o.name.to_uppercase()
+        ))),
+    }
+}
+
+fn text_option(o: &GenericOption) -> Result<String> {
+    match &o.value {
+        OptionValue::Text(t) => Ok(t.clone()),
+        _ => Err(SqlError::syntax(format!(
+            "{} requires a value",
+            o.name.to_uppercase()
+        ))),
+    }
+}
+
+/// Applies `CREATE/ALTER NODE` options to `node`.
+fn apply_node_options(node: &mut NodeDef, options: &[GenericOption], create: bool) -> Result<()> {
+    let mut kind = None;
+    for o in options {
+        match o.name.as_str() {
+            "type" => {
+                kind = Some(match text_option(o)?.to_lowercase().as_str() {
+                    "datanode" => NodeKind::Datanode,
+                    "coordinator" => NodeKind::Coordinator,
+                    other => {
+                        return Err(SqlError::new(
+                            sqlstate::INVALID_PARAMETER_VALUE,
+                            format!("type value is incorrect, specify 'coordinator or 'datanode' (got '{other}')"),
+                        ))
+                    }
+                })
+            }
+            "host" => node.host = text_option(o)?,
+            "port" => {
+                node.port = text_option(o)?
+                    .parse()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            sqlstate::INVALID_PARAMETER_VALUE,
+                            "port value is out of range",
+                        )
+                    })?
+            }
+            "primary" => node.primary = bool_option(o)?,
+            "preferred" => node.preferred = bool_option(o)?,
+            other => {
+                return Err(SqlError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    format!("incorrect option: {other}"),
+                ))
+            }
+        }
+    }
+    match kind {
+        Some(k) if create => node.kind = k,
+        Some(k) if k != node.kind => {
+            return Err(SqlError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!("PGXC node {}: cannot alter the node type", node.name),
+            ))
+        }
+        None if create => {
+            return Err(SqlError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!("PGXC node {}: Node type not specified", node.name),
+            ))
+        }
+        _ => {}
+    }
+    if node.kind == NodeKind::Coordinator && (node.primary || node.preferred) {
+        return Err(SqlError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            format!(
+                "PGXC node {}: cannot be a primary or preferred node, it is a coordinator",
+                node.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a query needs the coordinator to combine the rows of several nodes (aggregates,
+/// grouping, ordering, DISTINCT, LIMIT/OFFSET, set operations, window functions).
+fn needs_combining(query: &ast::Query) -> bool {
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
+        return true;
+    }
+    let ast::SetExpr::Select(select) = &*query.body else {
+        return true;
+    };
+    if select.distinct.is_some()
+        || select.having.is_some()
+        || !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty())
+    {
+        return true;
+    }
+    // Any function call in the projection may be an aggregate or a window function.
+    select.projection.iter().any(|item| {
+        let mut found = false;
+        let _ = ast::visit_expressions(item, |e| {
+            if matches!(e, ast::Expr::Function(_)) {
+                found = true;
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        found
+    })
+}
+
+/// The tables a statement names (FROM items, targets, subqueries), without duplicates.
+fn referenced_tables(stmt: &ast::Statement) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut error = None;
+    let _ = ast::visit_relations(stmt, |name| {
+        match object_name(name) {
+            Ok(n) => {
+                if !names.contains(&n) {
+                    names.push(n)
+                }
+            }
+            Err(e) => error = Some(e),
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(names),
+    }
+}
+
+/// Whether `SELECT f()` calls exactly the function `name` (no FROM, one column).
+fn is_function_call(stmt: &ast::Statement, name: &str) -> bool {
+    let ast::Statement::Query(q) = stmt else {
+        return false;
+    };
+    let ast::SetExpr::Select(s) = &*q.body else {
+        return false;
+    };
+    if !s.from.is_empty() || s.projection.len() != 1 {
+        return false;
+    }
+    match &s.projection[0] {
+        ast::SelectItem::UnnamedExpr(ast::Expr::Function(f))
+        | ast::SelectItem::ExprWithAlias {
+            expr: ast::Expr::Function(f),
+            ..
+        } => object_name(&f.name).is_ok_and(|n| n == name),
+        _ => false,
+    }
+}
+
+fn bool_rows(column: &str, value: bool) -> StatementResult {
+    StatementResult::Rows {
+        columns: vec![OutputColumn {
+            name: column.into(),
+            data_type: DataType::Bool,
+            table_id: None,
+        }],
+        rows: vec![vec![Value::Bool(value)]],
+        tag: "SELECT".into(),
+    }
+}
+
+impl CoordSession {
+    /// A new session of coordinator `cluster`.
+    pub fn new(cluster: Arc<Cluster>) -> CoordSession {
+        let mut local = Session::new(cluster.local.clone());
+        // The local storage takes its context from this session, as a datanode from a
+        // coordinator.
+        let _ = local.apply_startup_options("-c rxc.remotetype=coordinator");
+        CoordSession {
+            gtm_session: cluster.gtm().new_session(),
+            cluster,
+            local,
+            txn: None,
+        }
+    }
+
+    fn in_block(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.explicit)
+    }
+
+    fn refuse_in_block(&self, what: &str) -> Result<()> {
+        if self.in_block() {
+            return Err(SqlError::new(
+                sqlstate::ACTIVE_SQL_TRANSACTION,
+                format!("{what} cannot run inside a transaction block"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens the statement's transaction (an implicit one outside a block) and its context:
+    /// a snapshot for the statement (READ COMMITTED) or the transaction, a GXID for a write.
+    async fn statement_context(&mut self, write: bool) -> Result<()> {
+        if self.txn.is_none() {
+            let isolation = self.local.default_isolation()?;
+            self.txn = Some(Txn {
+                explicit: false,
+                failed: false,
+                isolation,
+                gxid: None,
+                snapshot: None,
+                local: None,
+                remotes: BTreeMap::new(),
+                dropped: Vec::new(),
+            });
+        }
+        let gtm = self.cluster.gtm().clone();
+        let session = self.gtm_session;
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| SqlError::internal("no txn"))?;
+        let fresh = txn.snapshot.is_none() || txn.isolation == Isolation::ReadCommitted;
+        if write && txn.gxid.is_none() {
+            if fresh {
+                let (gxid, _, snapshot) = gtm
+                    .begin_with_snapshot(session, txn.isolation)
+                    .await
+                    .map_err(gtm_error)?;
+                txn.gxid = Some(gxid);
+                txn.snapshot = Some(snapshot);
+            } else {
+                let (gxid, _) = gtm.begin(session, txn.isolation).await.map_err(gtm_error)?;
+                txn.gxid = Some(gxid);
+            }
+        } else if fresh {
+            txn.snapshot = Some(gtm.snapshot(session).await.map_err(gtm_error)?);
+        }
+        Ok(())
+    }
+
+    fn context(&self) -> Result<(String, Isolation)> {
+        let txn = self
+            .txn
+            .as_ref()
+            .ok_or_else(|| SqlError::internal("no txn"))?;
+        let snapshot = txn
+            .snapshot
+            .as_ref()
+            .ok_or_else(|| SqlError::internal("no snapshot"))?;
+        Ok((context_sql(txn.gxid, snapshot), txn.isolation))
+    }
+
+    /// Runs `sql` on datanode `node` in the transaction (after [`Self::statement_context`]);
+    /// returns its answers (one per statement of `sql`).
+    async fn ship(&mut self, node: &str, sql: &str, write: bool) -> Result<Vec<Answer>> {
+        let (context, isolation) = self.context()?;
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| SqlError::internal("no txn"))?;
+        let mut prefix = String::new();
+        let mut skip = 0;
+        if !txn.remotes.contains_key(node) {
+            let conn = self.cluster.pool.get(node).await?;
+            txn.remotes.insert(
+                node.to_string(),
+                RemotePart {
+                    conn,
+                    context: String::new(),
+                    wrote: false,
+                },
+            );
+            prefix.push_str(isolation_sql(isolation));
+            prefix.push_str("; ");
+            skip += 1;
+        }
+        let part = txn
+            .remotes
+            .get_mut(node)
+            .ok_or_else(|| SqlError::internal("no participant"))?;
+        if part.context != context {
+            prefix.push_str(&context);
+            prefix.push_str("; ");
+            skip += 1;
+        }
+        part.wrote |= write;
+        let text = format!("{prefix}{sql}");
+        let answers = remote::run(&part.conn.client, node, &text).await?;
+        part.context = context;
+        Ok(answers.into_iter().skip(skip).collect())
+    }
+
+    /// Runs one shipped statement on `node` and returns its answer.
+    async fn ship_one(&mut self, node: &str, sql: &str, write: bool) -> Result<Answer> {
+        self.ship(node, sql, write)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| SqlError::internal(format!("no answer from {node}")))
+    }
+
+    /// Runs a statement on the local participant in the transaction (after
+    /// [`Self::statement_context`]).
+    async fn run_local(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        prepared: Option<Prepared>,
+        write: bool,
+    ) -> Result<StatementResult> {
+        let (context, isolation) = self.context()?;
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| SqlError::internal("no txn"))?;
+        if txn.local.is_none() {
+            self.local
+                .execute(&own_statement(isolation_sql(isolation))?, &[], None)
+                .await?;
+            txn.local = Some(LocalPart::default());
+        }
+        let part = txn
+            .local
+            .as_mut()
+            .ok_or_else(|| SqlError::internal("no local participant"))?;
+        if part.context != context {
+            self.local
+                .execute(&own_statement(&context)?, &[], None)
+                .await?;
+            part.context = context;
+        }
+        part.wrote |= write;
+        self.local.execute(stmt, params, prepared).await
+    }
+
+    /// Ends a statement of the session's transaction with its `result`: an implicit
+    /// transaction commits when it succeeded; a failure fails the transaction (a block stays
+    /// failed until ROLLBACK).
+    async fn end_statement<T>(&mut self, result: Result<T>) -> Result<T> {
+        let explicit = self.in_block();
+        match result {
+            Ok(r) => {
+                if !explicit {
+                    self.finish(true).await?;
+                }
+                Ok(r)
+            }
+            Err(e) => {
+                if explicit {
+                    if let Some(t) = &mut self.txn {
+                        t.failed = true;
+                    }
+                } else {
+                    let _ = self.finish(false).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the transaction on every participant: committed (one-phase with one writer,
+    /// two-phase with several) or rolled back; then reported to the GTM.
+    async fn finish(&mut self, commit: bool) -> Result<()> {
+        let Some(mut txn) = self.txn.take() else {
+            return Ok(());
+        };
+        let commit = commit && !txn.failed;
+        let writers = txn.remotes.values().filter(|p| p.wrote).count()
+            + usize::from(txn.local.as_ref().is_some_and(|l| l.wrote));
+        let result = if !commit {
+            self.end_all(&mut txn, "ROLLBACK").await;
+            Ok(false)
+        } else if writers <= 1 {
+            self.commit_one_phase(&mut txn).await
+        } else {
+            self.commit_two_phase(&mut txn).await
+        };
+        for (_, part) in std::mem::take(&mut txn.remotes) {
+            self.cluster.pool.put(part.conn);
+        }
+        let gtm = self.cluster.gtm();
+        let committed = matches!(result, Ok(true));
+        if let Some(g) = txn.gxid {
+            let report = if committed {
+                gtm.commit(g).await
+            } else {
+                gtm.abort(g).await
+            };
+            if let Err(e) = report {
+                tracing::warn!(gxid = g.0, error = %e, "could not report a transaction's end to the GTM");
+                if committed {
+                    return Err(gtm_error(e));
+                }
+            }
+        }
+        if txn.snapshot.is_some() {
+            let _ = gtm.release_snapshot(self.gtm_session).await;
+        }
+        if committed {
+            for table in &txn.dropped {
+                self.cluster.catalog.put_class(table, None)?;
+            }
+        }
+        result.map(|_| ())
+    }
+
+    /// Sends `sql` (COMMIT or ROLLBACK) to every participant, errors logged.
+    async fn end_all(&mut self, txn: &mut Txn, sql: &str) {
+        for (node, part) in txn.remotes.iter_mut() {
+            if let Err(e) = remote::run(&part.conn.client, node, sql).await {
+                tracing::debug!(node, error = %e, "ending a remote transaction failed");
+            }
+        }
+        if txn.local.is_some() {
+            if let Ok(stmt) = own_statement(sql) {
+                let _ = self.local.execute(&stmt, &[], None).await;
+            }
+        }
+    }
+
+    /// Commits with at most one writer: the readers first (nothing to lose), the writer last;
+    /// `Ok(true)` once committed.
+    async fn commit_one_phase(&mut self, txn: &mut Txn) -> Result<bool> {
+        let mut writer = None;
+        for (node, part) in txn.remotes.iter_mut() {
+            if part.wrote {
+                writer = Some(node.clone());
+                continue;
+            }
+            if let Err(e) = remote::run(&part.conn.client, node, "COMMIT").await {
+                tracing::debug!(node, error = %e, "committing a reader failed");
+            }
+        }
+        if let Some(node) = writer {
+            let local_read = txn.local.is_some();
+            if local_read {
+                self.local
+                    .execute(&own_statement("COMMIT")?, &[], None)
+                    .await?;
+            }
+            let part = txn
+                .remotes
+                .get_mut(&node)
+                .ok_or_else(|| SqlError::internal("no writer"))?;
+            return match remote::run(&part.conn.client, &node, "COMMIT").await {
+                Ok(answers) if answers.is_empty() => Ok(true),
+                Ok(_) => Ok(true),
+                Err(e) => Err(e),
+            };
+        }
+        if txn.local.is_some() {
+            match self
+                .local
+                .execute(&own_statement("COMMIT")?, &[], None)
+                .await?
+            {
+                StatementResult::End(tag) if tag == "ROLLBACK" => {
+                    return Err(SqlError::new(
+                        sqlstate::TRANSACTION_ROLLBACK,
+                        "the coordinator's part of the transaction rolled back",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// Two-phase commit over the writers (readers are committed first).
+    async fn commit_two_phase(&mut self, txn: &mut Txn) -> Result<bool> {
+        let gxid = txn
+            .gxid
+            .ok_or_else(|| SqlError::internal("writers without a GXID"))?;
+        let gid = format!("{}:{}", self.cluster.name, gxid.0);
+        let mut participants: Vec<String> = txn
+            .remotes
+            .iter()
+            .filter(|(_, p)| p.wrote)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let local_writes = txn.local.as_ref().is_some_and(|l| l.wrote);
+        if local_writes {
+            participants.push(self.cluster.name.clone());
+        }
+        for (node, part) in txn.remotes.iter_mut().filter(|(_, p)| !p.wrote) {
+            let _ = remote::run(&part.conn.client, node, "COMMIT").await;
+        }
+        if txn.local.is_some() && !local_writes {
+            let _ = self
+                .local
+                .execute(&own_statement("COMMIT")?, &[], None)
+                .await;
+        }
+        let gtm = self.cluster.gtm().clone();
+        if let Err(e) = gtm
+            .prepare(gxid, &gid, participants.clone(), &self.cluster.name)
+            .await
+        {
+            self.end_all(txn, "ROLLBACK").await;
+            return Err(gtm_error(e));
+        }
+        let prepare = format!("PREPARE TRANSACTION '{gid}'");
+        let mut prepared = Vec::new();
+        let mut failure = None;
+        for (node, part) in txn.remotes.iter_mut().filter(|(_, p)| p.wrote) {
+            match remote::run(&part.conn.client, node, &prepare).await {
+                Ok(_) => prepared.push(node.clone()),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut local_prepared = false;
+        if failure.is_none() && local_writes {
+            match self
+                .local
+                .execute(&own_statement(&prepare)?, &[], None)
+                .await
+            {
+                Ok(StatementResult::End(tag)) if tag == "PREPARE TRANSACTION" => {
+                    local_prepared = true
+                }
+                Ok(_) => {
+                    failure = Some(SqlError::new(
+                        sqlstate::TRANSACTION_ROLLBACK,
+                        "the coordinator's part of the transaction rolled back",
+                    ))
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        let commit = failure.is_none();
+        let decided = gtm.decide(&gid, commit).await;
+        if commit {
+            if let Err(e) = decided {
+                // Undecided: the prepared parts stay for the resolver (they hold their rows).
+                return Err(gtm_error(e));
+            }
+        }
+        let finish = if commit {
+            format!("COMMIT PREPARED '{gid}'")
+        } else {
+            format!("ROLLBACK PREPARED '{gid}'")
+        };
+        for (node, part) in txn.remotes.iter_mut() {
+            let sql = if prepared.contains(node) {
+                finish.as_str()
+            } else {
+                "ROLLBACK"
+            };
+            if let Err(e) = remote::run(&part.conn.client, node, sql).await {
+                tracing::warn!(node, gid, error = %e, "finishing a prepared transaction failed");
+            }
+        }
+        if local_prepared {
+            self.local
+                .execute(&own_statement(&finish)?, &[], None)
+                .await?;
+        } else if local_writes {
+            let _ = self
+                .local
+                .execute(&own_statement("ROLLBACK")?, &[], None)
+                .await;
+        }
+        let _ = gtm.forget(&gid).await;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(true),
+        }
+    }
+
+    // --- node DDL -------------------------------------------------------------------------
+
+    fn create_node(&self, name: &str, options: &[GenericOption]) -> Result<StatementResult> {
+        self.refuse_in_block("CREATE NODE")?;
+        let contents = self.cluster.catalog.snapshot();
+        if contents.nodes.contains_key(name) {
+            return Err(SqlError::new(
+                sqlstate::DUPLICATE_OBJECT,
+                format!("PGXC Node {name}: object already defined"),
+            ));
+        }
+        let mut node = NodeDef {
+            name: name.to_string(),
+            kind: NodeKind::Datanode,
+            host: "localhost".into(),
+            port: 5432,
+            primary: false,
+            preferred: false,
+            id: NodeDef::id_of(name),
+        };
+        apply_node_options(&mut node, options, true)?;
+        check_one_primary(&contents, &node)?;
+        self.cluster.catalog.put_node(node)?;
+        Ok(command("CREATE NODE"))
+    }
+
+    fn alter_node(&self, name: &str, options: &[GenericOption]) -> Result<StatementResult> {
+        self.refuse_in_block("ALTER NODE")?;
+        let contents = self.cluster.catalog.snapshot();
+        let mut node = contents.node(name)?.clone();
+        apply_node_options(&mut node, options, false)?;
+        check_one_primary(&contents, &node)?;
+        self.cluster.catalog.put_node(node)?;
+        Ok(command("ALTER NODE"))
+    }
+
+    fn drop_node(&self, name: &str, if_exists: bool) -> Result<StatementResult> {
+        self.refuse_in_block("DROP NODE")?;
+        let contents = self.cluster.catalog.snapshot();
+        if !contents.nodes.contains_key(name) {
+            if if_exists {
+                return Ok(command("DROP NODE"));
+            }
+            contents.node(name)?;
+        }
+        if name == self.cluster.name {
+            return Err(SqlError::new(
+                sqlstate::OBJECT_IN_USE,
+                format!("PGXC Node {name}: cannot drop local node"),
+            ));
+        }
+        if let Some((table, _)) = contents.classes.iter().find(|(t, d)| {
+            d.nodes.iter().any(|n| n == name) && self.local.table(t).ok().flatten().is_some()
+        }) {
+            return Err(SqlError::new(
+                sqlstate::DEPENDENT_OBJECTS_STILL_EXIST,
+                format!("cannot drop node {name}: table \"{table}\" is distributed on it"),
+            ));
+        }
+        self.cluster.catalog.delete_node(name)?;
+        Ok(command("DROP NODE"))
+    }
+
+    fn create_node_group(&self, name: &str, members: &[String]) -> Result<StatementResult> {
+        self.refuse_in_block("CREATE NODE GROUP")?;
+        let contents = self.cluster.catalog.snapshot();
+        if contents.groups.contains_key(name) {
+            return Err(SqlError::new(
+                sqlstate::DUPLICATE_OBJECT,
+                format!("PGXC Group {name}: group already defined"),
+            ));
+        }
+        for m in members {
+            if contents.node(m)?.kind != NodeKind::Datanode {
+                return Err(SqlError::new(
+                    sqlstate::INVALID_PARAMETER_VALUE,
+                    format!("PGXC node {m}: only datanodes can be group members"),
+                ));
+            }
+        }
+        self.cluster.catalog.put_group(
+            name,
+            Some(NodeGroup {
+                name: name.to_string(),
+                members: members.to_vec(),
+            }),
+        )?;
+        Ok(command("CREATE NODE GROUP"))
+    }
+
+    fn drop_node_group(&self, name: &str, if_exists: bool) -> Result<StatementResult> {
+        self.refuse_in_block("DROP NODE GROUP")?;
+        if !self.cluster.catalog.snapshot().groups.contains_key(name) {
+            if if_exists {
+                return Ok(command("DROP NODE GROUP"));
+            }
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_OBJECT,
+                format!("PGXC Group {name}: group not defined"),
+            ));
+        }
+        self.cluster.catalog.put_group(name, None)?;
+        Ok(command("DROP NODE GROUP"))
+    }
+
+    fn pool_reload(&self) -> Result<StatementResult> {
+        self.refuse_in_block("pgxc_pool_reload")?;
+        let contents = self.cluster.catalog.snapshot();
+        self.cluster
+            .pool
+            .reload(&self.cluster.pooled_nodes(&contents));
+        Ok(bool_rows("pgxc_pool_reload", true))
+    }
+
+    fn pool_check(&self) -> StatementResult {
+        let contents = self.cluster.catalog.snapshot();
+        let ok = self
+            .cluster
+            .pool
+            .matches(&self.cluster.pooled_nodes(&contents));
+        bool_rows("pgxc_pool_check", ok)
+    }
+
+    /// `EXECUTE DIRECT ON (nodes) 'query'`: a read-only query on each node, in the current
+    /// transaction; the columns come back as text.
+    async fn execute_direct(&mut self, nodes: &[String], query: &str) -> Result<StatementResult> {
+        let parsed = parser::parse_single(query)?;
+        let read_only = matches!(&parsed, Some(Statement::Sql(s)) if matches!(&**s, ast::Statement::Query(q) if q.locks.is_empty()));
+        if !read_only {
+            return Err(SqlError::unsupported(
+                "EXECUTE DIRECT runs only read-only queries (SELECT)",
+            ));
+        }
+        let contents = self.cluster.catalog.snapshot();
+        for n in nodes {
+            contents.node(n)?;
+        }
+        let result = self.direct(nodes, query, parsed).await;
+        self.end_statement(result).await
+    }
+
+    async fn direct(
+        &mut self,
+        nodes: &[String],
+        query: &str,
+        parsed: Option<Statement>,
+    ) -> Result<StatementResult> {
+        {
+            self.statement_context(false).await?;
+            let mut columns = Vec::new();
+            let mut rows = Vec::new();
+            for node in nodes {
+                if *node == self.cluster.name {
+                    let stmt = parsed
+                        .clone()
+                        .ok_or_else(|| SqlError::syntax("empty query"))?;
+                    if let StatementResult::Rows {
+                        columns: c,
+                        rows: r,
+                        ..
+                    } = self.run_local(&stmt, &[], None, false).await?
+                    {
+                        columns = c.into_iter().map(|c| c.name).collect();
+                        rows.extend(
+                            r.into_iter()
+                                .map(|row| row.into_iter().map(|v| v.to_text()).collect()),
+                        );
+                    }
+                    continue;
+                }
+                let answer = self.ship_one(node, query, false).await?;
+                columns = answer.columns;
+                rows.extend(answer.rows);
+            }
+            let types = vec![DataType::Text; columns.len()];
+            Ok(StatementResult::Rows {
+                columns: columns
+                    .into_iter()
+                    .map(|name| OutputColumn {
+                        name,
+                        data_type: DataType::Text,
+                        table_id: None,
+                    })
+                    .collect(),
+                rows: remote::parse_rows(rows, &types)?,
+                tag: "SELECT".into(),
+            })
+        }
+    }
+
+    // --- table DDL ------------------------------------------------------------------------
+
+    /// The datanodes of a new table: `TO NODE (...)`, `TO GROUP g`, or every datanode.
+    fn target_nodes(&self, contents: &Contents, to: Option<&NodeTarget>) -> Result<Vec<String>> {
+        let nodes = match to {
+            Some(NodeTarget::Nodes(names)) => {
+                for n in names {
+                    if contents.node(n)?.kind != NodeKind::Datanode {
+                        return Err(SqlError::new(
+                            sqlstate::INVALID_PARAMETER_VALUE,
+                            format!("PGXC node {n}: not a datanode"),
+                        ));
+                    }
+                }
+                names.clone()
+            }
+            Some(NodeTarget::Group(g)) => contents
+                .groups
+                .get(g)
+                .ok_or_else(|| {
+                    SqlError::new(
+                        sqlstate::UNDEFINED_OBJECT,
+                        format!("PGXC Group {g}: group not defined"),
+                    )
+                })?
+                .members
+                .clone(),
+            None => contents
+                .datanodes()
+                .iter()
+                .map(|n| n.name.clone())
+                .collect(),
+        };
+        if nodes.is_empty() {
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_OBJECT,
+                "no datanode is registered: add one with CREATE NODE ... WITH (TYPE = 'datanode', ...) \
+                 and SELECT pgxc_pool_reload()",
+            ));
+        }
+        Ok(nodes)
+    }
+
+    /// The locator of a new table: as given, or the default (HASH on the first primary-key
+    /// column that can be a key, else on the first column that can, else ROUNDROBIN).
+    fn locator(table: &Table, distribute: Option<&Distribute>) -> Result<Locator> {
+        let column = |name: &str| {
+            table.column_index(name).ok_or_else(|| {
+                SqlError::new(
+                    sqlstate::UNDEFINED_COLUMN,
+                    format!("column \"{name}\" named in DISTRIBUTE BY does not exist"),
+                )
+            })
+        };
+        let locator = match distribute {
+            Some(Distribute::Replication) => Locator::Replication,
+            Some(Distribute::RoundRobin) => Locator::RoundRobin,
+            Some(Distribute::Hash(c)) => Locator::Hash(column(c)?),
+            Some(Distribute::Modulo(c)) => Locator::Modulo(column(c)?),
+            None => {
+                let hashable = |i: &usize| {
+                    let c = &table.columns[*i];
+                    check_key_type(&Locator::Hash(*i), &c.name, &c.data_type).is_ok()
+                };
+                let pk = table.primary_key.iter().copied().find(|i| hashable(i));
+                return Ok(pk
+                    .or_else(|| (0..table.columns.len()).find(|i| hashable(i)))
+                    .map_or(Locator::RoundRobin, Locator::Hash));
+            }
+        };
+        if let Some(c) = locator.column() {
+            let col = &table.columns[c];
+            check_key_type(&locator, &col.name, &col.data_type)?;
+        }
+        Ok(locator)
+    }
+
+    async fn create_table(
+        &mut self,
+        create: &Arc<ast::Statement>,
+        distribute: Option<&Distribute>,
+        to: Option<&NodeTarget>,
+    ) -> Result<StatementResult> {
+        let ast::Statement::CreateTable(ct) = &**create else {
+            return Err(SqlError::internal("not a CREATE TABLE"));
+        };
+        let name = object_name(&ct.name)?;
+        if ct.query.is_some() {
+            return Err(SqlError::unsupported(
+                "CREATE TABLE ... AS on a coordinator is not supported yet",
+            ));
+        }
+        if ct.if_not_exists && self.local.table(&name)?.is_some() {
+            return self
+                .run_local(&Statement::Sql(create.clone()), &[], None, true)
+                .await;
+        }
+        let contents = self.cluster.catalog.snapshot();
+        let nodes = self.target_nodes(&contents, to)?;
+        self.statement_context(true).await?;
+        let result = self
+            .run_local(&Statement::Sql(create.clone()), &[], None, true)
+            .await?;
+        let table = self
+            .local
+            .table(&name)?
+            .ok_or_else(|| SqlError::internal(format!("table {name} vanished")))?;
+        let locator = Self::locator(&table, distribute)?;
+        self.cluster.catalog.put_class(
+            &name,
+            Some(Distribution {
+                locator,
+                nodes: nodes.clone(),
+            }),
+        )?;
+        let sql = create.to_string();
+        for node in &nodes {
+            self.ship_one(node, &sql, true).await?;
+        }
+        Ok(result)
+    }
+
+    /// DDL on existing tables (DROP TABLE, CREATE INDEX, ALTER TABLE, TRUNCATE): on every
+    /// datanode of the tables, then locally.
+    async fn table_ddl(
+        &mut self,
+        ast: &Arc<ast::Statement>,
+        tables: &[String],
+    ) -> Result<StatementResult> {
+        let contents = self.cluster.catalog.snapshot();
+        let mut nodes: Vec<String> = Vec::new();
+        let mut distributed = Vec::new();
+        for t in tables {
+            if self.local.table(t)?.is_none() {
+                continue;
+            }
+            if let Some(d) = contents.classes.get(t) {
+                distributed.push(t.clone());
+                for n in &d.nodes {
+                    if !nodes.contains(n) {
+                        nodes.push(n.clone());
+                    }
+                }
+            }
+        }
+        self.statement_context(true).await?;
+        let sql = ast.to_string();
+        for node in &nodes {
+            self.ship_one(node, &sql, true).await?;
+        }
+        let result = self
+            .run_local(&Statement::Sql(ast.clone()), &[], None, true)
+            .await?;
+        if matches!(&**ast, ast::Statement::Drop { .. }) {
+            if let Some(txn) = &mut self.txn {
+                txn.dropped.extend(distributed);
+            }
+        }
+        Ok(result)
+    }
+
+    // --- queries and DML ------------------------------------------------------------------
+
+    /// A query or DML statement on distributed table `name` (the only table it names).
+    async fn distributed_dml(
+        &mut self,
+        stmt: &Statement,
+        ast: &Arc<ast::Statement>,
+        table_name: &str,
+        dist: Distribution,
+        params: &[Value],
+        prepared: Option<Prepared>,
+    ) -> Result<StatementResult> {
+        let table = self
+            .local
+            .table(table_name)?
+            .ok_or_else(|| SqlError::internal(format!("table {table_name} vanished")))?;
+        let prepared = prepared.unwrap_or_else(|| Prepared {
+            param_types: vec![DataType::Unknown; params.len()],
+            slot: Arc::default(),
+        });
+        let (param_types, columns) = self.local.describe(stmt, &prepared).await?;
+        let types: Vec<DataType> = columns.iter().map(|c| c.data_type.clone()).collect();
+        let contents = self.cluster.catalog.snapshot();
+        let write = !matches!(&**ast, ast::Statement::Query(_));
+        let shipped = with_params(ast, params, &param_types)?;
+        // INSERT ... VALUES: each row to its node.
+        if let ast::Statement::Insert(insert) = &shipped {
+            return self
+                .insert(insert, &table, &dist, &contents, params, columns, &types)
+                .await;
+        }
+        let selection = match &**ast {
+            ast::Statement::Update(u) => {
+                if let Some(c) = dist.locator.column() {
+                    let column = &table.columns[c].name;
+                    let updates_key = u.assignments.iter().any(|a| match &a.target {
+                        ast::AssignmentTarget::ColumnName(n) => {
+                            object_name(n).is_ok_and(|n| n == *column)
+                        }
+                        ast::AssignmentTarget::Tuple(names) => names
+                            .iter()
+                            .any(|n| object_name(n).is_ok_and(|n| n == *column)),
+                    });
+                    if updates_key {
+                        return Err(SqlError::unsupported(
+                            "Partition column can't be updated in current version",
+                        ));
+                    }
+                }
+                u.selection.as_ref()
+            }
+            ast::Statement::Delete(d) => d.selection.as_ref(),
+            ast::Statement::Query(q) => match &*q.body {
+                ast::SetExpr::Select(s) => s.selection.as_ref(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let nodes = route::nodes_for(&table, &dist, &contents.nodes, selection, params, write)?;
+        if let ast::Statement::Query(q) = &**ast {
+            if nodes.len() > 1 && needs_combining(q) {
+                if !q.locks.is_empty() {
+                    return Err(SqlError::unsupported(
+                        "FOR UPDATE/SHARE in a query that combines several datanodes' rows \
+                         is not supported yet",
+                    ));
+                }
+                return self
+                    .gather(
+                        ast,
+                        vec![(table_name.to_string(), dist)],
+                        params,
+                        &param_types,
+                    )
+                    .await;
+            }
+        }
+        self.statement_context(write).await?;
+        let sql = shipped.to_string();
+        let replicated_write = write && dist.locator == Locator::Replication;
+        let mut rows = Vec::new();
+        let mut count = 0;
+        for (i, node) in nodes.iter().enumerate() {
+            let answer = self.ship_one(node, &sql, write).await?;
+            // A replicated table's write changes the same rows on every node: report one.
+            if replicated_write && i > 0 {
+                continue;
+            }
+            count += answer.count;
+            rows.extend(remote::parse_rows(answer.rows, &types)?);
+        }
+        Ok(shipped_result(ast, columns, rows, count))
+    }
+
+    /// A read-only query run at the coordinator over the rows of its tables, fetched from
+    /// their nodes (see [`crate::gather`]).
+    async fn gather(
+        &mut self,
+        ast: &Arc<ast::Statement>,
+        tables: Vec<(String, Distribution)>,
+        params: &[Value],
+        param_types: &[DataType],
+    ) -> Result<StatementResult> {
+        let bound = {
+            let local = &self.local;
+            let lookup = |name: &str| local.table(name);
+            gather::bind(&lookup, ast, param_types)?
+        };
+        self.statement_context(false).await?;
+        let contents = self.cluster.catalog.snapshot();
+        let mut fetched = gather::Fetched::default();
+        for (name, dist) in tables {
+            let table = self
+                .local
+                .table(&name)?
+                .ok_or_else(|| SqlError::internal(format!("table {name} vanished")))?;
+            let types: Vec<DataType> = table.columns.iter().map(|c| c.data_type.clone()).collect();
+            let nodes = match dist.locator {
+                Locator::Replication => vec![route::read_node(&dist, &contents.nodes)],
+                _ => dist.nodes.clone(),
+            };
+            let sql = format!("SELECT * FROM \"{}\"", name.replace('"', "\"\""));
+            let mut rows = Vec::new();
+            for node in &nodes {
+                let answer = self.ship_one(node, &sql, false).await?;
+                rows.extend(remote::parse_rows(answer.rows, &types)?);
+            }
+            fetched.rows.insert(table.id, rows);
+        }
+        let output = gather::run(&bound, params, &mut fetched)?;
+        Ok(StatementResult::Rows {
+            columns: bound.root.columns(),
+            rows: output.rows,
+            tag: "SELECT".into(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert(
+        &mut self,
+        insert: &ast::Insert,
+        table: &Table,
+        dist: &Distribution,
+        contents: &Contents,
+        params: &[Value],
+        columns: Vec<OutputColumn>,
+        types: &[DataType],
+    ) -> Result<StatementResult> {
+        let stmt = ast::Statement::Insert(insert.clone());
+        let values = insert.source.as_ref().and_then(|q| match &*q.body {
+            ast::SetExpr::Values(v) => Some(v),
+            _ => None,
+        });
+        // Where each row goes.
+        let mut per_node: BTreeMap<String, Vec<Vec<ast::Expr>>> = BTreeMap::new();
+        match (&dist.locator, values) {
+            (Locator::Replication, _) => {
+                for n in route::write_nodes(dist, &contents.nodes) {
+                    per_node.insert(n, Vec::new());
+                }
+            }
+            (_, None) => {
+                return Err(SqlError::unsupported(format!(
+                    "INSERT into distributed table \"{}\" from a query is not supported yet",
+                    table.name
+                )))
+            }
+            (Locator::RoundRobin, Some(v)) => {
+                for row in &v.rows {
+                    let i = self.cluster.round_robin.fetch_add(1, Ordering::Relaxed);
+                    let node = dist.nodes[i % dist.nodes.len()].clone();
+                    per_node.entry(node).or_default().push(row.content.clone());
+                }
+            }
+            (locator, Some(v)) => {
+                let column = locator.column().unwrap_or(0);
+                let position = if insert.columns.is_empty() {
+                    Some(column)
+                } else {
+                    insert
+                        .columns
+                        .iter()
+                        .position(|c| object_name(c).is_ok_and(|c| c == table.columns[column].name))
+                };
+                for row in &v.rows {
+                    let value = route::insert_value(table, column, position, &row.content, params)?;
+                    let p = dist.node_for(&value, &table.columns[column].data_type)?;
+                    per_node
+                        .entry(dist.nodes[p].clone())
+                        .or_default()
+                        .push(row.content.clone());
+                }
+            }
+        }
+        self.statement_context(true).await?;
+        let replicated = dist.locator == Locator::Replication;
+        let mut rows = Vec::new();
+        let mut count = 0;
+        let mut first = true;
+        for (node, node_rows) in per_node {
+            let sql = if replicated {
+                stmt.to_string()
+            } else {
+                let mut part = insert.clone();
+                if let Some(q) = &mut part.source {
+                    if let ast::SetExpr::Values(v) = &mut *q.body {
+                        v.rows = node_rows
+                            .into_iter()
+                            .map(|content| ast::Parens {
+                                content,
+                                ..v.rows[0].clone()
+                            })
+                            .collect();
+                    }
+                }
+                ast::Statement::Insert(part).to_string()
+            };
+            let answer = self.ship_one(&node, &sql, true).await?;
+            if replicated && !first {
+                continue;
+            }
+            first = false;
+            count += answer.count;
+            rows.extend(remote::parse_rows(answer.rows, types)?);
+        }
+        Ok(shipped_result(&stmt, columns, rows, count))
+    }
+
+    /// A statement the coordinator runs itself, in the transaction.
+    async fn local_statement(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        prepared: Option<Prepared>,
+        write: bool,
+    ) -> Result<StatementResult> {
+        self.statement_context(write).await?;
+        self.run_local(stmt, params, prepared, write).await
+    }
+
+    async fn sql(
+        &mut self,
+        stmt: &Statement,
+        ast: &Arc<ast::Statement>,
+        params: &[Value],
+        prepared: Option<Prepared>,
+    ) -> Result<StatementResult> {
+        match &**ast {
+            ast::Statement::CreateTable(_) => return self.create_table(ast, None, None).await,
+            ast::Statement::Drop {
+                object_type: ast::ObjectType::Table,
+                names,
+                ..
+            } => {
+                let tables = names.iter().map(object_name).collect::<Result<Vec<_>>>()?;
+                return self.table_ddl(ast, &tables).await;
+            }
+            ast::Statement::CreateIndex(ci) => {
+                let tables = vec![object_name(&ci.table_name)?];
+                return self.table_ddl(ast, &tables).await;
+            }
+            ast::Statement::AlterTable(at) => {
+                let tables = vec![object_name(&at.name)?];
+                return self.table_ddl(ast, &tables).await;
+            }
+            ast::Statement::Truncate(t) => {
+                let tables = t
+                    .table_names
+                    .iter()
+                    .map(|n| object_name(&n.name))
+                    .collect::<Result<Vec<_>>>()?;
+                return self.table_ddl(ast, &tables).await;
+            }
+            ast::Statement::Drop {
+                object_type: ast::ObjectType::Index,
+                ..
+            } => {
+                // The index's table is not named: every datanode that may have it.
+                let nodes: Vec<String> = self
+                    .cluster
+                    .catalog
+                    .snapshot()
+                    .datanodes()
+                    .iter()
+                    .map(|n| n.name.clone())
+                    .collect();
+                self.statement_context(true).await?;
+                let sql = format!("{}", ast).replacen("DROP INDEX ", "DROP INDEX IF EXISTS ", 1);
+                for node in &nodes {
+                    self.ship_one(node, &sql, true).await?;
+                }
+                return self.run_local(stmt, &[], None, true).await;
+            }
+            _ => {}
+        }
+        if matches!(
+            &**ast,
+            ast::Statement::Query(_)
+                | ast::Statement::Insert(_)
+                | ast::Statement::Update(_)
+                | ast::Statement::Delete(_)
+        ) {
+            let tables = referenced_tables(ast)?;
+            let contents = self.cluster.catalog.snapshot();
+            let mut distributed = Vec::new();
+            for t in &tables {
+                if let Some(d) = contents.classes.get(t) {
+                    if self.local.table(t)?.is_some() {
+                        distributed.push((t.clone(), d.clone()));
+                    }
+                }
+            }
+            match distributed.len() {
+                0 => {}
+                1 if tables.len() == 1 => {
+                    let (name, dist) = distributed.remove(0);
+                    return self
+                        .distributed_dml(stmt, ast, &name, dist, params, prepared)
+                        .await;
+                }
+                n if n == tables.len()
+                    && matches!(&**ast, ast::Statement::Query(q) if q.locks.is_empty()) =>
+                {
+                    let param_types = match &prepared {
+                        Some(p) => p.param_types.clone(),
+                        None => vec![DataType::Unknown; params.len()],
+                    };
+                    return self.gather(ast, distributed, params, &param_types).await;
+                }
+                _ => {
+                    return Err(SqlError::unsupported(
+                        "writes naming several tables, or queries joining distributed tables \
+                         with the coordinator's own tables, are not supported yet",
+                    ))
+                }
+            }
+            let write = !matches!(&**ast, ast::Statement::Query(q) if q.locks.is_empty());
+            return self.local_statement(stmt, params, prepared, write).await;
+        }
+        // Anything else the local node runs as it would on a datanode.
+        let write = matches!(
+            &**ast,
+            ast::Statement::CreateSequence { .. } | ast::Statement::Drop { .. }
+        );
+        self.local_statement(stmt, params, prepared, write).await
+    }
+}
+
+fn check_one_primary(contents: &Contents, node: &NodeDef) -> Result<()> {
+    if node.primary {
+        if let Some(other) = contents
+            .nodes
+            .values()
+            .find(|n| n.primary && n.name != node.name)
+        {
+            return Err(SqlError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!(
+                    "PGXC node {}: two nodes cannot be primary ({} is)",
+                    node.name, other.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a statement the local session handles needs no transaction (SET, SHOW, ...).
+fn is_utility(ast: &ast::Statement) -> bool {
+    matches!(
+        ast,
+        ast::Statement::Set(_)
+            | ast::Statement::ShowVariable { .. }
+            | ast::Statement::ShowVariables { .. }
+            | ast::Statement::Discard { .. }
+            | ast::Statement::Explain { .. }
+    )
+}
+
+#[async_trait]
+impl Backend for CoordSession {
+    type Shared = Cluster;
+
+    fn new(cluster: &Arc<Cluster>) -> CoordSession {
+        CoordSession::new(cluster.clone())
+    }
+
+    async fn describe(
+        &mut self,
+        stmt: &Statement,
+        prepared: &Prepared,
+    ) -> Result<(Vec<DataType>, Vec<OutputColumn>)> {
+        match stmt {
+            Statement::ExecuteDirect { .. } => Ok((prepared.param_types.clone(), vec![])),
+            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_reload") => Ok((
+                vec![],
+                vec![OutputColumn {
+                    name: "pgxc_pool_reload".into(),
+                    data_type: DataType::Bool,
+                    table_id: None,
+                }],
+            )),
+            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_check") => Ok((
+                vec![],
+                vec![OutputColumn {
+                    name: "pgxc_pool_check".into(),
+                    data_type: DataType::Bool,
+                    table_id: None,
+                }],
+            )),
+            _ => self.local.describe(stmt, prepared).await,
+        }
+    }
+
+    async fn execute(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        prepared: Option<Prepared>,
+    ) -> Result<StatementResult> {
+        match stmt {
+            Statement::Sql(s) => match &**s {
+                ast::Statement::StartTransaction { modes, .. } => {
+                    let isolation = match isolation_from_modes(modes)? {
+                        Some(i) => i,
+                        None => self.local.default_isolation()?,
+                    };
+                    match &mut self.txn {
+                        Some(t) if t.explicit => {}
+                        _ => {
+                            self.txn = Some(Txn {
+                                explicit: true,
+                                failed: false,
+                                isolation,
+                                gxid: None,
+                                snapshot: None,
+                                local: None,
+                                remotes: BTreeMap::new(),
+                                dropped: Vec::new(),
+                            })
+                        }
+                    }
+                    return Ok(StatementResult::Begin);
+                }
+                ast::Statement::Commit { .. } => {
+                    let failed = self.txn.as_ref().is_some_and(|t| t.failed);
+                    self.finish(true).await?;
+                    let tag = if failed { "ROLLBACK" } else { "COMMIT" };
+                    return Ok(StatementResult::End(tag.into()));
+                }
+                ast::Statement::Rollback {
+                    savepoint: None, ..
+                } => {
+                    self.finish(false).await?;
+                    return Ok(StatementResult::End("ROLLBACK".into()));
+                }
+                _ => {}
+            },
+            Statement::PrepareTransaction(_)
+            | Statement::CommitPrepared(_)
+            | Statement::RollbackPrepared(_) => {
+                return Err(SqlError::unsupported(
+                    "explicit two-phase commit on a coordinator is not supported yet \
+                     (the coordinator runs two-phase commit itself for multi-node transactions)",
+                ))
+            }
+            _ => {}
+        }
+        if self.txn.as_ref().is_some_and(|t| t.failed) {
+            return Err(SqlError::new(
+                sqlstate::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        match stmt {
+            Statement::CreateNode { name, options } => self.create_node(name, options),
+            Statement::AlterNode { name, options } => self.alter_node(name, options),
+            Statement::DropNode { name, if_exists } => self.drop_node(name, *if_exists),
+            Statement::CreateNodeGroup { name, nodes } => self.create_node_group(name, nodes),
+            Statement::DropNodeGroup { name, if_exists } => self.drop_node_group(name, *if_exists),
+            Statement::CleanConnection { nodes, .. } => {
+                self.cluster.pool.clean(nodes.as_deref());
+                Ok(command("CLEAN CONNECTION"))
+            }
+            Statement::ExecuteDirect { nodes, query } => self.execute_direct(nodes, query).await,
+            Statement::TransactionContext(_) => Err(SqlError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                "SET TRANSACTION CONTEXT is for a coordinator's connections to datanodes",
+            )),
+            Statement::Copy(_) => Err(SqlError::unsupported(
+                "COPY on a coordinator is not supported yet",
+            )),
+            Statement::Maintenance { .. } => self.local.execute(stmt, params, prepared).await,
+            Statement::CreateTable {
+                create,
+                distribute,
+                to,
+            } => {
+                let result = self
+                    .create_table(create, distribute.as_ref(), to.as_ref())
+                    .await;
+                self.end_statement(result).await
+            }
+            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_reload") => self.pool_reload(),
+            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_check") => {
+                Ok(self.pool_check())
+            }
+            Statement::Sql(ast) if is_utility(ast) => {
+                self.local.execute(stmt, params, prepared).await
+            }
+            Statement::Sql(ast) => {
+                let result = self.sql(stmt, ast, params, prepared).await;
+                self.end_statement(result).await
+            }
+            _ => Err(SqlError::internal("unexpected statement")),
+        }
+    }
+
+    async fn copy_data(&mut self, data: &[u8]) {
+        self.local.copy_data(data).await
+    }
+
+    async fn copy_done(&mut self) -> Result<StatementResult> {
+        self.local.copy_done().await
+    }
+
+    async fn copy_fail(&mut self, message: &str) -> SqlError {
+        self.local.copy_fail(message).await
+    }
+
+    async fn close(&mut self) {
+        let _ = self.finish(false).await;
+        self.local.close().await;
+        let _ = self.cluster.gtm().end_session(self.gtm_session).await;
+    }
+
+    fn register_cancel_key(&mut self, pid: i32, secret: Vec<u8>) {
+        self.local.register_cancel_key(pid, secret)
+    }
+
+    fn apply_startup_options(&mut self, options: &str) -> Result<()> {
+        self.local.apply_startup_options(options)
+    }
+}
