@@ -59,7 +59,8 @@ impl Contents {
 /// The cluster catalog over the coordinator's storage.
 pub struct ClusterCatalog {
     engine: Arc<dyn Engine>,
-    contents: RwLock<Contents>,
+    /// Replaced whole by each write, so a reader's copy is one `Arc` clone.
+    contents: RwLock<Arc<Contents>>,
 }
 
 impl ClusterCatalog {
@@ -81,31 +82,30 @@ impl ClusterCatalog {
         }
         Ok(ClusterCatalog {
             engine,
-            contents: RwLock::new(contents),
+            contents: RwLock::new(Arc::new(contents)),
         })
     }
 
-    /// A copy of what the catalog holds now.
-    pub fn snapshot(&self) -> Contents {
+    /// What the catalog holds now.
+    pub fn snapshot(&self) -> Arc<Contents> {
         self.contents
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    /// The distribution of table `name`, if it is distributed.
-    pub fn distribution(&self, table: &str) -> Option<Distribution> {
-        self.contents
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .classes
-            .get(table)
-            .cloned()
-    }
-
-    fn write<T: Serialize>(&self, entry: &str, value: Option<&T>) -> Result<()> {
+    /// Writes (or with `None` deletes) entry `prefix` + `name`, synced, and applies the same
+    /// change to the copy in memory with `apply`.
+    fn put<T: Serialize>(
+        &self,
+        prefix: &str,
+        name: &str,
+        value: Option<&T>,
+        apply: impl FnOnce(&mut Contents),
+    ) -> Result<()> {
+        let mut contents = self.contents.write().unwrap_or_else(|e| e.into_inner());
         let key = Key::Meta {
-            name: entry.to_string(),
+            name: format!("{prefix}{name}"),
         }
         .encode();
         let mut batch = WriteBatch::synced();
@@ -117,45 +117,44 @@ impl ClusterCatalog {
             ),
             None => batch.delete(Cf::Meta, key),
         };
-        self.engine.write(batch).map(|_| ()).map_err(storage_error)
+        self.engine.write(batch).map_err(storage_error)?;
+        apply(Arc::make_mut(&mut contents));
+        Ok(())
     }
 
-    /// Registers a node (replacing its definition if `replace`).
+    /// Registers a node, or replaces its definition.
     pub fn put_node(&self, node: NodeDef) -> Result<()> {
-        let mut contents = self.contents.write().unwrap_or_else(|e| e.into_inner());
-        self.write(&format!("{NODE_ENTRY}{}", node.name), Some(&node))?;
-        contents.nodes.insert(node.name.clone(), node);
-        Ok(())
+        let entry = node.clone();
+        self.put(NODE_ENTRY, &node.name, Some(&node), |c| {
+            c.nodes.insert(entry.name.clone(), entry);
+        })
     }
 
     /// Removes node `name`.
     pub fn delete_node(&self, name: &str) -> Result<()> {
-        let mut contents = self.contents.write().unwrap_or_else(|e| e.into_inner());
-        self.write::<NodeDef>(&format!("{NODE_ENTRY}{name}"), None)?;
-        contents.nodes.remove(name);
-        Ok(())
+        self.put::<NodeDef>(NODE_ENTRY, name, None, |c| {
+            c.nodes.remove(name);
+        })
     }
 
     /// Creates or removes node group `name`.
     pub fn put_group(&self, name: &str, group: Option<NodeGroup>) -> Result<()> {
-        let mut contents = self.contents.write().unwrap_or_else(|e| e.into_inner());
-        self.write(&format!("{GROUP_ENTRY}{name}"), group.as_ref())?;
-        match group {
-            Some(g) => contents.groups.insert(name.to_string(), g),
-            None => contents.groups.remove(name),
-        };
-        Ok(())
+        self.put(GROUP_ENTRY, name, group.as_ref(), |c| {
+            match group.clone() {
+                Some(g) => c.groups.insert(name.to_string(), g),
+                None => c.groups.remove(name),
+            };
+        })
     }
 
     /// Records (or with `None` removes) the distribution of table `name`.
     pub fn put_class(&self, table: &str, distribution: Option<Distribution>) -> Result<()> {
-        let mut contents = self.contents.write().unwrap_or_else(|e| e.into_inner());
-        self.write(&format!("{CLASS_ENTRY}{table}"), distribution.as_ref())?;
-        match distribution {
-            Some(d) => contents.classes.insert(table.to_string(), d),
-            None => contents.classes.remove(table),
-        };
-        Ok(())
+        self.put(CLASS_ENTRY, table, distribution.as_ref(), |c| {
+            match distribution.clone() {
+                Some(d) => c.classes.insert(table.to_string(), d),
+                None => c.classes.remove(table),
+            };
+        })
     }
 }
 

@@ -4,16 +4,9 @@
 use clap::Parser;
 use rxc_common::auth::AuthConfig;
 use rxc_common::config::{self, LogFormat, ServerArgs};
-use rxc_common::datadir::DataDir;
-use rxc_common::gtm::client::{ClientOptions, GtmClient};
 use rxc_common::net::{run_main, Runtime};
-use rxc_common::shutdown::Shutdown;
 use rxc_coordinator::session::{Cluster, CoordSession};
-use rxc_datanode::auth::{Authenticator, Credentials};
-use rxc_datanode::server::Frontend;
-use rxc_datanode::sql::session::Node;
-use rxc_datanode::storage::mvcc::Mvcc;
-use rxc_datanode::storage::rocksdb::{RocksEngine, RocksOptions};
+use rxc_datanode::launch::{self, Launch};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,54 +70,22 @@ fn main() -> ExitCode {
 
 async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config: CoordinatorConfig = config::load(&args)?;
-    if config.gtm.is_empty() {
-        anyhow::bail!("gtm: at least one GTM address is needed");
-    }
-    rxc_common::telemetry::init_tracing(config.log_format);
-    let credentials = Credentials::new(config.auth.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let data_dir = DataDir::open(&config.data_dir, &config.node_name, "coordinator")?;
-    let options = RocksOptions {
+    let launch = Launch {
+        program: "rxc-coordinator",
+        kind: "coordinator",
+        node_name: &config.node_name,
+        listen: &config.listen,
+        data_dir: &config.data_dir,
+        gtm: &config.gtm,
+        log_format: config.log_format,
         block_cache_mb: config.block_cache_mb,
-        ..RocksOptions::default()
+        gc_interval_ms: config.gc_interval_ms,
+        auth: &config.auth,
     };
-    let engine = RocksEngine::open(&data_dir.file("rocksdb"), &options)?;
-    let mvcc = Arc::new(Mvcc::new(Arc::new(engine)));
-    let aborted = mvcc.recover()?;
-    if !aborted.is_empty() {
-        tracing::info!(
-            count = aborted.len(),
-            "recovery aborted unfinished transactions"
-        );
-    }
-    let gtm = GtmClient::connect(config.gtm.clone(), ClientOptions::new(&config.node_name))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the GTM at {}: {e}", config.gtm.join(",")))?;
-    let node = Arc::new(
-        Node::new(config.node_name.clone(), mvcc, gtm)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .with_session_gtm(config.gtm.clone(), ClientOptions::new(&config.node_name)),
-    );
-    let cluster = Arc::new(
-        Cluster::new(config.node_name.clone(), node.clone()).map_err(|e| anyhow::anyhow!("{e}"))?,
-    );
-    let frontend = Frontend::<CoordSession>::new(cluster, Authenticator::new(credentials));
-    let listener = rxc_common::net::bind_listener(&config.listen).await?;
-    tracing::info!(
-        name = %config.node_name,
-        listen = %listener.local_addr()?,
-        data_dir = %data_dir.path().display(),
-        gtm = %config.gtm.join(","),
-        "rxc-coordinator started"
-    );
-    let shutdown = Shutdown::new();
-    shutdown.trigger_on_signal();
-    tokio::spawn(rxc_datanode::gc::run(
-        node.mvcc.clone(),
-        node.gtm.clone(),
-        std::time::Duration::from_millis(config.gc_interval_ms.max(10)),
-        shutdown.clone(),
-    ));
-    rxc_datanode::server::serve_clients(listener, frontend, shutdown).await;
-    tracing::info!("rxc-coordinator stopped");
-    Ok(())
+    launch::run::<CoordSession>(launch, |node| {
+        let cluster =
+            Cluster::new(config.node_name.clone(), node).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Arc::new(cluster))
+    })
+    .await
 }

@@ -15,7 +15,8 @@
 use rxc_common::cluster::NodeDef;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
 /// Idle connections kept per node.
@@ -41,7 +42,7 @@ pub struct Pool {
     /// The coordinator's name (the datanodes' `application_name` for its connections).
     name: String,
     slots: Mutex<BTreeMap<String, Slot>>,
-    next_generation: Mutex<u64>,
+    next_generation: AtomicU64,
 }
 
 /// A datanode's error as the client should see it: its SQLSTATE and message; a failure to
@@ -68,17 +69,12 @@ impl Pool {
             runtime: tokio::runtime::Handle::current(),
             name: name.to_string(),
             slots: Mutex::new(BTreeMap::new()),
-            next_generation: Mutex::new(1),
+            next_generation: AtomicU64::new(1),
         }
     }
 
     fn generation(&self) -> u64 {
-        let mut g = self
-            .next_generation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *g += 1;
-        *g
+        self.next_generation.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Loads node definitions (`pgxc_pool_reload()`): new nodes are added, dropped ones
@@ -201,6 +197,3 @@ impl Pool {
         }
     }
 }
-
-/// The pool, shared.
-pub type SharedPool = Arc<Pool>;

@@ -37,38 +37,26 @@ pub fn context_sql(gxid: Option<Gxid>, snapshot: &Snapshot) -> String {
     )
 }
 
-/// A value as a SQL literal of type `ty`: `NULL` or `'text'::type`.
-pub fn literal(v: &Value, ty: &DataType) -> String {
-    match v.to_text() {
-        None => "NULL".into(),
-        Some(t) => {
-            let ty = if *ty == DataType::Unknown {
-                "text".to_string()
-            } else {
-                ty.to_string()
-            };
-            format!("'{}'::{ty}", t.replace('\'', "''"))
-        }
-    }
-}
-
 /// The literal of a value as a sqlparser expression (for rewriting a statement's AST).
 fn literal_expr(v: &Value, ty: &DataType) -> ast::Expr {
     match v.to_text() {
         None => ast::Expr::Value(ast::Value::Null.into()),
-        Some(t) => ast::Expr::Cast {
-            kind: ast::CastKind::DoubleColon,
-            expr: Box::new(ast::Expr::Value(ast::Value::SingleQuotedString(t).into())),
-            data_type: ast::DataType::Custom(
-                ast::ObjectName::from(vec![ast::Ident::new(if *ty == DataType::Unknown {
-                    "text".to_string()
-                } else {
-                    ty.to_string()
-                })]),
-                vec![],
-            ),
-            format: None,
-        },
+        Some(t) => {
+            // A parameter nothing gave a type is text, as PostgreSQL takes an unknown literal.
+            let ty = match ty {
+                DataType::Unknown => DataType::Text,
+                ty => ty.clone(),
+            };
+            ast::Expr::Cast {
+                kind: ast::CastKind::DoubleColon,
+                expr: Box::new(ast::Expr::Value(ast::Value::SingleQuotedString(t).into())),
+                data_type: ast::DataType::Custom(
+                    ast::ObjectName::from(vec![ast::Ident::new(ty.to_string())]),
+                    vec![],
+                ),
+                format: None,
+            }
+        }
     }
 }
 

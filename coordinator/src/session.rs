@@ -50,7 +50,9 @@ use rxc_common::sql::{DataType, Value};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use rxc_datanode::server::{Backend, Cancel};
 use rxc_datanode::sql::plan_cache::Prepared;
-use rxc_datanode::sql::session::{isolation_from_modes, Node, Session, StatementResult};
+use rxc_datanode::sql::session::{
+    dml_result, is_dml, isolation_from_modes, Node, Session, StatementResult,
+};
 use sqlparser::ast;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -138,6 +140,21 @@ struct Txn {
     dropped: Vec<String>,
 }
 
+impl Txn {
+    fn new(explicit: bool, isolation: Isolation) -> Txn {
+        Txn {
+            explicit,
+            failed: false,
+            isolation,
+            gxid: None,
+            snapshot: None,
+            local: None,
+            remotes: BTreeMap::new(),
+            dropped: Vec::new(),
+        }
+    }
+}
+
 /// One client's session on the coordinator.
 pub struct CoordSession {
     cluster: Arc<Cluster>,
@@ -168,30 +185,6 @@ fn own_statement(sql: &str) -> Result<Statement> {
 
 fn command(tag: &str) -> StatementResult {
     StatementResult::Command(tag.to_string())
-}
-
-/// The result of a shipped query or DML statement: rows (SELECT, RETURNING) or a count.
-fn shipped_result(
-    stmt: &ast::Statement,
-    columns: Vec<OutputColumn>,
-    rows: Vec<Vec<Value>>,
-    count: u64,
-) -> StatementResult {
-    let (verb, has_rows) = match stmt {
-        ast::Statement::Insert(i) => ("INSERT 0", i.returning.is_some()),
-        ast::Statement::Update(u) => ("UPDATE", u.returning.is_some()),
-        ast::Statement::Delete(d) => ("DELETE", d.returning.is_some()),
-        _ => ("SELECT", true),
-    };
-    if has_rows {
-        StatementResult::Rows {
-            columns,
-            rows,
-            tag: verb.to_string(),
-        }
-    } else {
-        StatementResult::Command(format!("{verb} {count}"))
-    }
 }
 
 /// A boolean option of node DDL (`PRIMARY`, `PREFERRED = false`).
@@ -362,13 +355,17 @@ fn is_function_call(stmt: &ast::Statement, name: &str) -> bool {
     }
 }
 
+fn bool_column(name: &str) -> OutputColumn {
+    OutputColumn {
+        name: name.into(),
+        data_type: DataType::Bool,
+        table_id: None,
+    }
+}
+
 fn bool_rows(column: &str, value: bool) -> StatementResult {
     StatementResult::Rows {
-        columns: vec![OutputColumn {
-            name: column.into(),
-            data_type: DataType::Bool,
-            table_id: None,
-        }],
+        columns: vec![bool_column(column)],
         rows: vec![vec![Value::Bool(value)]],
         tag: "SELECT".into(),
     }
@@ -408,16 +405,7 @@ impl CoordSession {
     async fn statement_context(&mut self, write: bool) -> Result<()> {
         if self.txn.is_none() {
             let isolation = self.local.default_isolation()?;
-            self.txn = Some(Txn {
-                explicit: false,
-                failed: false,
-                isolation,
-                gxid: None,
-                snapshot: None,
-                local: None,
-                remotes: BTreeMap::new(),
-                dropped: Vec::new(),
-            });
+            self.txn = Some(Txn::new(false, isolation));
         }
         let gtm = self.cluster.gtm().clone();
         let session = self.gtm_session;
@@ -586,21 +574,12 @@ impl CoordSession {
         }
         let gtm = self.cluster.gtm();
         let committed = matches!(result, Ok(true));
-        if let Some(g) = txn.gxid {
-            let report = if committed {
-                gtm.commit(g).await
-            } else {
-                gtm.abort(g).await
-            };
-            if let Err(e) = report {
-                tracing::warn!(gxid = g.0, error = %e, "could not report a transaction's end to the GTM");
-                if committed {
-                    return Err(gtm_error(e));
-                }
+        let release = txn.snapshot.is_some().then_some(self.gtm_session);
+        if let Err(e) = gtm.end_transaction(txn.gxid, committed, release).await {
+            tracing::warn!(gxid = ?txn.gxid, error = %e, "could not report a transaction's end to the GTM");
+            if committed {
+                return Err(gtm_error(e));
             }
-        }
-        if txn.snapshot.is_some() {
-            let _ = gtm.release_snapshot(self.gtm_session).await;
         }
         if committed {
             for table in &txn.dropped {
@@ -648,25 +627,19 @@ impl CoordSession {
                 .remotes
                 .get_mut(&node)
                 .ok_or_else(|| SqlError::internal("no writer"))?;
-            return match remote::run(&part.conn.client, &node, "COMMIT").await {
-                Ok(answers) if answers.is_empty() => Ok(true),
-                Ok(_) => Ok(true),
-                Err(e) => Err(e),
-            };
+            remote::run(&part.conn.client, &node, "COMMIT").await?;
+            return Ok(true);
         }
         if txn.local.is_some() {
-            match self
+            let ended = self
                 .local
                 .execute(&own_statement("COMMIT")?, &[], None)
-                .await?
-            {
-                StatementResult::End(tag) if tag == "ROLLBACK" => {
-                    return Err(SqlError::new(
-                        sqlstate::TRANSACTION_ROLLBACK,
-                        "the coordinator's part of the transaction rolled back",
-                    ))
-                }
-                _ => {}
+                .await?;
+            if matches!(&ended, StatementResult::End(tag) if tag == "ROLLBACK") {
+                return Err(SqlError::new(
+                    sqlstate::TRANSACTION_ROLLBACK,
+                    "the coordinator's part of the transaction rolled back",
+                ));
             }
         }
         Ok(true)
@@ -1134,15 +1107,11 @@ impl CoordSession {
         &mut self,
         stmt: &Statement,
         ast: &Arc<ast::Statement>,
-        table_name: &str,
+        table: Arc<Table>,
         dist: Distribution,
         params: &[Value],
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
-        let table = self
-            .local
-            .table(table_name)?
-            .ok_or_else(|| SqlError::internal(format!("table {table_name} vanished")))?;
         let prepared = prepared.unwrap_or_else(|| Prepared {
             param_types: vec![DataType::Unknown; params.len()],
             slot: Arc::default(),
@@ -1195,12 +1164,7 @@ impl CoordSession {
                     ));
                 }
                 return self
-                    .gather(
-                        ast,
-                        vec![(table_name.to_string(), dist)],
-                        params,
-                        &param_types,
-                    )
+                    .gather(ast, vec![(table.clone(), dist)], params, &param_types)
                     .await;
             }
         }
@@ -1218,7 +1182,7 @@ impl CoordSession {
             count += answer.count;
             rows.extend(remote::parse_rows(answer.rows, &types)?);
         }
-        Ok(shipped_result(ast, columns, rows, count))
+        Ok(dml_result(ast, columns, rows, count))
     }
 
     /// A read-only query run at the coordinator over the rows of its tables, fetched from
@@ -1226,7 +1190,7 @@ impl CoordSession {
     async fn gather(
         &mut self,
         ast: &Arc<ast::Statement>,
-        tables: Vec<(String, Distribution)>,
+        tables: Vec<(Arc<Table>, Distribution)>,
         params: &[Value],
         param_types: &[DataType],
     ) -> Result<StatementResult> {
@@ -1238,17 +1202,13 @@ impl CoordSession {
         self.statement_context(false).await?;
         let contents = self.cluster.catalog.snapshot();
         let mut fetched = gather::Fetched::default();
-        for (name, dist) in tables {
-            let table = self
-                .local
-                .table(&name)?
-                .ok_or_else(|| SqlError::internal(format!("table {name} vanished")))?;
+        for (table, dist) in tables {
             let types: Vec<DataType> = table.columns.iter().map(|c| c.data_type.clone()).collect();
             let nodes = match dist.locator {
                 Locator::Replication => vec![route::read_node(&dist, &contents.nodes)],
                 _ => dist.nodes.clone(),
             };
-            let sql = format!("SELECT * FROM \"{}\"", name.replace('"', "\"\""));
+            let sql = format!("SELECT * FROM \"{}\"", table.name.replace('"', "\"\""));
             let mut rows = Vec::new();
             for node in &nodes {
                 let answer = self.ship_one(node, &sql, false).await?;
@@ -1352,7 +1312,7 @@ impl CoordSession {
             count += answer.count;
             rows.extend(remote::parse_rows(answer.rows, types)?);
         }
-        Ok(shipped_result(&stmt, columns, rows, count))
+        Ok(dml_result(&stmt, columns, rows, count))
     }
 
     /// A statement the coordinator runs itself, in the transaction.
@@ -1414,7 +1374,11 @@ impl CoordSession {
                     .map(|n| n.name.clone())
                     .collect();
                 self.statement_context(true).await?;
-                let sql = format!("{}", ast).replacen("DROP INDEX ", "DROP INDEX IF EXISTS ", 1);
+                let mut on_datanodes = (**ast).clone();
+                if let ast::Statement::Drop { if_exists, .. } = &mut on_datanodes {
+                    *if_exists = true;
+                }
+                let sql = on_datanodes.to_string();
                 for node in &nodes {
                     self.ship_one(node, &sql, true).await?;
                 }
@@ -1422,29 +1386,23 @@ impl CoordSession {
             }
             _ => {}
         }
-        if matches!(
-            &**ast,
-            ast::Statement::Query(_)
-                | ast::Statement::Insert(_)
-                | ast::Statement::Update(_)
-                | ast::Statement::Delete(_)
-        ) {
+        if is_dml(ast) {
             let tables = referenced_tables(ast)?;
             let contents = self.cluster.catalog.snapshot();
             let mut distributed = Vec::new();
             for t in &tables {
                 if let Some(d) = contents.classes.get(t) {
-                    if self.local.table(t)?.is_some() {
-                        distributed.push((t.clone(), d.clone()));
+                    if let Some(table) = self.local.table(t)? {
+                        distributed.push((table, d.clone()));
                     }
                 }
             }
             match distributed.len() {
                 0 => {}
                 1 if tables.len() == 1 => {
-                    let (name, dist) = distributed.remove(0);
+                    let (table, dist) = distributed.remove(0);
                     return self
-                        .distributed_dml(stmt, ast, &name, dist, params, prepared)
+                        .distributed_dml(stmt, ast, table, dist, params, prepared)
                         .await;
                 }
                 n if n == tables.len()
@@ -1521,22 +1479,12 @@ impl Backend for CoordSession {
     ) -> Result<(Vec<DataType>, Vec<OutputColumn>)> {
         match stmt {
             Statement::ExecuteDirect { .. } => Ok((prepared.param_types.clone(), vec![])),
-            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_reload") => Ok((
-                vec![],
-                vec![OutputColumn {
-                    name: "pgxc_pool_reload".into(),
-                    data_type: DataType::Bool,
-                    table_id: None,
-                }],
-            )),
-            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_check") => Ok((
-                vec![],
-                vec![OutputColumn {
-                    name: "pgxc_pool_check".into(),
-                    data_type: DataType::Bool,
-                    table_id: None,
-                }],
-            )),
+            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_reload") => {
+                Ok((vec![], vec![bool_column("pgxc_pool_reload")]))
+            }
+            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_check") => {
+                Ok((vec![], vec![bool_column("pgxc_pool_check")]))
+            }
             _ => self.local.describe(stmt, prepared).await,
         }
     }
@@ -1556,18 +1504,7 @@ impl Backend for CoordSession {
                     };
                     match &mut self.txn {
                         Some(t) if t.explicit => {}
-                        _ => {
-                            self.txn = Some(Txn {
-                                explicit: true,
-                                failed: false,
-                                isolation,
-                                gxid: None,
-                                snapshot: None,
-                                local: None,
-                                remotes: BTreeMap::new(),
-                                dropped: Vec::new(),
-                            })
-                        }
+                        _ => self.txn = Some(Txn::new(true, isolation)),
                     }
                     return Ok(StatementResult::Begin);
                 }

@@ -10,9 +10,11 @@
 //!   sends each answer in one piece; [`auth`]: client authentication on it.
 //! - [`session_thread`]: each connection on a thread of its own, its statements run in place.
 //! - [`gc`]: background garbage collection below the GTM's `global_xmin`.
+//! - [`launch`]: starting a server built on a node (the datanode, the coordinator).
 
 pub mod auth;
 pub mod gc;
+pub mod launch;
 pub mod server;
 pub mod session_thread;
 pub mod sql;

@@ -12,7 +12,7 @@ use rxc_common::gtm::proto::{
     WireRequest, PROTOCOL_VERSION,
 };
 use rxc_common::txn::{Gxid, Isolation};
-use rxc_tests::{free_addr, run, Process, TempDir};
+use rxc_tests::{free_addr, run, start_proxy_at, Process, TempDir};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,13 +38,10 @@ fn start_gtm(dir: &Path, name: &str, addr: &str) -> Process {
     )
 }
 
+/// Starts the proxy and waits until it listens (a test may connect to it with a raw socket,
+/// which does not retry).
 fn start_proxy(dir: &Path, addr: &str, gtm: &str) -> Process {
-    Process::start(
-        "gtm_proxy",
-        "rxc-gtm-proxy",
-        &["--node-name", "gtm_proxy", "--listen", addr, "--gtm", gtm],
-        dir.join("gtm_proxy.log"),
-    )
+    start_proxy_at("gtm_proxy", addr, gtm, &[], dir)
 }
 
 impl Cluster {

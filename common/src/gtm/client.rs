@@ -313,6 +313,36 @@ impl GtmClient {
         expect_ok(self.call(Request::Abort { gxid }).await?)
     }
 
+    /// Ends a transaction in one round trip: reports `gxid` (if it has one) committed or
+    /// aborted, then releases the snapshot `session` holds (if `release`). The report's error
+    /// is returned; a failed release is not an error (the session's end releases it too).
+    pub async fn end_transaction(
+        &self,
+        gxid: Option<Gxid>,
+        commit: bool,
+        release: Option<SessionId>,
+    ) -> Result<(), GtmError> {
+        let mut requests = Vec::with_capacity(2);
+        if let Some(gxid) = gxid {
+            requests.push(if commit {
+                Request::Commit { gxid }
+            } else {
+                Request::Abort { gxid }
+            });
+        }
+        if let Some(session) = release {
+            requests.push(Request::ReleaseSnapshot { session });
+        }
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let mut answers = self.call_batch(&requests).await?.into_iter();
+        match (gxid, answers.next()) {
+            (Some(_), Some(answer)) => expect_ok(answer?),
+            _ => Ok(()),
+        }
+    }
+
     /// What the GTM knows of `gxid`.
     pub async fn status(&self, gxid: Gxid) -> Result<TxnStatus, GtmError> {
         match self.call(Request::Status { gxid }).await? {

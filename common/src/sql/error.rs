@@ -163,8 +163,8 @@ impl SqlError {
 
 fn intern_code(code: &str) -> &'static str {
     use std::collections::HashSet;
-    use std::sync::Mutex;
-    static CODES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    use std::sync::{LazyLock, Mutex};
+    static CODES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Mutex::default);
     if code.len() != 5
         || !code
             .bytes()
@@ -173,7 +173,6 @@ fn intern_code(code: &str) -> &'static str {
         return sqlstate::INTERNAL_ERROR;
     }
     let mut codes = CODES.lock().unwrap_or_else(|e| e.into_inner());
-    let codes = codes.get_or_insert_with(HashSet::new);
     if let Some(c) = codes.get(code) {
         return c;
     }

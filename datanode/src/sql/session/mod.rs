@@ -44,6 +44,7 @@ mod statement;
 
 use settings::default_settings;
 pub use settings::isolation_from_modes;
+pub use statement::dml_result;
 use statement::run_statement;
 
 /// A connection's cancel key secret and its session's cancel flag.
@@ -231,7 +232,7 @@ pub(crate) fn latest_snapshot() -> Snapshot {
 }
 
 /// Whether a statement is a query or DML (bound to a plan), not DDL, EXPLAIN or a utility.
-pub(super) fn is_dml(stmt: &ast::Statement) -> bool {
+pub fn is_dml(stmt: &ast::Statement) -> bool {
     matches!(
         stmt,
         ast::Statement::Query(_)

@@ -52,6 +52,17 @@ pub(super) fn run_statement(
     let columns = bound.root.columns();
     let mut storage = storage(sequences, txn, row_ids);
     let output = exec::execute(&bound, params, &mut storage)?;
+    Ok(dml_result(stmt, columns, output.rows, output.affected))
+}
+
+/// The result of a query or DML statement: its rows (a query, or RETURNING) with the command
+/// tag's verb, or the command tag with the count of rows it changed.
+pub fn dml_result(
+    stmt: &ast::Statement,
+    columns: Vec<OutputColumn>,
+    rows: Vec<exec::Row>,
+    count: u64,
+) -> StatementResult {
     let (verb, has_rows) = match stmt {
         ast::Statement::Insert(i) => ("INSERT 0", i.returning.is_some()),
         ast::Statement::Update(u) => ("UPDATE", u.returning.is_some()),
@@ -59,16 +70,13 @@ pub(super) fn run_statement(
         _ => ("SELECT", true),
     };
     if has_rows {
-        Ok(StatementResult::Rows {
+        StatementResult::Rows {
             columns,
-            rows: output.rows,
+            rows,
             tag: verb.to_string(),
-        })
+        }
     } else {
-        Ok(StatementResult::Command(format!(
-            "{verb} {}",
-            output.affected
-        )))
+        StatementResult::Command(format!("{verb} {count}"))
     }
 }
 
