@@ -57,22 +57,24 @@ fi
 cargo --version
 
 # --- build ----------------------------------------------------------------------------------
-step "cargo build --workspace --all-targets"
-cargo build --workspace --all-targets
+# One profile only, release: the quickstart needs release binaries anyway, so the tests use the
+# same build (RocksDB's C++ is compiled once, not twice, and the build fits a small disk).
+step "cargo build --release --workspace --all-targets"
+cargo build --release --workspace --all-targets
 
 # --- test -----------------------------------------------------------------------------------
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
-    step "cargo nextest run --workspace --no-fail-fast"
-    cargo nextest run --workspace --no-fail-fast "$@" || status=$?
+    step "cargo nextest run --release --workspace --no-fail-fast"
+    cargo nextest run --release --workspace --no-fail-fast "$@" || status=$?
     # nextest does not run doc tests; run them too unless the caller picked tests.
     if (($# == 0)); then
-        step "cargo test --workspace --doc"
-        cargo test --workspace --doc || status=$?
+        step "cargo test --release --workspace --doc"
+        cargo test --release --workspace --doc || status=$?
     fi
 else
-    step "cargo test --workspace --no-fail-fast (cargo-nextest not installed)"
-    cargo test --workspace --no-fail-fast "$@" || status=$?
+    step "cargo test --release --workspace --no-fail-fast (cargo-nextest not installed)"
+    cargo test --release --workspace --no-fail-fast "$@" || status=$?
 fi
 # The README's other command: the quickstart builds, starts, prints how to connect, stops cleanly.
 if (($# == 0)); then

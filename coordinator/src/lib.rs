@@ -11,6 +11,8 @@
 //!
 //! - [`catalog`]: nodes, node groups and table distributions, persisted.
 //! - [`gather`]: queries that combine several nodes' rows, run at the coordinator.
+//! - [`pushdown`]: what a query over several nodes has each node do (filters, columns,
+//!   partial aggregates, ORDER BY with LIMIT).
 //! - [`pool`]: pooled connections to the datanodes, reloaded by `pgxc_pool_reload()`.
 //! - [`remote`]: the SQL text shipped with its transaction context, and the answers read back.
 //! - [`route`]: which datanodes a statement's rows live on.
@@ -20,6 +22,7 @@
 pub mod catalog;
 pub mod gather;
 pub mod pool;
+pub mod pushdown;
 pub mod remote;
 pub mod route;
 pub mod session;

@@ -38,7 +38,7 @@ pub fn context_sql(gxid: Option<Gxid>, snapshot: &Snapshot) -> String {
 }
 
 /// The literal of a value as a sqlparser expression (for rewriting a statement's AST).
-fn literal_expr(v: &Value, ty: &DataType) -> ast::Expr {
+pub fn literal_expr(v: &Value, ty: &DataType) -> ast::Expr {
     match v.to_text() {
         None => ast::Expr::Value(ast::Value::Null.into()),
         Some(t) => {

@@ -20,9 +20,14 @@ use std::collections::BTreeMap;
 pub fn constant(e: &ast::Expr, params: &[Value], ty: &DataType) -> Result<Option<Value>> {
     let v = match e {
         ast::Expr::Value(v) => match &v.value {
-            ast::Value::Number(n, _) => Value::parse(n, ty)?,
+            // A number for an integer column may have a fraction (assigned with rounding).
+            ast::Value::Number(n, _) => match Value::parse(n, ty) {
+                Ok(v) => v,
+                Err(_) => Value::parse(n, &DataType::Numeric(None))?.cast(ty)?,
+            },
             ast::Value::SingleQuotedString(s) => Value::parse(s, ty)?,
             ast::Value::Null => Value::Null,
+            ast::Value::Boolean(b) => Value::Bool(*b).cast(ty)?,
             ast::Value::Placeholder(p) => {
                 let n: usize = match p.strip_prefix('$').and_then(|n| n.parse().ok()) {
                     Some(n) if n >= 1 => n,
@@ -46,7 +51,16 @@ pub fn constant(e: &ast::Expr, params: &[Value], ty: &DataType) -> Result<Option
             _ => return Ok(None),
         },
         ast::Expr::Nested(inner) => return constant(inner, params, ty),
-        ast::Expr::Cast { expr, .. } => return constant(expr, params, ty),
+        ast::Expr::Cast {
+            expr, data_type, ..
+        } => {
+            return match DataType::from_sql(data_type) {
+                Ok(from) if from != *ty => constant(expr, params, &from)?
+                    .map(|v| v.cast(ty))
+                    .transpose(),
+                _ => constant(expr, params, ty),
+            }
+        }
         _ => return Ok(None),
     };
     Ok(Some(v))

@@ -34,13 +34,13 @@
 use crate::catalog::{ClusterCatalog, Contents};
 use crate::pool::{Pool, Pooled};
 use crate::remote::{self, context_sql, with_params, Answer};
-use crate::{gather, route};
+use crate::{gather, pushdown, route};
 use async_trait::async_trait;
 use rxc_common::cluster::{check_key_type, Distribution, Locator, NodeDef, NodeGroup, NodeKind};
 use rxc_common::gtm::client::GtmClient;
 use rxc_common::gtm::proto::SessionId;
 use rxc_common::sql::binder::object_name;
-use rxc_common::sql::catalog::Table;
+use rxc_common::sql::catalog::{Column, Table};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::parser::{
     self, Distribute, GenericOption, NodeTarget, OptionValue, Statement,
@@ -54,7 +54,7 @@ use rxc_datanode::sql::session::{
     dml_result, is_dml, isolation_from_modes, Node, Session, StatementResult,
 };
 use sqlparser::ast;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -170,6 +170,9 @@ fn gtm_error(e: impl std::fmt::Display) -> SqlError {
         format!("GTM request failed: {e}"),
     )
 }
+
+/// The id of the partial rows' relation in a combining query (no table has it).
+const PARTIAL_ID: u64 = u64::MAX;
 
 fn isolation_sql(isolation: Isolation) -> &'static str {
     match isolation {
@@ -313,14 +316,71 @@ fn needs_combining(query: &ast::Query) -> bool {
     })
 }
 
-/// The tables a statement names (FROM items, targets, subqueries), without duplicates.
+/// The names a statement's WITH clauses define (they are not tables).
+fn cte_names(stmt: &ast::Statement) -> HashSet<String> {
+    struct Ctes(HashSet<String>);
+    impl ast::Visitor for Ctes {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &ast::Query) -> std::ops::ControlFlow<()> {
+            if let Some(with) = &query.with {
+                for cte in &with.cte_tables {
+                    self.0
+                        .insert(rxc_common::sql::binder::ident_name(&cte.alias.name));
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut ctes = Ctes(HashSet::new());
+    let _ = ast::Visit::visit(stmt, &mut ctes);
+    ctes.0
+}
+
+/// Whether a statement reads more than its one table's own rows in one place: a subquery,
+/// a CTE or a derived table (each node alone could not answer it for a distributed table).
+fn has_subquery(stmt: &ast::Statement) -> bool {
+    let mut found = matches!(stmt, ast::Statement::Query(q) if q.with.is_some());
+    let _ = ast::visit_expressions(stmt, |e| {
+        if matches!(
+            e,
+            ast::Expr::Subquery(_) | ast::Expr::Exists { .. } | ast::Expr::InSubquery { .. }
+        ) {
+            found = true;
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    struct Derived(bool);
+    impl ast::Visitor for Derived {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, f: &ast::TableFactor) -> std::ops::ControlFlow<()> {
+            if matches!(f, ast::TableFactor::Derived { .. }) {
+                self.0 = true;
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, q: &ast::Query) -> std::ops::ControlFlow<()> {
+            if q.with.is_some() {
+                self.0 = true;
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut derived = Derived(false);
+    let _ = ast::Visit::visit(stmt, &mut derived);
+    found || derived.0
+}
+
+/// The tables a statement names (FROM items, targets, subqueries), without duplicates and
+/// without the names its WITH clauses define.
 fn referenced_tables(stmt: &ast::Statement) -> Result<Vec<String>> {
+    let ctes = cte_names(stmt);
     let mut names = Vec::new();
     let mut error = None;
     let _ = ast::visit_relations(stmt, |name| {
         match object_name(name) {
             Ok(n) => {
-                if !names.contains(&n) {
+                if !names.contains(&n) && !ctes.contains(&n) {
                     names.push(n)
                 }
             }
@@ -447,50 +507,76 @@ impl CoordSession {
     /// Runs `sql` on datanode `node` in the transaction (after [`Self::statement_context`]);
     /// returns its answers (one per statement of `sql`).
     async fn ship(&mut self, node: &str, sql: &str, write: bool) -> Result<Vec<Answer>> {
+        let mut answers = self
+            .ship_all(&[(node.to_string(), sql.to_string())], write)
+            .await?;
+        answers
+            .pop()
+            .ok_or_else(|| SqlError::internal(format!("no answer from {node}")))
+    }
+
+    /// Runs each `(node, sql)` job in the transaction, the nodes concurrently (one job per
+    /// node); returns each job's answers, in order. The first time a node takes part its
+    /// statement is preceded by the transaction's BEGIN, and by the context whenever that
+    /// changed (one round trip either way).
+    async fn ship_all(
+        &mut self,
+        jobs: &[(String, String)],
+        write: bool,
+    ) -> Result<Vec<Vec<Answer>>> {
         let (context, isolation) = self.context()?;
         let txn = self
             .txn
             .as_mut()
             .ok_or_else(|| SqlError::internal("no txn"))?;
-        let mut prefix = String::new();
-        let mut skip = 0;
-        if !txn.remotes.contains_key(node) {
-            let conn = self.cluster.pool.get(node).await?;
-            txn.remotes.insert(
-                node.to_string(),
-                RemotePart {
-                    conn,
-                    context: String::new(),
-                    wrote: false,
-                },
-            );
-            prefix.push_str(isolation_sql(isolation));
-            prefix.push_str("; ");
-            skip += 1;
+        let mut fresh = Vec::new();
+        for (node, _) in jobs {
+            if !txn.remotes.contains_key(node) {
+                let conn = self.cluster.pool.get(node).await?;
+                txn.remotes.insert(
+                    node.clone(),
+                    RemotePart {
+                        conn,
+                        context: String::new(),
+                        wrote: false,
+                    },
+                );
+                fresh.push(node.clone());
+            }
         }
-        let part = txn
-            .remotes
-            .get_mut(node)
-            .ok_or_else(|| SqlError::internal("no participant"))?;
-        if part.context != context {
-            prefix.push_str(&context);
-            prefix.push_str("; ");
-            skip += 1;
+        let mut runs = Vec::new();
+        let mut parts: BTreeMap<&String, &mut RemotePart> = txn.remotes.iter_mut().collect();
+        for (node, sql) in jobs {
+            let part = parts
+                .remove(node)
+                .ok_or_else(|| SqlError::internal(format!("{node} twice in one shipment")))?;
+            let mut prefix = String::new();
+            let mut skip = 0;
+            if fresh.contains(node) {
+                prefix.push_str(isolation_sql(isolation));
+                prefix.push_str("; ");
+                skip += 1;
+            }
+            if part.context != context {
+                prefix.push_str(&context);
+                prefix.push_str("; ");
+                skip += 1;
+            }
+            part.wrote |= write;
+            let text = format!("{prefix}{sql}");
+            let context = &context;
+            runs.push(async move {
+                let answers = remote::run(&part.conn.client, node, &text).await?;
+                part.context = context.clone();
+                Ok::<_, SqlError>(answers.into_iter().skip(skip).collect::<Vec<_>>())
+            });
         }
-        part.wrote |= write;
-        let text = format!("{prefix}{sql}");
-        let answers = remote::run(&part.conn.client, node, &text).await?;
-        part.context = context;
-        Ok(answers.into_iter().skip(skip).collect())
+        futures::future::join_all(runs).await.into_iter().collect()
     }
 
     /// Runs one shipped statement on `node` and returns its answer.
     async fn ship_one(&mut self, node: &str, sql: &str, write: bool) -> Result<Answer> {
-        self.ship(node, sql, write)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| SqlError::internal(format!("no answer from {node}")))
+        first_answer(self.ship(node, sql, write).await?)
     }
 
     /// Runs a statement on the local participant in the transaction (after
@@ -1032,8 +1118,9 @@ impl CoordSession {
             ));
         }
         if ct.if_not_exists && self.local.table(&name)?.is_some() {
+            // Only the notice: nothing changes anywhere.
             return self
-                .run_local(&Statement::Sql(create.clone()), &[], None, true)
+                .local_statement(&Statement::Sql(create.clone()), &[], None, true)
                 .await;
         }
         let contents = self.cluster.catalog.snapshot();
@@ -1054,7 +1141,7 @@ impl CoordSession {
                 nodes: nodes.clone(),
             }),
         )?;
-        let sql = create.to_string();
+        let sql = for_datanodes(create, &table)?.to_string();
         for node in &nodes {
             self.ship_one(node, &sql, true).await?;
         }
@@ -1155,14 +1242,28 @@ impl CoordSession {
             _ => None,
         };
         let nodes = route::nodes_for(&table, &dist, &contents.nodes, selection, params, write)?;
+        // A subquery over a distributed table needs every node's rows, not one node's.
+        let nested = dist.locator != Locator::Replication
+            && !matches!(&**ast, ast::Statement::Insert(_))
+            && has_subquery(ast);
+        if nested && write {
+            return Err(SqlError::unsupported(format!(
+                "{} with a subquery over distributed table \"{}\" is not supported yet",
+                ast_command(ast),
+                table.name
+            )));
+        }
         if let ast::Statement::Query(q) = &**ast {
-            if nodes.len() > 1 && needs_combining(q) {
+            if nested || nodes.len() > 1 && needs_combining(q) {
                 if !q.locks.is_empty() {
                     return Err(SqlError::unsupported(
                         "FOR UPDATE/SHARE in a query that combines several datanodes' rows \
                          is not supported yet",
                     ));
                 }
+                // Only the nodes the WHERE clause leaves.
+                let mut dist = dist.clone();
+                dist.nodes = nodes;
                 return self
                     .gather(ast, vec![(table.clone(), dist)], params, &param_types)
                     .await;
@@ -1171,14 +1272,24 @@ impl CoordSession {
         self.statement_context(write).await?;
         let sql = shipped.to_string();
         let replicated_write = write && dist.locator == Locator::Replication;
+        let mut answers = Vec::new();
+        let mut rest = &nodes[..];
+        if replicated_write {
+            // The primary first, alone: writers of the same rows queue there, not deadlock.
+            answers.push(self.ship_one(&nodes[0], &sql, write).await?);
+            rest = &nodes[1..];
+        }
+        let jobs: Vec<(String, String)> = rest.iter().map(|n| (n.clone(), sql.clone())).collect();
+        for a in self.ship_all(&jobs, write).await? {
+            answers.push(first_answer(a)?);
+        }
+        // A replicated table's write changes the same rows on every node: report one.
+        if replicated_write {
+            answers.truncate(1);
+        }
         let mut rows = Vec::new();
         let mut count = 0;
-        for (i, node) in nodes.iter().enumerate() {
-            let answer = self.ship_one(node, &sql, write).await?;
-            // A replicated table's write changes the same rows on every node: report one.
-            if replicated_write && i > 0 {
-                continue;
-            }
+        for answer in answers {
             count += answer.count;
             rows.extend(remote::parse_rows(answer.rows, &types)?);
         }
@@ -1199,29 +1310,126 @@ impl CoordSession {
             let lookup = |name: &str| local.table(name);
             gather::bind(&lookup, ast, param_types)?
         };
+        let columns = bound.root.columns();
+        let shipped = with_params(ast, params, param_types)?;
         self.statement_context(false).await?;
         let contents = self.cluster.catalog.snapshot();
-        let mut fetched = gather::Fetched::default();
-        for (table, dist) in tables {
-            let types: Vec<DataType> = table.columns.iter().map(|c| c.data_type.clone()).collect();
-            let nodes = match dist.locator {
-                Locator::Replication => vec![route::read_node(&dist, &contents.nodes)],
-                _ => dist.nodes.clone(),
-            };
-            let sql = format!("SELECT * FROM \"{}\"", table.name.replace('"', "\"\""));
-            let mut rows = Vec::new();
-            for node in &nodes {
-                let answer = self.ship_one(node, &sql, false).await?;
-                rows.extend(remote::parse_rows(answer.rows, &types)?);
+        let nodes_of = |dist: &Distribution| match dist.locator {
+            Locator::Replication => vec![route::read_node(dist, &contents.nodes)],
+            _ => dist.nodes.clone(),
+        };
+        // One table, aggregated: partial aggregates on the nodes, combined here.
+        if let [(table, dist)] = tables.as_slice() {
+            let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+            if let Some((partial, types)) = self.split_aggregate(&shipped, table, &names) {
+                let jobs: Vec<(String, String)> = nodes_of(dist)
+                    .into_iter()
+                    .map(|n| (n, partial.remote.clone()))
+                    .collect();
+                let mut rows = Vec::new();
+                for answers in self.ship_all(&jobs, false).await? {
+                    rows.extend(remote::parse_rows(first_answer(answers)?.rows, &types)?);
+                }
+                let partial_table = Arc::new(Table {
+                    id: PARTIAL_ID,
+                    name: pushdown::PARTIAL_TABLE.into(),
+                    columns: types
+                        .iter()
+                        .enumerate()
+                        .map(|(j, t)| Column {
+                            name: format!("__rxc_c{j}"),
+                            data_type: t.clone(),
+                            nullable: true,
+                            default: None,
+                        })
+                        .collect(),
+                    primary_key: Vec::new(),
+                    primary_key_name: None,
+                    indexes: Vec::new(),
+                    checks: Vec::new(),
+                });
+                let combine = partial.combine(&types)?;
+                let lookup = |name: &str| {
+                    Ok((name == pushdown::PARTIAL_TABLE).then(|| partial_table.clone()))
+                };
+                let combining = gather::bind(&lookup, &combine, &[])?;
+                let mut fetched = gather::Fetched::default();
+                fetched.rows.insert(PARTIAL_ID, rows);
+                let output = gather::run(&combining, &[], &mut fetched)?;
+                return Ok(StatementResult::Rows {
+                    columns,
+                    rows: output.rows,
+                    tag: "SELECT".into(),
+                });
             }
-            fetched.rows.insert(table.id, rows);
+        }
+        // Each table fetched with its columns and conditions; one round trip per node.
+        let all: Vec<&Table> = tables.iter().map(|(t, _)| &**t).collect();
+        let mut per_node: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut fetches = Vec::new();
+        for (i, (table, dist)) in tables.iter().enumerate() {
+            fetches.push(pushdown::fetch(&shipped, table, &all));
+            for node in nodes_of(dist) {
+                per_node.entry(node).or_default().push(i);
+            }
+        }
+        let jobs: Vec<(String, String)> = per_node
+            .iter()
+            .map(|(node, ts)| {
+                let sql: Vec<&str> = ts.iter().map(|&i| fetches[i].sql.as_str()).collect();
+                (node.clone(), sql.join("; "))
+            })
+            .collect();
+        let mut fetched = gather::Fetched::default();
+        for ((_, ts), answers) in per_node.iter().zip(self.ship_all(&jobs, false).await?) {
+            if answers.len() != ts.len() {
+                return Err(SqlError::internal("a datanode answered a fetch partly"));
+            }
+            for (&i, answer) in ts.iter().zip(answers) {
+                let (table, _) = &tables[i];
+                let fetch = &fetches[i];
+                let types: Vec<DataType> = fetch
+                    .columns
+                    .iter()
+                    .map(|&c| table.columns[c].data_type.clone())
+                    .collect();
+                let rows = fetched.rows.entry(table.id).or_default();
+                for values in remote::parse_rows(answer.rows, &types)? {
+                    let mut row = vec![Value::Null; table.columns.len()];
+                    for (&c, v) in fetch.columns.iter().zip(values) {
+                        row[c] = v;
+                    }
+                    rows.push(row);
+                }
+            }
         }
         let output = gather::run(&bound, params, &mut fetched)?;
         Ok(StatementResult::Rows {
-            columns: bound.root.columns(),
+            columns,
             rows: output.rows,
             tag: "SELECT".into(),
         })
+    }
+
+    /// `stmt` split into partial aggregates ([`pushdown::partial`]) with the types of the
+    /// partial columns, when it splits and the partial query binds.
+    fn split_aggregate(
+        &self,
+        stmt: &ast::Statement,
+        table: &Table,
+        names: &[String],
+    ) -> Option<(pushdown::Partial, Vec<DataType>)> {
+        let partial = pushdown::partial(stmt, table, names)?;
+        let remote = pushdown::parse_statement(&partial.remote).ok()?;
+        let lookup = |name: &str| self.local.table(name);
+        let bound = gather::bind(&lookup, &remote, &[]).ok()?;
+        let types: Vec<DataType> = bound
+            .root
+            .columns()
+            .into_iter()
+            .map(|c| c.data_type)
+            .collect();
+        (types.len() == partial.width()).then_some((partial, types))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1236,12 +1444,16 @@ impl CoordSession {
         types: &[DataType],
     ) -> Result<StatementResult> {
         let stmt = ast::Statement::Insert(insert.clone());
+        let Some(insert) = self.routable_insert(insert, table, dist, params).await? else {
+            return Ok(dml_result(&stmt, columns, Vec::new(), 0));
+        };
+        let insert = &insert;
         let values = insert.source.as_ref().and_then(|q| match &*q.body {
             ast::SetExpr::Values(v) => Some(v),
             _ => None,
         });
-        // Where each row goes.
-        let mut per_node: BTreeMap<String, Vec<Vec<ast::Expr>>> = BTreeMap::new();
+        // Where each row goes (with its position, for RETURNING in the statement's order).
+        let mut per_node: BTreeMap<String, Vec<(usize, Vec<ast::Expr>)>> = BTreeMap::new();
         match (&dist.locator, values) {
             (Locator::Replication, _) => {
                 for n in route::write_nodes(dist, &contents.nodes) {
@@ -1250,15 +1462,18 @@ impl CoordSession {
             }
             (_, None) => {
                 return Err(SqlError::unsupported(format!(
-                    "INSERT into distributed table \"{}\" from a query is not supported yet",
+                    "INSERT ... DEFAULT VALUES into distributed table \"{}\" is not supported yet",
                     table.name
                 )))
             }
             (Locator::RoundRobin, Some(v)) => {
-                for row in &v.rows {
-                    let i = self.cluster.round_robin.fetch_add(1, Ordering::Relaxed);
-                    let node = dist.nodes[i % dist.nodes.len()].clone();
-                    per_node.entry(node).or_default().push(row.content.clone());
+                for (i, row) in v.rows.iter().enumerate() {
+                    let turn = self.cluster.round_robin.fetch_add(1, Ordering::Relaxed);
+                    let node = dist.nodes[turn % dist.nodes.len()].clone();
+                    per_node
+                        .entry(node)
+                        .or_default()
+                        .push((i, row.content.clone()));
                 }
             }
             (locator, Some(v)) => {
@@ -1271,32 +1486,34 @@ impl CoordSession {
                         .iter()
                         .position(|c| object_name(c).is_ok_and(|c| c == table.columns[column].name))
                 };
-                for row in &v.rows {
+                for (i, row) in v.rows.iter().enumerate() {
                     let value = route::insert_value(table, column, position, &row.content, params)?;
                     let p = dist.node_for(&value, &table.columns[column].data_type)?;
                     per_node
                         .entry(dist.nodes[p].clone())
                         .or_default()
-                        .push(row.content.clone());
+                        .push((i, row.content.clone()));
                 }
             }
         }
         self.statement_context(true).await?;
         let replicated = dist.locator == Locator::Replication;
-        let mut rows = Vec::new();
-        let mut count = 0;
-        let mut first = true;
-        for (node, node_rows) in per_node {
-            let sql = if replicated {
-                stmt.to_string()
-            } else {
+        let mut jobs = Vec::new();
+        if replicated {
+            // In write order: the primary first.
+            for node in route::write_nodes(dist, &contents.nodes) {
+                jobs.push((node, stmt.to_string()));
+            }
+        }
+        for (node, node_rows) in per_node.iter().filter(|_| !replicated) {
+            let sql = {
                 let mut part = insert.clone();
                 if let Some(q) = &mut part.source {
                     if let ast::SetExpr::Values(v) = &mut *q.body {
                         v.rows = node_rows
-                            .into_iter()
-                            .map(|content| ast::Parens {
-                                content,
+                            .iter()
+                            .map(|(_, content)| ast::Parens {
+                                content: content.clone(),
                                 ..v.rows[0].clone()
                             })
                             .collect();
@@ -1304,15 +1521,178 @@ impl CoordSession {
                 }
                 ast::Statement::Insert(part).to_string()
             };
-            let answer = self.ship_one(&node, &sql, true).await?;
-            if replicated && !first {
-                continue;
-            }
-            first = false;
-            count += answer.count;
-            rows.extend(remote::parse_rows(answer.rows, types)?);
+            jobs.push((node.clone(), sql));
         }
+        let mut answers = Vec::new();
+        if replicated {
+            // The primary first, alone; every node inserts the same rows: report one.
+            answers.push(self.ship_one(&jobs[0].0, &jobs[0].1, true).await?);
+            self.ship_all(&jobs[1..], true).await?;
+        } else {
+            for a in self.ship_all(&jobs, true).await? {
+                answers.push(first_answer(a)?);
+            }
+        }
+        let mut count = 0;
+        let mut ordered: Vec<(usize, Vec<Value>)> = Vec::new();
+        let no_rows = Vec::new();
+        let given = per_node.values().chain(std::iter::repeat(&no_rows));
+        for (answer, node_rows) in answers.into_iter().zip(given) {
+            count += answer.count;
+            let rows = remote::parse_rows(answer.rows, types)?;
+            // Each node returns its rows in the order it was given them (unless ON CONFLICT
+            // skipped some, or the table is replicated: then in node order).
+            let exact = !replicated && rows.len() == node_rows.len();
+            for (k, row) in rows.into_iter().enumerate() {
+                let at = if exact { node_rows[k].0 } else { usize::MAX };
+                ordered.push((at, row));
+            }
+        }
+        ordered.sort_by_key(|(at, _)| *at);
+        let rows = ordered.into_iter().map(|(_, r)| r).collect();
         Ok(dml_result(&stmt, columns, rows, count))
+    }
+
+    /// An INSERT whose rows can be routed: VALUES whose distribution values are constants.
+    /// Anything else — a query, VALUES with computed distribution values or subqueries, a
+    /// distribution column left to its default (a serial's `nextval`) — is evaluated here
+    /// first, once, into VALUES of literals. `None` when the source has no rows.
+    async fn routable_insert(
+        &mut self,
+        insert: &ast::Insert,
+        table: &Table,
+        dist: &Distribution,
+        params: &[Value],
+    ) -> Result<Option<ast::Insert>> {
+        let Some(source) = &insert.source else {
+            return Ok(Some(insert.clone()));
+        };
+        let query = ast::Statement::Query(source.clone());
+        let plain_values = matches!(&*source.body, ast::SetExpr::Values(_))
+            && source.with.is_none()
+            && source.order_by.is_none()
+            && source.limit_clause.is_none()
+            && !has_subquery(&query)
+            && referenced_tables(&query)?.is_empty();
+        let column = dist.locator.column();
+        let position = column.and_then(|c| {
+            if insert.columns.is_empty() {
+                Some(c)
+            } else {
+                insert
+                    .columns
+                    .iter()
+                    .position(|n| object_name(n).is_ok_and(|n| n == table.columns[c].name))
+            }
+        });
+        let missing_default = column.is_some_and(|c| {
+            table.columns[c].default.is_some()
+                && match (position, &*source.body) {
+                    (None, _) => true,
+                    (Some(p), ast::SetExpr::Values(v)) => {
+                        v.rows.iter().any(|r| r.content.len() <= p)
+                    }
+                    _ => false,
+                }
+        });
+        if plain_values && !missing_default {
+            let constant = match (column, position, &*source.body) {
+                (Some(c), Some(p), ast::SetExpr::Values(v)) => v.rows.iter().all(|r| {
+                    r.content.get(p).is_some_and(|e| {
+                        route::constant(e, params, &table.columns[c].data_type)
+                            .is_ok_and(|v| v.is_some())
+                    })
+                }),
+                _ => true,
+            };
+            if constant {
+                return Ok(Some(insert.clone()));
+            }
+        }
+        // Evaluate the rows here.
+        let (types, rows) = self.query_rows(query).await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let width = types.len();
+        let mut columns: Vec<ast::Ident> = if insert.columns.is_empty() {
+            table.columns[..width.min(table.columns.len())]
+                .iter()
+                .map(|c| ast::Ident::with_quote('"', c.name.clone()))
+                .collect()
+        } else {
+            insert
+                .columns
+                .iter()
+                .map(|n| ast::Ident::with_quote('"', object_name(n).unwrap_or_default()))
+                .collect()
+        };
+        // Text values go as untyped literals: a VALUES list's unknown literals ('2024-01-01'
+        // for a date column) take the target column's type, as in PostgreSQL.
+        let literal = |v: &Value, t: &DataType| match (t, v.to_text()) {
+            (DataType::Text | DataType::Unknown, Some(text)) => {
+                ast::Expr::Value(ast::Value::SingleQuotedString(text).into())
+            }
+            _ => remote::literal_expr(v, t),
+        };
+        let mut literals: Vec<Vec<ast::Expr>> = rows
+            .iter()
+            .map(|r| r.iter().zip(&types).map(|(v, t)| literal(v, t)).collect())
+            .collect();
+        if let Some(c) = column {
+            let name = &table.columns[c].name;
+            if !columns.iter().any(|n| n.value == *name) {
+                if let Some(default) = &table.columns[c].default {
+                    // The default, once per row (each nextval its own value).
+                    let select = Arc::new(pushdown::parse_statement(&format!("SELECT {default}"))?);
+                    let ty = table.columns[c].data_type.clone();
+                    for row in &mut literals {
+                        let (_, values) = self.query_rows((*select).clone()).await?;
+                        let value = values
+                            .first()
+                            .and_then(|r| r.first())
+                            .cloned()
+                            .unwrap_or(Value::Null);
+                        row.push(remote::literal_expr(&value, &ty));
+                    }
+                    columns.push(ast::Ident::with_quote('"', name.clone()));
+                }
+            }
+        }
+        let text: Vec<String> = literals
+            .iter()
+            .map(|r| {
+                let items: Vec<String> = r.iter().map(|e| e.to_string()).collect();
+                format!("({})", items.join(", "))
+            })
+            .collect();
+        let ast::Statement::Query(values) =
+            pushdown::parse_statement(&format!("VALUES {}", text.join(", ")))?
+        else {
+            return Err(SqlError::internal("VALUES did not parse as a query"));
+        };
+        let mut routable = insert.clone();
+        routable.columns = columns
+            .into_iter()
+            .map(|i| ast::ObjectName::from(vec![i]))
+            .collect();
+        routable.source = Some(values);
+        Ok(Some(routable))
+    }
+
+    /// The rows of a query the coordinator runs (planned and shipped as any client query).
+    async fn query_rows(
+        &mut self,
+        query: ast::Statement,
+    ) -> Result<(Vec<DataType>, Vec<Vec<Value>>)> {
+        let ast = Arc::new(query);
+        let stmt = Statement::Sql(ast.clone());
+        match Box::pin(self.sql(&stmt, &ast, &[], None)).await? {
+            StatementResult::Rows { columns, rows, .. } => {
+                Ok((columns.into_iter().map(|c| c.data_type).collect(), rows))
+            }
+            _ => Err(SqlError::internal("a query gave no rows")),
+        }
     }
 
     /// A statement the coordinator runs itself, in the transaction.
@@ -1389,6 +1769,22 @@ impl CoordSession {
         if is_dml(ast) {
             let tables = referenced_tables(ast)?;
             let contents = self.cluster.catalog.snapshot();
+            // An INSERT into a distributed table, whatever its source reads.
+            if let ast::Statement::Insert(ast::Insert {
+                table: ast::TableObject::TableName(target),
+                ..
+            }) = &**ast
+            {
+                let name = object_name(target)?;
+                if let (Some(dist), Some(table)) =
+                    (contents.classes.get(&name), self.local.table(&name)?)
+                {
+                    let dist = dist.clone();
+                    return self
+                        .distributed_dml(stmt, ast, table, dist, params, prepared)
+                        .await;
+                }
+            }
             let mut distributed = Vec::new();
             for t in &tables {
                 if let Some(d) = contents.classes.get(t) {
@@ -1433,6 +1829,63 @@ impl CoordSession {
     }
 }
 
+/// The CREATE TABLE a table's datanodes run: serial columns become their integer type with
+/// the default the coordinator gave them (`nextval` of the sequence it created at the GTM;
+/// sequences are cluster-wide, created once).
+fn for_datanodes(create: &ast::Statement, table: &Table) -> Result<ast::Statement> {
+    let mut create = create.clone();
+    if let ast::Statement::CreateTable(ct) = &mut create {
+        for column in &mut ct.columns {
+            let ast::DataType::Custom(type_name, _) = &column.data_type else {
+                continue;
+            };
+            let integer = match object_name(type_name)?.as_str() {
+                "serial" | "serial4" => ast::DataType::Integer(None),
+                "bigserial" | "serial8" => ast::DataType::BigInt(None),
+                "smallserial" | "serial2" => ast::DataType::SmallInt(None),
+                _ => continue,
+            };
+            let name = rxc_common::sql::binder::ident_name(&column.name);
+            let default = table
+                .columns
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.default.clone())
+                .ok_or_else(|| {
+                    SqlError::internal(format!("serial column {name} has no default"))
+                })?;
+            column.data_type = integer;
+            column.options.push(ast::ColumnOptionDef {
+                name: None,
+                option: ast::ColumnOption::NotNull,
+            });
+            column.options.push(ast::ColumnOptionDef {
+                name: None,
+                option: ast::ColumnOption::Default(pushdown::parse_expr(&default)?),
+            });
+        }
+    }
+    Ok(create)
+}
+
+/// The command name of a DML statement, for messages.
+fn ast_command(ast: &ast::Statement) -> &'static str {
+    match ast {
+        ast::Statement::Insert(_) => "INSERT",
+        ast::Statement::Update(_) => "UPDATE",
+        ast::Statement::Delete(_) => "DELETE",
+        _ => "SELECT",
+    }
+}
+
+/// The answer to a shipped statement (its only one).
+fn first_answer(answers: Vec<Answer>) -> Result<Answer> {
+    answers
+        .into_iter()
+        .next()
+        .ok_or_else(|| SqlError::internal("a datanode gave no answer"))
+}
+
 fn check_one_primary(contents: &Contents, node: &NodeDef) -> Result<()> {
     if node.primary {
         if let Some(other) = contents
@@ -1464,32 +1917,20 @@ fn is_utility(ast: &ast::Statement) -> bool {
     )
 }
 
-#[async_trait]
-impl Backend for CoordSession {
-    type Shared = Cluster;
-
-    fn new(cluster: &Arc<Cluster>) -> CoordSession {
-        CoordSession::new(cluster.clone())
-    }
-
-    async fn describe(
-        &mut self,
-        stmt: &Statement,
-        prepared: &Prepared,
-    ) -> Result<(Vec<DataType>, Vec<OutputColumn>)> {
-        match stmt {
-            Statement::ExecuteDirect { .. } => Ok((prepared.param_types.clone(), vec![])),
-            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_reload") => {
-                Ok((vec![], vec![bool_column("pgxc_pool_reload")]))
+impl CoordSession {
+    /// A failed statement fails the transaction block it ran in (until ROLLBACK).
+    fn fail_block_on<T>(&mut self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            if let Some(t) = &mut self.txn {
+                if t.explicit {
+                    t.failed = true;
+                }
             }
-            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_check") => {
-                Ok((vec![], vec![bool_column("pgxc_pool_check")]))
-            }
-            _ => self.local.describe(stmt, prepared).await,
         }
+        result
     }
 
-    async fn execute(
+    async fn execute_statement(
         &mut self,
         stmt: &Statement,
         params: &[Value],
@@ -1579,6 +2020,51 @@ impl Backend for CoordSession {
                 self.end_statement(result).await
             }
             _ => Err(SqlError::internal("unexpected statement")),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for CoordSession {
+    type Shared = Cluster;
+
+    fn new(cluster: &Arc<Cluster>) -> CoordSession {
+        CoordSession::new(cluster.clone())
+    }
+
+    async fn describe(
+        &mut self,
+        stmt: &Statement,
+        prepared: &Prepared,
+    ) -> Result<(Vec<DataType>, Vec<OutputColumn>)> {
+        match stmt {
+            Statement::ExecuteDirect { .. } => Ok((prepared.param_types.clone(), vec![])),
+            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_reload") => {
+                Ok((vec![], vec![bool_column("pgxc_pool_reload")]))
+            }
+            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_check") => {
+                Ok((vec![], vec![bool_column("pgxc_pool_check")]))
+            }
+            _ => {
+                let described = self.local.describe(stmt, prepared).await;
+                self.fail_block_on(described)
+            }
+        }
+    }
+
+    async fn execute(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        prepared: Option<Prepared>,
+    ) -> Result<StatementResult> {
+        let result = self.execute_statement(stmt, params, prepared).await;
+        let ends = matches!(stmt, Statement::Sql(s) if matches!(&**s,
+            ast::Statement::Commit { .. } | ast::Statement::Rollback { .. }));
+        if ends {
+            result
+        } else {
+            self.fail_block_on(result)
         }
     }
 

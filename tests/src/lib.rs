@@ -33,7 +33,7 @@ pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
         path.exists(),
-        "{} is not built: run `cargo build --workspace` first",
+        "{} is not built: run `cargo build --release --workspace` (or the same without --release) first",
         path.display()
     );
     path
@@ -331,6 +331,54 @@ impl SingleNode {
         let gtm = Gtm::start("gtm", &dir.join("gtm"), &free_addr(), None);
         let datanode = Datanode::start("dn1", &dir.join("dn1"), &free_addr(), &gtm.addr);
         SingleNode { gtm, datanode, dir }
+    }
+}
+
+/// A cluster in a fresh temporary directory: a GTM, datanodes `dn1`, `dn2`, ... and a
+/// coordinator `coord1`; [`Cluster::register`] makes the datanodes known to the coordinator.
+pub struct Cluster {
+    pub dir: TempDir,
+    pub gtm: Gtm,
+    pub dns: Vec<Datanode>,
+    pub coord: Datanode,
+}
+
+impl Cluster {
+    /// Starts a GTM, `datanodes` datanodes and a coordinator.
+    pub fn start(label: &str, datanodes: usize) -> Cluster {
+        let dir = TempDir::new(label);
+        let gtm = Gtm::start("gtm", &dir.join("gtm"), &free_addr(), None);
+        let dns = (1..=datanodes)
+            .map(|i| {
+                let name = format!("dn{i}");
+                Datanode::start(&name, &dir.join(&name), &free_addr(), &gtm.addr)
+            })
+            .collect();
+        let coord =
+            Datanode::start_coordinator("coord1", &dir.join("coord1"), &free_addr(), &gtm.addr);
+        Cluster {
+            dir,
+            gtm,
+            dns,
+            coord,
+        }
+    }
+
+    /// Registers the datanodes on the coordinator (`dn1` primary) with `CREATE NODE` and
+    /// reloads its pool.
+    pub async fn register(&self, c: &tokio_postgres::Client) {
+        for (i, dn) in self.dns.iter().enumerate() {
+            let (host, port) = dn.host_port();
+            let primary = if i == 0 { ", PRIMARY" } else { "" };
+            c.batch_execute(&format!(
+                "CREATE NODE dn{} WITH (TYPE = 'datanode', HOST = '{host}', PORT = {port}{primary})",
+                i + 1
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE NODE dn{}: {e}", i + 1));
+        }
+        let reloaded = sql::rows(c, "SELECT pgxc_pool_reload()").await;
+        assert_eq!(reloaded, sql::table(&[&["t"]]), "pgxc_pool_reload()");
     }
 }
 

@@ -5,51 +5,8 @@
 //! DDL on every node, and the errors a Postgres-XC user expects.
 
 use rxc_tests::sql::{connect, error_code, rows, table};
-use rxc_tests::{free_addr, Datanode, Gtm, TempDir};
+use rxc_tests::Cluster;
 use tokio_postgres::Client;
-
-struct Cluster {
-    _dir: TempDir,
-    _gtm: Gtm,
-    dns: Vec<Datanode>,
-    coord: Datanode,
-}
-
-impl Cluster {
-    fn start(label: &str) -> Cluster {
-        let dir = TempDir::new(label);
-        let gtm = Gtm::start("gtm", &dir.join("gtm"), &free_addr(), None);
-        let dns = (1..=2)
-            .map(|i| {
-                let name = format!("dn{i}");
-                Datanode::start(&name, &dir.join(&name), &free_addr(), &gtm.addr)
-            })
-            .collect();
-        let coord =
-            Datanode::start_coordinator("coord1", &dir.join("coord1"), &free_addr(), &gtm.addr);
-        Cluster {
-            _dir: dir,
-            _gtm: gtm,
-            dns,
-            coord,
-        }
-    }
-
-    /// Registers the datanodes on the coordinator (dn1 primary) and reloads the pool.
-    async fn register(&self, c: &Client) {
-        for (i, dn) in self.dns.iter().enumerate() {
-            let (host, port) = dn.host_port();
-            let primary = if i == 0 { ", PRIMARY" } else { "" };
-            c.batch_execute(&format!(
-                "CREATE NODE dn{} WITH (TYPE = 'datanode', HOST = '{host}', PORT = {port}{primary})",
-                i + 1
-            ))
-            .await
-            .unwrap();
-        }
-        assert_eq!(rows(c, "SELECT pgxc_pool_reload()").await, table(&[&["t"]]));
-    }
-}
 
 async fn count_on(c: &Client, node: &str, table_name: &str) -> i64 {
     rows(
@@ -63,7 +20,7 @@ async fn count_on(c: &Client, node: &str, table_name: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_distributed_tables_and_two_phase_commit() {
-    let cluster = Cluster::start("coord");
+    let cluster = Cluster::start("coord", 2);
     let c = connect(&cluster.coord).await;
 
     // No datanodes yet: a table has nowhere to go.
