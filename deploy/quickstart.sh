@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds rxc and starts what exists so far on this machine: an active GTM, its synchronous
-# standby, a GTM proxy and a datanode (a PostgreSQL-wire SQL server) behind the proxy, on free
-# loopback ports, in the foreground. Ctrl-C stops everything.
+# standby, a GTM proxy, two datanodes (PostgreSQL-wire SQL servers on RocksDB) and a
+# coordinator over them (registered with CREATE NODE through psql), all behind the proxy, on
+# free loopback ports, in the foreground. Ctrl-C stops everything.
 #
 #   ./deploy/quickstart.sh [DIR]      (data and logs under DIR, default ./rxc-quickstart)
 #
@@ -18,7 +19,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 echo "==> building rxc (release)"
-cargo build --release -p rxc-gtm -p rxc-gtm-proxy -p rxc-datanode
+cargo build --release -p rxc-gtm -p rxc-gtm-proxy -p rxc-datanode -p rxc-coordinator
 bin=$root/target/release
 
 free_port() {
@@ -28,6 +29,8 @@ gtm_port=$(free_port)
 standby_port=$(free_port)
 proxy_port=$(free_port)
 dn_port=$(free_port)
+dn2_port=$(free_port)
+coord_port=$(free_port)
 
 pids=()
 cleanup() {
@@ -65,7 +68,36 @@ wait_port "$proxy_port"
 "$bin/rxc-datanode" --node-name dn1 --data-dir "$dir/dn1" --listen "127.0.0.1:$dn_port" \
     --gtm "127.0.0.1:$proxy_port" >>"$dir/dn1.log" 2>&1 &
 pids+=($!)
+"$bin/rxc-datanode" --node-name dn2 --data-dir "$dir/dn2" --listen "127.0.0.1:$dn2_port" \
+    --gtm "127.0.0.1:$proxy_port" >>"$dir/dn2.log" 2>&1 &
+pids+=($!)
+"$bin/rxc-coordinator" --node-name coord1 --data-dir "$dir/coord1" \
+    --listen "127.0.0.1:$coord_port" --gtm "127.0.0.1:$proxy_port" >>"$dir/coord1.log" 2>&1 &
+pids+=($!)
 wait_port "$dn_port"
+wait_port "$dn2_port"
+wait_port "$coord_port"
+
+# The coordinator learns its datanodes with CREATE NODE (kept in its catalog: on a restart
+# over the same directory they are known already).
+register="CREATE NODE dn1 WITH (TYPE = 'datanode', HOST = '127.0.0.1', PORT = $dn_port, PRIMARY);
+CREATE NODE dn2 WITH (TYPE = 'datanode', HOST = '127.0.0.1', PORT = $dn2_port);
+SELECT pgxc_pool_reload();"
+if ! command -v psql >/dev/null 2>&1; then
+    echo "quickstart: psql not found: register the datanodes on the coordinator yourself:" >&2
+    echo "$register" >&2
+elif [[ -z $(psql -X -A -t -h 127.0.0.1 -p "$coord_port" -U postgres -d postgres \
+    -c "SELECT node_name FROM pgxc_node" 2>>"$dir/coord1.log") ]]; then
+    psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$coord_port" -U postgres -d postgres \
+        -c "$register" >/dev/null 2>>"$dir/coord1.log" ||
+        { echo "quickstart: registering the datanodes failed; see $dir/coord1.log" >&2; exit 1; }
+else
+    # Ports are new on every start: point the known nodes at them.
+    psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$coord_port" -U postgres -d postgres \
+        -c "ALTER NODE dn1 WITH (PORT = $dn_port)" -c "ALTER NODE dn2 WITH (PORT = $dn2_port)" \
+        -c "SELECT pgxc_pool_reload()" >/dev/null 2>>"$dir/coord1.log" ||
+        { echo "quickstart: updating the datanodes failed; see $dir/coord1.log" >&2; exit 1; }
+fi
 
 cat <<MSG
 
@@ -74,9 +106,12 @@ rxc is running (data and logs in $dir):
   GTM standby       127.0.0.1:$standby_port   (synchronous)
   GTM proxy         127.0.0.1:$proxy_port      (components connect here)
   datanode dn1      127.0.0.1:$dn_port      (PostgreSQL wire protocol)
+  datanode dn2      127.0.0.1:$dn2_port
+  coordinator coord1 127.0.0.1:$coord_port   (one database over dn1 and dn2: connect here)
 
 Try, from another terminal:
-  psql -h 127.0.0.1 -p $dn_port -U postgres postgres
+  psql -h 127.0.0.1 -p $coord_port -U postgres postgres      # tables hash-distributed over dn1, dn2
+  psql -h 127.0.0.1 -p $dn_port -U postgres postgres      # one datanode directly
   $bin/rxc-gtm status --gtm 127.0.0.1:$gtm_port
   $bin/rxc-gtm-bench --gtm 127.0.0.1:$proxy_port --sessions 64 --seconds 5
   $bin/rxc-gtm promote --gtm 127.0.0.1:$standby_port     # after stopping the active

@@ -92,17 +92,24 @@ if (($# == 0)); then
         sleep 0.5
     done
     qs_sql=""
+    qs_coord=""
     if [[ -n "$dn_port" ]]; then
         qs_sql=$(psql -X -A -t -h 127.0.0.1 -p "$dn_port" -U postgres -d postgres \
             -c "CREATE TABLE quickstart (k int PRIMARY KEY, v text)" \
             -c "INSERT INTO quickstart VALUES (1, 'rxc')" \
             -c "SELECT v FROM quickstart WHERE k = 1" 2>&1 | tail -1) || true
+        # And through the coordinator: a table over both datanodes.
+        coord_port=$(sed -n 's/^  coordinator coord1 *127\.0\.0\.1:\([0-9]*\).*/\1/p' "$qs_dir/out.txt")
+        qs_coord=$(psql -X -q -A -t -h 127.0.0.1 -p "$coord_port" -U postgres -d postgres \
+            -c "CREATE TABLE spread (k int PRIMARY KEY, v text)" \
+            -c "INSERT INTO spread VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')" \
+            -c "SELECT v FROM spread ORDER BY k" 2>&1 | tr -d '\n') || true
     fi
-    if wait "$qs_pid" && [[ "$qs_sql" == "rxc" ]] &&
+    if wait "$qs_pid" && [[ "$qs_sql" == "rxc" && "$qs_coord" == "abcd" ]] &&
         grep -q "rxc quickstart stopped" "$qs_dir/out.txt"; then
-        echo "quickstart: ok (psql on the datanode answered '$qs_sql')"
+        echo "quickstart: ok (psql on the datanode answered '$qs_sql', on the coordinator '$qs_coord')"
     else
-        echo "quickstart: FAILED (psql said: $qs_sql)"; cat "$qs_dir/out.txt"; status=1
+        echo "quickstart: FAILED (psql said: $qs_sql / $qs_coord)"; cat "$qs_dir/out.txt"; status=1
     fi
     rm -rf "$qs_dir"
 fi

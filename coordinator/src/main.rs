@@ -5,7 +5,7 @@ use clap::Parser;
 use rxc_common::auth::AuthConfig;
 use rxc_common::config::{self, LogFormat, ServerArgs};
 use rxc_common::net::{run_main, Runtime};
-use rxc_coordinator::session::{Cluster, CoordSession};
+use rxc_coordinator::session::{Cluster, CoordSession, DefaultDistribution};
 use rxc_datanode::launch::{self, Launch};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -36,6 +36,10 @@ struct CoordinatorConfig {
     gc_interval_ms: u64,
     /// Client authentication: rules (first match wins) and login roles.
     auth: AuthConfig,
+    /// How CREATE TABLE without DISTRIBUTE BY distributes: `hash` (Postgres-XC's default:
+    /// the primary key, else the first column that can be a key), `replication` or
+    /// `roundrobin`.
+    default_distribution: DefaultDistribution,
 }
 
 impl Default for CoordinatorConfig {
@@ -49,6 +53,7 @@ impl Default for CoordinatorConfig {
             block_cache_mb: 64,
             gc_interval_ms: 1000,
             auth: AuthConfig::default(),
+            default_distribution: DefaultDistribution::Hash,
         }
     }
 }
@@ -83,8 +88,8 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
         auth: &config.auth,
     };
     launch::run::<CoordSession>(launch, |node| {
-        let cluster =
-            Cluster::new(config.node_name.clone(), node).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cluster = Cluster::new(config.node_name.clone(), node, config.default_distribution)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Arc::new(cluster))
     })
     .await

@@ -70,11 +70,32 @@ pub struct Cluster {
     pub pool: Pool,
     /// The next node of ROUNDROBIN inserts.
     round_robin: AtomicUsize,
+    /// How a CREATE TABLE without DISTRIBUTE BY distributes.
+    default_distribution: DefaultDistribution,
+}
+
+/// How a table created without DISTRIBUTE BY is distributed (the coordinator's
+/// `default_distribution` setting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultDistribution {
+    /// HASH on the first primary-key column that can be a key, else on the first column
+    /// that can, else ROUNDROBIN (Postgres-XC's default).
+    #[default]
+    Hash,
+    /// REPLICATION: every row on every node.
+    Replication,
+    /// ROUNDROBIN: rows spread in turn.
+    RoundRobin,
 }
 
 impl Cluster {
     /// The cluster state of coordinator `name` over its local node.
-    pub fn new(name: String, local: Arc<Node>) -> Result<Cluster> {
+    pub fn new(
+        name: String,
+        local: Arc<Node>,
+        default_distribution: DefaultDistribution,
+    ) -> Result<Cluster> {
         let catalog = ClusterCatalog::open(local.mvcc.engine().clone())?;
         let pool = Pool::new(&name);
         let cluster = Cluster {
@@ -83,6 +104,7 @@ impl Cluster {
             catalog,
             pool,
             round_robin: AtomicUsize::new(0),
+            default_distribution,
         };
         // The pool starts with the catalog's nodes, as after a pgxc_pool_reload().
         cluster
@@ -118,6 +140,8 @@ struct RemotePart {
     /// The context it was last given (`SET TRANSACTION CONTEXT` text).
     context: String,
     wrote: bool,
+    /// Committed already, with the statement (a one-node implicit transaction).
+    ended: bool,
 }
 
 /// The local participant's state in a transaction.
@@ -162,6 +186,9 @@ pub struct CoordSession {
     local: Session,
     gtm_session: SessionId,
     txn: Option<Txn>,
+    /// How deep in statements the coordinator runs for a client's statement (an INSERT's
+    /// source query): only the client's own statement may end its transaction.
+    nesting: u32,
 }
 
 fn gtm_error(e: impl std::fmt::Display) -> SqlError {
@@ -443,6 +470,7 @@ impl CoordSession {
             cluster,
             local,
             txn: None,
+            nesting: 0,
         }
     }
 
@@ -539,6 +567,7 @@ impl CoordSession {
                         conn,
                         context: String::new(),
                         wrote: false,
+                        ended: false,
                     },
                 );
                 fresh.push(node.clone());
@@ -677,7 +706,7 @@ impl CoordSession {
 
     /// Sends `sql` (COMMIT or ROLLBACK) to every participant, errors logged.
     async fn end_all(&mut self, txn: &mut Txn, sql: &str) {
-        for (node, part) in txn.remotes.iter_mut() {
+        for (node, part) in txn.remotes.iter_mut().filter(|(_, p)| !p.ended) {
             if let Err(e) = remote::run(&part.conn.client, node, sql).await {
                 tracing::debug!(node, error = %e, "ending a remote transaction failed");
             }
@@ -693,7 +722,7 @@ impl CoordSession {
     /// `Ok(true)` once committed.
     async fn commit_one_phase(&mut self, txn: &mut Txn) -> Result<bool> {
         let mut writer = None;
-        for (node, part) in txn.remotes.iter_mut() {
+        for (node, part) in txn.remotes.iter_mut().filter(|(_, p)| !p.ended) {
             if part.wrote {
                 writer = Some(node.clone());
                 continue;
@@ -1068,9 +1097,8 @@ impl CoordSession {
         Ok(nodes)
     }
 
-    /// The locator of a new table: as given, or the default (HASH on the first primary-key
-    /// column that can be a key, else on the first column that can, else ROUNDROBIN).
-    fn locator(table: &Table, distribute: Option<&Distribute>) -> Result<Locator> {
+    /// The locator of a new table: as given, or the default ([`DefaultDistribution`]).
+    fn locator(&self, table: &Table, distribute: Option<&Distribute>) -> Result<Locator> {
         let column = |name: &str| {
             table.column_index(name).ok_or_else(|| {
                 SqlError::new(
@@ -1084,6 +1112,12 @@ impl CoordSession {
             Some(Distribute::RoundRobin) => Locator::RoundRobin,
             Some(Distribute::Hash(c)) => Locator::Hash(column(c)?),
             Some(Distribute::Modulo(c)) => Locator::Modulo(column(c)?),
+            None if self.cluster.default_distribution == DefaultDistribution::Replication => {
+                Locator::Replication
+            }
+            None if self.cluster.default_distribution == DefaultDistribution::RoundRobin => {
+                Locator::RoundRobin
+            }
             None => {
                 let hashable = |i: &usize| {
                     let c = &table.columns[*i];
@@ -1133,7 +1167,7 @@ impl CoordSession {
             .local
             .table(&name)?
             .ok_or_else(|| SqlError::internal(format!("table {name} vanished")))?;
-        let locator = Self::locator(&table, distribute)?;
+        let locator = self.locator(&table, distribute)?;
         self.cluster.catalog.put_class(
             &name,
             Some(Distribution {
@@ -1271,6 +1305,25 @@ impl CoordSession {
         }
         self.statement_context(write).await?;
         let sql = shipped.to_string();
+        // A statement that is its own transaction on one node commits in the same round trip.
+        let alone = !self.in_block()
+            && self.nesting == 0
+            && nodes.len() == 1
+            && self
+                .txn
+                .as_ref()
+                .is_some_and(|t| t.remotes.is_empty() && t.local.is_none());
+        if alone {
+            let answers = self
+                .ship(&nodes[0], &format!("{sql}; COMMIT"), write)
+                .await?;
+            if let Some(part) = self.txn.as_mut().and_then(|t| t.remotes.get_mut(&nodes[0])) {
+                part.ended = true;
+            }
+            let answer = first_answer(answers)?;
+            let rows = remote::parse_rows(answer.rows, &types)?;
+            return Ok(dml_result(ast, columns, rows, answer.count));
+        }
         let replicated_write = write && dist.locator == Locator::Replication;
         let mut answers = Vec::new();
         let mut rest = &nodes[..];
@@ -1687,7 +1740,10 @@ impl CoordSession {
     ) -> Result<(Vec<DataType>, Vec<Vec<Value>>)> {
         let ast = Arc::new(query);
         let stmt = Statement::Sql(ast.clone());
-        match Box::pin(self.sql(&stmt, &ast, &[], None)).await? {
+        self.nesting += 1;
+        let result = Box::pin(self.sql(&stmt, &ast, &[], None)).await;
+        self.nesting -= 1;
+        match result? {
             StatementResult::Rows { columns, rows, .. } => {
                 Ok((columns.into_iter().map(|c| c.data_type).collect(), rows))
             }

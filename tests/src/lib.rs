@@ -275,7 +275,7 @@ impl Datanode {
         Datanode::start_binary("rxc-coordinator", name, dir, addr, gtm, &[])
     }
 
-    fn start_binary(
+    pub fn start_binary(
         binary: &str,
         name: &str,
         dir: &Path,
@@ -346,6 +346,12 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a GTM, `datanodes` datanodes and a coordinator.
     pub fn start(label: &str, datanodes: usize) -> Cluster {
+        Cluster::start_with(label, datanodes, "")
+    }
+
+    /// As [`Cluster::start`], the coordinator with `coordinator_config` as its TOML
+    /// configuration file (e.g. `default_distribution = "replication"`).
+    pub fn start_with(label: &str, datanodes: usize, coordinator_config: &str) -> Cluster {
         let dir = TempDir::new(label);
         let gtm = Gtm::start("gtm", &dir.join("gtm"), &free_addr(), None);
         let dns = (1..=datanodes)
@@ -354,8 +360,17 @@ impl Cluster {
                 Datanode::start(&name, &dir.join(&name), &free_addr(), &gtm.addr)
             })
             .collect();
-        let coord =
-            Datanode::start_coordinator("coord1", &dir.join("coord1"), &free_addr(), &gtm.addr);
+        let config = dir.join("coord1.toml");
+        std::fs::write(&config, coordinator_config).expect("write the coordinator's config");
+        let config = config.to_string_lossy().into_owned();
+        let coord = Datanode::start_binary(
+            "rxc-coordinator",
+            "coord1",
+            &dir.join("coord1"),
+            &free_addr(),
+            &gtm.addr,
+            &["--config", &config],
+        );
         Cluster {
             dir,
             gtm,

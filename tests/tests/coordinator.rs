@@ -241,3 +241,117 @@ async fn nodes_distributed_tables_and_two_phase_commit() {
     // A node a table lives on cannot be dropped.
     assert_eq!(error_code(&c, "DROP NODE dn2").await, "2BP01");
 }
+
+/// Money moves between accounts on different datanodes in many concurrent two-node
+/// transactions (two-phase commit), while readers sum every balance in one snapshot across
+/// both nodes: the total never changes, so no reader ever sees a transfer half done — the
+/// debit committed on one node and the credit not yet on the other (ARCHITECTURE §3, atomic
+/// visibility). At the end every committed transfer is accounted for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfers_between_datanodes_are_never_half_visible() {
+    const ACCOUNTS: i64 = 20;
+    const START: i64 = 1000;
+    const WRITERS: usize = 4;
+    const TRANSFERS: usize = 60;
+    let cluster = Cluster::start("coord-transfers", 2);
+    let c = connect(&cluster.coord).await;
+    cluster.register(&c).await;
+    c.batch_execute(
+        "CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL) DISTRIBUTE BY HASH (id)",
+    )
+    .await
+    .unwrap();
+    let values: Vec<String> = (1..=ACCOUNTS).map(|i| format!("({i}, {START})")).collect();
+    c.batch_execute(&format!("INSERT INTO acct VALUES {}", values.join(", ")))
+        .await
+        .unwrap();
+    // Both datanodes hold accounts, so most transfers span the two.
+    let (on1, on2) = (
+        count_on(&c, "dn1", "acct").await,
+        count_on(&c, "dn2", "acct").await,
+    );
+    assert_eq!(on1 + on2, ACCOUNTS);
+    assert!(on1 > 0 && on2 > 0, "accounts on both nodes: {on1} + {on2}");
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let client = connect(&cluster.coord).await;
+        writers.push(tokio::spawn(async move {
+            let mut moved = 0i64;
+            for t in 0..TRANSFERS {
+                // Accounts in a fixed order (lower id first), so transfers queue on row locks
+                // instead of deadlocking across nodes.
+                let a = ((w * 7 + t * 3) as i64 % ACCOUNTS) + 1;
+                let b = ((w * 5 + t * 11 + 1) as i64 % ACCOUNTS) + 1;
+                if a == b {
+                    continue;
+                }
+                let (from, to) = (a.min(b), a.max(b));
+                let amount = (t % 9 + 1) as i64;
+                client
+                    .batch_execute(&format!(
+                        "BEGIN; \
+                         UPDATE acct SET balance = balance - {amount} WHERE id = {from}; \
+                         UPDATE acct SET balance = balance + {amount} WHERE id = {to}; \
+                         COMMIT"
+                    ))
+                    .await
+                    .unwrap_or_else(|e| panic!("transfer {from} -> {to}: {e}"));
+                moved += amount;
+            }
+            moved
+        }));
+    }
+    let mut readers = Vec::new();
+    for r in 0..2 {
+        let client = connect(&cluster.coord).await;
+        let done = done.clone();
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || reads < 5 {
+                // One reader in READ COMMITTED statements, one in REPEATABLE READ blocks.
+                let total: Vec<Vec<String>> = if r == 0 {
+                    rows(&client, "SELECT sum(balance), count(*) FROM acct").await
+                } else {
+                    let v = rows(
+                        &client,
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ; \
+                         SELECT sum(balance), count(*) FROM acct",
+                    )
+                    .await;
+                    let again = rows(&client, "SELECT sum(balance), count(*) FROM acct").await;
+                    client.batch_execute("COMMIT").await.unwrap();
+                    assert_eq!(v, again, "one snapshot for the whole transaction");
+                    v
+                };
+                assert_eq!(
+                    total,
+                    table(&[&[&(ACCOUNTS * START).to_string(), &ACCOUNTS.to_string()]]),
+                    "a reader saw a transfer half done (read {reads})"
+                );
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    let mut moved = 0;
+    for w in writers {
+        moved += w.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = 0;
+    for r in readers {
+        reads += r.await.unwrap();
+    }
+    assert!(moved > 0 && reads >= 10, "moved {moved}, reads {reads}");
+    // Every account's balance: the sum is unchanged and money really moved.
+    assert_eq!(
+        rows(&c, "SELECT sum(balance) FROM acct").await,
+        table(&[&[&(ACCOUNTS * START).to_string()]])
+    );
+    let changed: i64 = rows(&c, "SELECT count(*) FROM acct WHERE balance <> 1000").await[0][0]
+        .parse()
+        .unwrap();
+    assert!(changed > 0, "no balance changed");
+}
