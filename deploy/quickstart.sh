@@ -18,8 +18,12 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "quickstart: cargo not found; install the Rust toolchain first" >&2
     exit 1
 fi
-echo "==> building rxc (release)"
-cargo build --release -p rxc-gtm -p rxc-gtm-proxy -p rxc-datanode -p rxc-coordinator
+# RXC_QUICKSTART_BUILT=1: the release binaries were just built (tests/run.sh builds the whole
+# workspace first; building again with this package selection would recompile rxc's crates).
+if [[ "${RXC_QUICKSTART_BUILT:-}" != 1 ]]; then
+    echo "==> building rxc (release)"
+    cargo build --release -p rxc-gtm -p rxc-gtm-proxy -p rxc-datanode -p rxc-coordinator
+fi
 bin=$root/target/release
 
 free_port() {
