@@ -1349,6 +1349,28 @@ impl CoordSession {
         Ok(dml_result(ast, columns, rows, count))
     }
 
+    /// A read-only query shipped whole to `node`, which holds every row it reads.
+    async fn ship_whole(
+        &mut self,
+        stmt: &Statement,
+        ast: &Arc<ast::Statement>,
+        node: &str,
+        params: &[Value],
+        prepared: Option<Prepared>,
+    ) -> Result<StatementResult> {
+        let prepared = prepared.unwrap_or_else(|| Prepared {
+            param_types: vec![DataType::Unknown; params.len()],
+            slot: Arc::default(),
+        });
+        let (param_types, columns) = self.local.describe(stmt, &prepared).await?;
+        let types: Vec<DataType> = columns.iter().map(|c| c.data_type.clone()).collect();
+        let sql = with_params(ast, params, &param_types)?.to_string();
+        self.statement_context(false).await?;
+        let answer = self.ship_one(node, &sql, false).await?;
+        let rows = remote::parse_rows(answer.rows, &types)?;
+        Ok(dml_result(ast, columns, rows, answer.count))
+    }
+
     /// A read-only query run at the coordinator over the rows of its tables, fetched from
     /// their nodes (see [`crate::gather`]).
     async fn gather(
@@ -1860,6 +1882,11 @@ impl CoordSession {
                 n if n == tables.len()
                     && matches!(&**ast, ast::Statement::Query(q) if q.locks.is_empty()) =>
                 {
+                    // Replicated tables only, with a node holding them all: that node has
+                    // every row the query reads, so it answers the query whole.
+                    if let Some(node) = common_replica(&distributed, &contents) {
+                        return self.ship_whole(stmt, ast, &node, params, prepared).await;
+                    }
                     let param_types = match &prepared {
                         Some(p) => p.param_types.clone(),
                         None => vec![DataType::Unknown; params.len()],
@@ -1922,6 +1949,28 @@ fn for_datanodes(create: &ast::Statement, table: &Table) -> Result<ast::Statemen
         }
     }
     Ok(create)
+}
+
+/// The node a query over replicated tables only can read whole: one holding every table
+/// (its preferred node if it is one), if there is one.
+fn common_replica(tables: &[(Arc<Table>, Distribution)], contents: &Contents) -> Option<String> {
+    if tables
+        .iter()
+        .any(|(_, d)| d.locator != Locator::Replication)
+    {
+        return None;
+    }
+    let (_, first) = tables.first()?;
+    let common: Vec<String> = first
+        .nodes
+        .iter()
+        .filter(|n| tables.iter().all(|(_, d)| d.nodes.contains(n)))
+        .cloned()
+        .collect();
+    let preferred = common
+        .iter()
+        .find(|n| contents.nodes.get(*n).is_some_and(|d| d.preferred));
+    preferred.or(common.first()).cloned()
 }
 
 /// The command name of a DML statement, for messages.
