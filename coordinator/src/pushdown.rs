@@ -746,7 +746,6 @@ pub fn partial(stmt: &ast::Statement, table: &Table, names: &[String]) -> Option
             .collect(),
         vec![],
     );
-    let binding = binding_name(&select.from[0].relation, table);
     let mut reads_table = false;
     let check = |e: &ast::Expr, keep: &[String], reads: &mut bool| {
         let _ = ast::visit_expressions(e, |x| {
@@ -819,7 +818,6 @@ pub fn partial(stmt: &ast::Statement, table: &Table, names: &[String]) -> Option
             .join(", ");
         remote.push_str(&format!(" GROUP BY {g}"));
     }
-    let _ = binding;
     Some(Partial {
         remote,
         groups: groups.len(),

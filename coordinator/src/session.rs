@@ -1233,12 +1233,7 @@ impl CoordSession {
         params: &[Value],
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
-        let prepared = prepared.unwrap_or_else(|| Prepared {
-            param_types: vec![DataType::Unknown; params.len()],
-            slot: Arc::default(),
-        });
-        let (param_types, columns) = self.local.describe(stmt, &prepared).await?;
-        let types: Vec<DataType> = columns.iter().map(|c| c.data_type.clone()).collect();
+        let (param_types, columns, types) = self.describe_here(stmt, params, prepared).await?;
         let contents = self.cluster.catalog.snapshot();
         let write = !matches!(&**ast, ast::Statement::Query(_));
         let shipped = with_params(ast, params, &param_types)?;
@@ -1349,6 +1344,23 @@ impl CoordSession {
         Ok(dml_result(ast, columns, rows, count))
     }
 
+    /// A statement's parameter types, result columns and their types, as the local session
+    /// binds it (`prepared` when the client prepared it, else its parameters untyped).
+    async fn describe_here(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        prepared: Option<Prepared>,
+    ) -> Result<(Vec<DataType>, Vec<OutputColumn>, Vec<DataType>)> {
+        let prepared = prepared.unwrap_or_else(|| Prepared {
+            param_types: vec![DataType::Unknown; params.len()],
+            slot: Arc::default(),
+        });
+        let (param_types, columns) = self.local.describe(stmt, &prepared).await?;
+        let types = columns.iter().map(|c| c.data_type.clone()).collect();
+        Ok((param_types, columns, types))
+    }
+
     /// A read-only query shipped whole to `node`, which holds every row it reads.
     async fn ship_whole(
         &mut self,
@@ -1358,12 +1370,7 @@ impl CoordSession {
         params: &[Value],
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
-        let prepared = prepared.unwrap_or_else(|| Prepared {
-            param_types: vec![DataType::Unknown; params.len()],
-            slot: Arc::default(),
-        });
-        let (param_types, columns) = self.local.describe(stmt, &prepared).await?;
-        let types: Vec<DataType> = columns.iter().map(|c| c.data_type.clone()).collect();
+        let (param_types, columns, types) = self.describe_here(stmt, params, prepared).await?;
         let sql = with_params(ast, params, &param_types)?.to_string();
         self.statement_context(false).await?;
         let answer = self.ship_one(node, &sql, false).await?;
@@ -1719,10 +1726,10 @@ impl CoordSession {
             if !columns.iter().any(|n| n.value == *name) {
                 if let Some(default) = &table.columns[c].default {
                     // The default, once per row (each nextval its own value).
-                    let select = Arc::new(pushdown::parse_statement(&format!("SELECT {default}"))?);
+                    let select = pushdown::parse_statement(&format!("SELECT {default}"))?;
                     let ty = table.columns[c].data_type.clone();
                     for row in &mut literals {
-                        let (_, values) = self.query_rows((*select).clone()).await?;
+                        let (_, values) = self.query_rows(select.clone()).await?;
                         let value = values
                             .first()
                             .and_then(|r| r.first())

@@ -220,29 +220,36 @@ macro_rules! slt_files {
     };
 }
 
+/// Calls `$m!(args... <every own suite>)`: the one list of the own suites, for the
+/// single-node and the coordinator runs.
+macro_rules! with_own_suites {
+    ($m:ident!($($args:tt)*)) => {
+        $m!($($args)*
+            ddl_constraints,
+            dml_returning_conflict,
+            null_semantics,
+            types_casts,
+            operators_errors,
+            expression_depth,
+            joins,
+            subqueries,
+            aggregates_grouping,
+            set_operations,
+            order_limit_distinct,
+            ctes,
+            conditional_expressions,
+            string_functions,
+            math_functions,
+            date_functions,
+            transactions,
+        );
+    };
+}
+
 mod own {
     use super::*;
 
-    slt_files!(
-        OWN_SUITES, own_suite:
-        ddl_constraints,
-        dml_returning_conflict,
-        null_semantics,
-        types_casts,
-        operators_errors,
-        expression_depth,
-        joins,
-        subqueries,
-        aggregates_grouping,
-        set_operations,
-        order_limit_distinct,
-        ctes,
-        conditional_expressions,
-        string_functions,
-        math_functions,
-        date_functions,
-        transactions,
-    );
+    with_own_suites!(slt_files!(OWN_SUITES, own_suite:));
 
     #[test]
     fn own_files_all_have_tests() {
@@ -312,26 +319,7 @@ async fn own_suite_through_coordinator(name: &str) {
 mod coordinator {
     use super::*;
 
-    slt_files!(
-        COORDINATOR_SUITES, own_suite_through_coordinator:
-        ddl_constraints,
-        dml_returning_conflict,
-        null_semantics,
-        types_casts,
-        operators_errors,
-        expression_depth,
-        joins,
-        subqueries,
-        aggregates_grouping,
-        set_operations,
-        order_limit_distinct,
-        ctes,
-        conditional_expressions,
-        string_functions,
-        math_functions,
-        date_functions,
-        transactions,
-    );
+    with_own_suites!(slt_files!(COORDINATOR_SUITES, own_suite_through_coordinator:));
 
     #[test]
     fn own_files_all_run_through_the_coordinator() {
