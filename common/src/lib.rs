@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod datadir;
+pub mod failpoint;
 pub mod gtm;
 pub mod net;
 pub mod shutdown;

@@ -9,9 +9,10 @@
 //!
 //! Node DDL is local to the coordinator it runs on, as in Postgres-XC: it changes this catalog
 //! at once, and the pool follows at `pgxc_pool_reload()`. A table's distribution is written
-//! before its `CREATE TABLE` commits and removed after its `DROP TABLE` committed, so a
-//! committed table always has one; an entry left by a CREATE that rolled back names no table
-//! and is replaced by the next CREATE of that name.
+//! before its `CREATE TABLE` commits (and removed again if that transaction rolls back) and
+//! removed after its `DROP TABLE` committed, so a committed table always has one; entries a
+//! crash left naming no table are removed at startup. Every coordinator records the same
+//! distributions: table DDL runs on all of them in one transaction.
 
 use rxc_common::cluster::{Distribution, NodeDef, NodeGroup, NodeKind};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};

@@ -15,6 +15,7 @@
 //!   partial aggregates, ORDER BY with LIMIT).
 //! - [`pool`]: pooled connections to the datanodes, reloaded by `pgxc_pool_reload()`.
 //! - [`remote`]: the SQL text shipped with its transaction context, and the answers read back.
+//! - [`resolver`]: the in-doubt resolver, finishing two-phase commits of dead coordinators.
 //! - [`route`]: which datanodes a statement's rows live on.
 //! - [`session`]: a client's session — transactions across nodes, node DDL, table DDL,
 //!   shipping statements, two-phase commit.
@@ -24,5 +25,6 @@ pub mod gather;
 pub mod pool;
 pub mod pushdown;
 pub mod remote;
+pub mod resolver;
 pub mod route;
 pub mod session;

@@ -5,12 +5,14 @@ use clap::Parser;
 use rxc_common::auth::AuthConfig;
 use rxc_common::config::{self, LogFormat, ServerArgs};
 use rxc_common::net::{run_main, Runtime};
+use rxc_coordinator::resolver::{self, ResolverConfig};
 use rxc_coordinator::session::{Cluster, CoordSession, DefaultDistribution};
 use rxc_datanode::launch::{self, Launch};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// mimalloc, as on the datanode: many short-lived allocations (rows, plans, shipped SQL).
 #[global_allocator]
@@ -40,6 +42,11 @@ struct CoordinatorConfig {
     /// the primary key, else the first column that can be a key), `replication` or
     /// `roundrobin`.
     default_distribution: DefaultDistribution,
+    /// Pause between rounds of the in-doubt resolver, in milliseconds.
+    resolver_interval_ms: u64,
+    /// Age (ms) after which another coordinator's unfinished two-phase commit is taken for
+    /// orphaned and finished by this coordinator's resolver.
+    in_doubt_after_ms: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -54,6 +61,8 @@ impl Default for CoordinatorConfig {
             gc_interval_ms: 1000,
             auth: AuthConfig::default(),
             default_distribution: DefaultDistribution::Hash,
+            resolver_interval_ms: 2000,
+            in_doubt_after_ms: 10_000,
         }
     }
 }
@@ -90,7 +99,15 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     launch::run::<CoordSession>(launch, |node| {
         let cluster = Cluster::new(config.node_name.clone(), node, config.default_distribution)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Arc::new(cluster))
+        let cluster = Arc::new(cluster);
+        tokio::spawn(resolver::run(
+            cluster.clone(),
+            ResolverConfig {
+                interval: Duration::from_millis(config.resolver_interval_ms.max(10)),
+                in_doubt_after: Duration::from_millis(config.in_doubt_after_ms),
+            },
+        ));
+        Ok(cluster)
     })
     .await
 }

@@ -38,7 +38,7 @@ use crate::{gather, pushdown, route};
 use async_trait::async_trait;
 use rxc_common::cluster::{check_key_type, Distribution, Locator, NodeDef, NodeGroup, NodeKind};
 use rxc_common::gtm::client::GtmClient;
-use rxc_common::gtm::proto::SessionId;
+use rxc_common::gtm::proto::{Request as GtmRequest, Response as GtmResponse, SessionId};
 use rxc_common::sql::binder::object_name;
 use rxc_common::sql::catalog::{Column, Table};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
@@ -54,9 +54,9 @@ use rxc_datanode::sql::session::{
     dml_result, is_dml, isolation_from_modes, Node, Session, StatementResult,
 };
 use sqlparser::ast;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What every session of a coordinator shares.
 pub struct Cluster {
@@ -72,6 +72,12 @@ pub struct Cluster {
     round_robin: AtomicUsize,
     /// How a CREATE TABLE without DISTRIBUTE BY distributes.
     default_distribution: DefaultDistribution,
+    /// GIDs of two-phase commits this coordinator's sessions are running: the in-doubt
+    /// resolver leaves them alone ([`crate::resolver`]).
+    pub(crate) in_flight: Mutex<HashSet<String>>,
+    /// Distributions changed by prepared transactions of other coordinators, by GID: settled
+    /// when the transaction commits or rolls back here.
+    pending_classes: Mutex<HashMap<String, ClassChanges>>,
 }
 
 /// How a table created without DISTRIBUTE BY is distributed (the coordinator's
@@ -105,7 +111,10 @@ impl Cluster {
             pool,
             round_robin: AtomicUsize::new(0),
             default_distribution,
+            in_flight: Mutex::new(HashSet::new()),
+            pending_classes: Mutex::new(HashMap::new()),
         };
+        cluster.forget_stale_classes()?;
         // The pool starts with the catalog's nodes, as after a pgxc_pool_reload().
         cluster
             .pool
@@ -123,10 +132,103 @@ impl Cluster {
             .collect()
     }
 
-    fn gtm(&self) -> &GtmClient {
+    pub(crate) fn gtm(&self) -> &GtmClient {
         &self.local.gtm
     }
+
+    /// Removes distributions that name no table: left by a CREATE TABLE that rolled back, or
+    /// by a DROP TABLE that committed while this coordinator was down.
+    fn forget_stale_classes(&self) -> Result<()> {
+        let session = Session::new(self.local.clone());
+        for table in self.catalog.snapshot().classes.keys() {
+            if session.table(table)?.is_none() {
+                self.catalog.put_class(table, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The other coordinators: every DDL runs on them too.
+    fn peers(&self, contents: &Contents) -> Vec<String> {
+        contents
+            .nodes
+            .values()
+            .filter(|n| n.kind == NodeKind::Coordinator && n.name != self.name)
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// A session of this coordinator's own storage, as a coordinator's connection to a
+    /// datanode (it takes its transaction context from the statements).
+    pub(crate) fn local_session(&self) -> Session {
+        let mut local = Session::new(self.local.clone());
+        let _ = local.apply_startup_options("-c rxc.remotetype=coordinator");
+        local
+    }
 }
+
+/// The distributions a transaction recorded or made obsolete. A table's distribution is
+/// written when its CREATE TABLE runs (before the table commits) and must go again if the
+/// transaction rolls back; a dropped table's goes once the DROP committed.
+#[derive(Default)]
+struct ClassChanges {
+    created: Vec<String>,
+    dropped: Vec<String>,
+}
+
+impl ClassChanges {
+    fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.dropped.is_empty()
+    }
+
+    /// Settles the changes once the transaction ended (`committed` or not).
+    fn settle(self, catalog: &ClusterCatalog, committed: bool) -> Result<()> {
+        let obsolete = if committed {
+            self.dropped
+        } else {
+            self.created
+        };
+        for table in obsolete {
+            catalog.put_class(&table, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// Marks a GID as being committed by this coordinator while it lives.
+struct InFlight<'a> {
+    cluster: &'a Cluster,
+    gid: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(cluster: &'a Cluster, gid: &str) -> InFlight<'a> {
+        lock(&cluster.in_flight).insert(gid.to_string());
+        InFlight {
+            cluster,
+            gid: gid.to_string(),
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.cluster.in_flight).remove(&self.gid);
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The cluster-wide lock every DDL transaction holds (at the GTM), so DDL of different
+/// coordinators never interleaves.
+const DDL_LOCK: &str = "ddl";
+/// How long the DDL lock is leased per DDL statement (a coordinator that dies holding it
+/// loses it then).
+const DDL_LEASE_MS: u64 = 60_000;
+/// How long a DDL statement waits for the DDL lock when `lock_timeout` is 0.
+const DDL_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Cancel for Cluster {
     fn cancel(&self, pid: i32, secret: &[u8]) -> bool {
@@ -160,8 +262,10 @@ struct Txn {
     snapshot: Option<Snapshot>,
     local: Option<LocalPart>,
     remotes: BTreeMap<String, RemotePart>,
-    /// Distributions to remove once the transaction committed (dropped tables).
-    dropped: Vec<String>,
+    /// Distributions it recorded or dropped.
+    classes: ClassChanges,
+    /// Whether it holds the cluster-wide DDL lock.
+    ddl_locked: bool,
 }
 
 impl Txn {
@@ -174,7 +278,8 @@ impl Txn {
             snapshot: None,
             local: None,
             remotes: BTreeMap::new(),
-            dropped: Vec::new(),
+            classes: ClassChanges::default(),
+            ddl_locked: false,
         }
     }
 }
@@ -189,6 +294,11 @@ pub struct CoordSession {
     /// How deep in statements the coordinator runs for a client's statement (an INSERT's
     /// source query): only the client's own statement may end its transaction.
     nesting: u32,
+    /// A session of another coordinator running its DDL here (`rxc.remotetype=coordinator`):
+    /// statements run on the local storage as on a datanode.
+    peer: bool,
+    /// Peer sessions: distributions the current transaction recorded or dropped.
+    peer_classes: ClassChanges,
 }
 
 fn gtm_error(e: impl std::fmt::Display) -> SqlError {
@@ -461,16 +571,17 @@ fn bool_rows(column: &str, value: bool) -> StatementResult {
 impl CoordSession {
     /// A new session of coordinator `cluster`.
     pub fn new(cluster: Arc<Cluster>) -> CoordSession {
-        let mut local = Session::new(cluster.local.clone());
         // The local storage takes its context from this session, as a datanode from a
         // coordinator.
-        let _ = local.apply_startup_options("-c rxc.remotetype=coordinator");
+        let local = cluster.local_session();
         CoordSession {
             gtm_session: cluster.gtm().new_session(),
             cluster,
             local,
             txn: None,
             nesting: 0,
+            peer: false,
+            peer_classes: ClassChanges::default(),
         }
     }
 
@@ -696,11 +807,10 @@ impl CoordSession {
                 return Err(gtm_error(e));
             }
         }
-        if committed {
-            for table in &txn.dropped {
-                self.cluster.catalog.put_class(table, None)?;
-            }
+        if txn.ddl_locked {
+            let _ = gtm.unlock(DDL_LOCK, &self.ddl_holder()).await;
         }
+        std::mem::take(&mut txn.classes).settle(&self.cluster.catalog, committed)?;
         result.map(|_| ())
     }
 
@@ -786,6 +896,8 @@ impl CoordSession {
                 .await;
         }
         let gtm = self.cluster.gtm().clone();
+        let cluster = self.cluster.clone();
+        let _in_flight = InFlight::new(&cluster, &gid);
         if let Err(e) = gtm
             .prepare(gxid, &gid, participants.clone(), &self.cluster.name)
             .await
@@ -824,13 +936,29 @@ impl CoordSession {
                 Err(e) => failure = Some(e),
             }
         }
-        let commit = failure.is_none();
-        let decided = gtm.decide(&gid, commit).await;
-        if commit {
-            if let Err(e) = decided {
-                // Undecided: the prepared parts stay for the resolver (they hold their rows).
-                return Err(gtm_error(e));
+        rxc_common::failpoint::hit("coordinator-after-prepare");
+        let mut commit = failure.is_none();
+        if let Err(e) = gtm.decide(&gid, commit).await {
+            if commit {
+                // Another coordinator's resolver may have decided first (it took this
+                // transaction for one of a dead coordinator): its decision stands.
+                match gtm.call(GtmRequest::GetPrepared { gid: gid.clone() }).await {
+                    Ok(GtmResponse::PreparedOne(Some(t))) if t.decision == Some(true) => {}
+                    Ok(GtmResponse::PreparedOne(_)) => {
+                        commit = false;
+                        failure = Some(SqlError::new(
+                            sqlstate::TRANSACTION_ROLLBACK,
+                            format!("transaction {gid} was rolled back by the in-doubt resolver"),
+                        ));
+                    }
+                    // Undecided and the GTM unreachable: the prepared parts stay for the
+                    // resolver (they hold their rows).
+                    _ => return Err(gtm_error(e)),
+                }
             }
+        }
+        if commit {
+            rxc_common::failpoint::hit("coordinator-after-decide");
         }
         let finish = if commit {
             format!("COMMIT PREPARED '{gid}'")
@@ -1054,6 +1182,143 @@ impl CoordSession {
         }
     }
 
+    // --- DDL across coordinators ------------------------------------------------------------
+
+    fn ddl_holder(&self) -> String {
+        format!("{}:{}", self.cluster.name, self.gtm_session)
+    }
+
+    /// Takes (or renews) the cluster-wide DDL lock for the transaction, after
+    /// [`Self::statement_context`]: DDL waits for another coordinator's DDL transaction to
+    /// end, up to `lock_timeout` (a minute when unset), then fails with 55P03.
+    async fn ddl_lock(&mut self) -> Result<()> {
+        let holder = self.ddl_holder();
+        let timeout = match self.local.setting_ms("lock_timeout") {
+            0 => DDL_LOCK_WAIT,
+            ms => std::time::Duration::from_millis(ms),
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        let gtm = self.cluster.gtm().clone();
+        let mut pause = std::time::Duration::from_millis(2);
+        loop {
+            match gtm.lock(DDL_LOCK, &holder, DDL_LEASE_MS).await {
+                Ok(()) => break,
+                Err(e) if e.code == rxc_common::gtm::proto::ErrorCode::LockBusy => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(SqlError::new(
+                            sqlstate::LOCK_NOT_AVAILABLE,
+                            format!("could not obtain the cluster-wide DDL lock: {}", e.message),
+                        ));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(gtm_error(e)),
+            }
+        }
+        if let Some(txn) = &mut self.txn {
+            txn.ddl_locked = true;
+        }
+        Ok(())
+    }
+
+    /// Opens a DDL statement: its transaction with a GXID, and the DDL lock.
+    async fn ddl_context(&mut self) -> Result<()> {
+        self.statement_context(true).await?;
+        self.ddl_lock().await
+    }
+
+    /// Runs DDL `sql` on every other coordinator, in the transaction.
+    async fn ddl_on_peers(&mut self, sql: &str) -> Result<()> {
+        let peers = self.cluster.peers(&self.cluster.catalog.snapshot());
+        if peers.is_empty() {
+            return Ok(());
+        }
+        let jobs: Vec<(String, String)> = peers.into_iter().map(|p| (p, sql.to_string())).collect();
+        self.ship_all(&jobs, true).await?;
+        Ok(())
+    }
+
+    /// A statement of another coordinator's DDL transaction: run on the local storage as a
+    /// datanode runs a coordinator's statements; a CREATE TABLE records the distribution it
+    /// names, a DROP TABLE removes the table's once the transaction commits.
+    async fn peer_statement(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        prepared: Option<Prepared>,
+    ) -> Result<StatementResult> {
+        match stmt {
+            Statement::CreateTable {
+                create,
+                distribute,
+                to,
+            } => {
+                let ast::Statement::CreateTable(ct) = &**create else {
+                    return Err(SqlError::internal("not a CREATE TABLE"));
+                };
+                let name = object_name(&ct.name)?;
+                let result = self
+                    .local
+                    .execute(&Statement::Sql(create.clone()), &[], None)
+                    .await?;
+                let table = self
+                    .local
+                    .table(&name)?
+                    .ok_or_else(|| SqlError::internal(format!("table {name} vanished")))?;
+                let contents = self.cluster.catalog.snapshot();
+                let nodes = self.target_nodes(&contents, to.as_ref())?;
+                let locator = self.locator(&table, distribute.as_ref())?;
+                self.cluster
+                    .catalog
+                    .put_class(&name, Some(Distribution { locator, nodes }))?;
+                self.peer_classes.created.push(name);
+                Ok(result)
+            }
+            Statement::Sql(ast) => {
+                let result = self.local.execute(stmt, params, prepared).await?;
+                match &**ast {
+                    ast::Statement::Drop {
+                        object_type: ast::ObjectType::Table,
+                        names,
+                        ..
+                    } => {
+                        for n in names {
+                            self.peer_classes.dropped.push(object_name(n)?);
+                        }
+                    }
+                    ast::Statement::Commit { .. } | ast::Statement::Rollback { .. } => {
+                        let committed = matches!(&result, StatementResult::End(t) if t == "COMMIT");
+                        std::mem::take(&mut self.peer_classes)
+                            .settle(&self.cluster.catalog, committed)?;
+                    }
+                    _ => {}
+                }
+                Ok(result)
+            }
+            Statement::PrepareTransaction(gid) => {
+                let result = self.local.execute(stmt, params, prepared).await?;
+                let changes = std::mem::take(&mut self.peer_classes);
+                if !changes.is_empty() {
+                    lock(&self.cluster.pending_classes).insert(gid.clone(), changes);
+                }
+                Ok(result)
+            }
+            Statement::CommitPrepared(gid) | Statement::RollbackPrepared(gid) => {
+                let result = self.local.execute(stmt, params, prepared).await?;
+                let changes = lock(&self.cluster.pending_classes).remove(gid);
+                if let Some(changes) = changes {
+                    changes.settle(
+                        &self.cluster.catalog,
+                        matches!(stmt, Statement::CommitPrepared(_)),
+                    )?;
+                }
+                Ok(result)
+            }
+            _ => self.local.execute(stmt, params, prepared).await,
+        }
+    }
+
     // --- table DDL ------------------------------------------------------------------------
 
     /// The datanodes of a new table: `TO NODE (...)`, `TO GROUP g`, or every datanode.
@@ -1159,7 +1424,7 @@ impl CoordSession {
         }
         let contents = self.cluster.catalog.snapshot();
         let nodes = self.target_nodes(&contents, to)?;
-        self.statement_context(true).await?;
+        self.ddl_context().await?;
         let result = self
             .run_local(&Statement::Sql(create.clone()), &[], None, true)
             .await?;
@@ -1171,14 +1436,22 @@ impl CoordSession {
         self.cluster.catalog.put_class(
             &name,
             Some(Distribution {
-                locator,
+                locator: locator.clone(),
                 nodes: nodes.clone(),
             }),
         )?;
-        let sql = for_datanodes(create, &table)?.to_string();
-        for node in &nodes {
-            self.ship_one(node, &sql, true).await?;
+        if let Some(txn) = &mut self.txn {
+            txn.classes.created.push(name.clone());
         }
+        let sql = for_datanodes(create, &table)?.to_string();
+        let jobs: Vec<(String, String)> = nodes.iter().map(|n| (n.clone(), sql.clone())).collect();
+        self.ship_all(&jobs, true).await?;
+        // The other coordinators record the same distribution.
+        self.ddl_on_peers(&format!(
+            "{sql} {}",
+            distribute_sql(&table, &locator, &nodes)
+        ))
+        .await?;
         Ok(result)
     }
 
@@ -1205,17 +1478,19 @@ impl CoordSession {
                 }
             }
         }
-        self.statement_context(true).await?;
+        self.ddl_context().await?;
         let sql = ast.to_string();
-        for node in &nodes {
-            self.ship_one(node, &sql, true).await?;
+        let jobs: Vec<(String, String)> = nodes.iter().map(|n| (n.clone(), sql.clone())).collect();
+        self.ship_all(&jobs, true).await?;
+        if !matches!(&**ast, ast::Statement::Truncate(_)) {
+            self.ddl_on_peers(&sql).await?;
         }
         let result = self
             .run_local(&Statement::Sql(ast.clone()), &[], None, true)
             .await?;
         if matches!(&**ast, ast::Statement::Drop { .. }) {
             if let Some(txn) = &mut self.txn {
-                txn.dropped.extend(distributed);
+                txn.classes.dropped.extend(distributed);
             }
         }
         Ok(result)
@@ -1838,15 +2113,16 @@ impl CoordSession {
                     .iter()
                     .map(|n| n.name.clone())
                     .collect();
-                self.statement_context(true).await?;
+                self.ddl_context().await?;
                 let mut on_datanodes = (**ast).clone();
                 if let ast::Statement::Drop { if_exists, .. } = &mut on_datanodes {
                     *if_exists = true;
                 }
                 let sql = on_datanodes.to_string();
-                for node in &nodes {
-                    self.ship_one(node, &sql, true).await?;
-                }
+                let jobs: Vec<(String, String)> =
+                    nodes.iter().map(|n| (n.clone(), sql.clone())).collect();
+                self.ship_all(&jobs, true).await?;
+                self.ddl_on_peers(&ast.to_string()).await?;
                 return self.run_local(stmt, &[], None, true).await;
             }
             _ => {}
@@ -1917,6 +2193,19 @@ impl CoordSession {
         );
         self.local_statement(stmt, params, prepared, write).await
     }
+}
+
+/// `DISTRIBUTE BY ... TO NODE (...)` of a table, as another coordinator records it.
+fn distribute_sql(table: &Table, locator: &Locator, nodes: &[String]) -> String {
+    let column = |c: &usize| pushdown::quote(&table.columns[*c].name);
+    let by = match locator {
+        Locator::Replication => "REPLICATION".to_string(),
+        Locator::RoundRobin => "ROUNDROBIN".to_string(),
+        Locator::Hash(c) => format!("HASH ({})", column(c)),
+        Locator::Modulo(c) => format!("MODULO ({})", column(c)),
+    };
+    let nodes: Vec<String> = nodes.iter().map(|n| pushdown::quote(n)).collect();
+    format!("DISTRIBUTE BY {by} TO NODE ({})", nodes.join(", "))
 }
 
 /// The CREATE TABLE a table's datanodes run: serial columns become their integer type with
@@ -2157,6 +2446,7 @@ impl Backend for CoordSession {
             Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_check") => {
                 Ok((vec![], vec![bool_column("pgxc_pool_check")]))
             }
+            _ if self.peer => self.local.describe(stmt, prepared).await,
             _ => {
                 let described = self.local.describe(stmt, prepared).await;
                 self.fail_block_on(described)
@@ -2170,6 +2460,9 @@ impl Backend for CoordSession {
         params: &[Value],
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
+        if self.peer {
+            return self.peer_statement(stmt, params, prepared).await;
+        }
         let result = self.execute_statement(stmt, params, prepared).await;
         let ends = matches!(stmt, Statement::Sql(s) if matches!(&**s,
             ast::Statement::Commit { .. } | ast::Statement::Rollback { .. }));
@@ -2203,6 +2496,12 @@ impl Backend for CoordSession {
     }
 
     fn apply_startup_options(&mut self, options: &str) -> Result<()> {
-        self.local.apply_startup_options(options)
+        // `rxc.remotetype=coordinator` marks another coordinator's connection (a peer);
+        // the local storage takes its context from statements either way.
+        self.local.set_from_coordinator(false);
+        let applied = self.local.apply_startup_options(options);
+        self.peer = self.local.is_from_coordinator();
+        self.local.set_from_coordinator(true);
+        applied
     }
 }

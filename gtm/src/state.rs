@@ -98,6 +98,9 @@ pub struct GtmState {
     sequences: BTreeMap<String, Sequence>,
     nodes: BTreeMap<String, NodeInfo>,
     dedup: HashMap<ClientId, Dedup>,
+    /// Cluster-wide locks: name → (holder, lease end in microseconds since the epoch).
+    /// Not in the control file: after a restart every lock is free.
+    locks: BTreeMap<String, (String, i64)>,
     #[serde(skip)]
     persist_needed: bool,
 }
@@ -151,6 +154,7 @@ impl GtmState {
                 .map(|n| (n.name.clone(), n.clone()))
                 .collect(),
             dedup: HashMap::new(),
+            locks: BTreeMap::new(),
             persist_needed: false,
         };
         for txn in &control.prepared {
@@ -500,6 +504,29 @@ impl GtmState {
                 self.persist_needed = true;
                 Ok(Response::Ok)
             }
+            Request::Lock {
+                name,
+                holder,
+                lease_ms,
+            } => {
+                let lease_end = now_us.saturating_add((*lease_ms as i64).saturating_mul(1000));
+                match self.locks.get(name) {
+                    Some((other, until)) if other != holder && *until > now_us => Err(err(
+                        ErrorCode::LockBusy,
+                        format!("lock \"{name}\" is held by {other}"),
+                    )),
+                    _ => {
+                        self.locks.insert(name.clone(), (holder.clone(), lease_end));
+                        Ok(Response::Ok)
+                    }
+                }
+            }
+            Request::Unlock { name, holder } => {
+                if self.locks.get(name).is_some_and(|(h, _)| h == holder) {
+                    self.locks.remove(name);
+                }
+                Ok(Response::Ok)
+            }
             Request::Status { .. }
             | Request::Timestamp
             | Request::ListPrepared { .. }
@@ -727,5 +754,7 @@ pub fn request_name(request: &Request) -> &'static str {
         Request::ServerStatus => "ServerStatus",
         Request::Promote => "Promote",
         Request::Reconnect { .. } => "Reconnect",
+        Request::Lock { .. } => "Lock",
+        Request::Unlock { .. } => "Unlock",
     }
 }

@@ -12,6 +12,7 @@
 //! seq_create NAME [increment= min= max= start= cache= cycle]         seq_alter NAME [same, restart=]
 //! nextval NAME [id=N]                setval NAME VALUE [called=false] seq_get NAME
 //! seq_drop NAME                      seq_rename FROM TO
+//! lock NAME HOLDER lease=MS          unlock NAME HOLDER              wait MS (the clock moves on)
 //! crash                              (restart from the last durable control file)
 //! replay                             (a standby built from every command so far must equal us)
 //! state                              (next GXID, running set, global xmin)
@@ -315,6 +316,27 @@ impl goldenscript::Runner for Runner {
                     to: pos[1].to_string(),
                 },
             ),
+            "lock" => self.apply(
+                0,
+                id,
+                Request::Lock {
+                    name: pos[0].to_string(),
+                    holder: pos[1].to_string(),
+                    lease_ms: key_i64("lease")?.unwrap_or(1000) as u64,
+                },
+            ),
+            "unlock" => self.apply(
+                0,
+                id,
+                Request::Unlock {
+                    name: pos[0].to_string(),
+                    holder: pos[1].to_string(),
+                },
+            ),
+            "wait" => {
+                self.now += num(pos[0])? as i64 * 1000;
+                return Ok(format!("clock +{}ms", pos[0]));
+            }
             "crash" => {
                 self.state = GtmState::from_control(&self.durable);
                 self.image = rxc_common::gtm::proto::encode(&self.state);

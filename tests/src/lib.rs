@@ -283,6 +283,19 @@ impl Datanode {
         gtm: &str,
         extra: &[&str],
     ) -> Datanode {
+        Datanode::start_binary_env(binary, name, dir, addr, gtm, extra, &[])
+    }
+
+    /// As [`Datanode::start_binary`], with extra environment variables (e.g. `RXC_FAILPOINT`).
+    pub fn start_binary_env(
+        binary: &str,
+        name: &str,
+        dir: &Path,
+        addr: &str,
+        gtm: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Datanode {
         let dir_s = dir.to_string_lossy().into_owned();
         let mut args = vec![
             "--node-name",
@@ -295,7 +308,15 @@ impl Datanode {
             gtm,
         ];
         args.extend_from_slice(extra);
-        let process = Process::start(name, binary, &args, dir.with_extension("log"));
+        let mut command = Command::new(bin(binary));
+        command.args(&args).env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        );
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let process = Process::spawn(name, command, dir.with_extension("log"));
         wait_for_port(addr, Duration::from_secs(20));
         Datanode {
             addr: addr.to_string(),
@@ -340,7 +361,17 @@ pub struct Cluster {
     pub dir: TempDir,
     pub gtm: Gtm,
     pub dns: Vec<Datanode>,
-    pub coord: Datanode,
+    /// `coord1`, `coord2`, ...
+    pub coords: Vec<Datanode>,
+}
+
+/// How to start one coordinator of a [`Cluster`].
+#[derive(Clone, Copy, Default)]
+pub struct CoordinatorSpec<'a> {
+    /// Its TOML configuration file's text.
+    pub config: &'a str,
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl Cluster {
@@ -352,6 +383,22 @@ impl Cluster {
     /// As [`Cluster::start`], the coordinator with `coordinator_config` as its TOML
     /// configuration file (e.g. `default_distribution = "replication"`).
     pub fn start_with(label: &str, datanodes: usize, coordinator_config: &str) -> Cluster {
+        Cluster::start_coordinators(
+            label,
+            datanodes,
+            &[CoordinatorSpec {
+                config: coordinator_config,
+                env: &[],
+            }],
+        )
+    }
+
+    /// Starts a GTM, `datanodes` datanodes and one coordinator per spec.
+    pub fn start_coordinators(
+        label: &str,
+        datanodes: usize,
+        coordinators: &[CoordinatorSpec],
+    ) -> Cluster {
         let dir = TempDir::new(label);
         let gtm = Gtm::start("gtm", &dir.join("gtm"), &free_addr(), None);
         let dns = (1..=datanodes)
@@ -360,22 +407,67 @@ impl Cluster {
                 Datanode::start(&name, &dir.join(&name), &free_addr(), &gtm.addr)
             })
             .collect();
-        let config = dir.join("coord1.toml");
-        std::fs::write(&config, coordinator_config).expect("write the coordinator's config");
-        let config = config.to_string_lossy().into_owned();
-        let coord = Datanode::start_binary(
-            "rxc-coordinator",
-            "coord1",
-            &dir.join("coord1"),
-            &free_addr(),
-            &gtm.addr,
-            &["--config", &config],
-        );
+        let coords = coordinators
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let name = format!("coord{}", i + 1);
+                Cluster::start_coordinator(&dir, &gtm.addr, &name, &free_addr(), spec)
+            })
+            .collect();
         Cluster {
             dir,
             gtm,
             dns,
-            coord,
+            coords,
+        }
+    }
+
+    /// Starts (or restarts, on its data directory) coordinator `name` at `addr`.
+    pub fn start_coordinator(
+        dir: &TempDir,
+        gtm: &str,
+        name: &str,
+        addr: &str,
+        spec: &CoordinatorSpec,
+    ) -> Datanode {
+        let config = dir.join(&format!("{name}.toml"));
+        std::fs::write(&config, spec.config).expect("write the coordinator's config");
+        let config = config.to_string_lossy().into_owned();
+        Datanode::start_binary_env(
+            "rxc-coordinator",
+            name,
+            &dir.join(name),
+            addr,
+            gtm,
+            &["--config", &config],
+            spec.env,
+        )
+    }
+
+    /// The first coordinator.
+    pub fn coord(&self) -> &Datanode {
+        &self.coords[0]
+    }
+
+    /// Registers the datanodes and the other coordinators on every coordinator, and reloads
+    /// their pools.
+    pub async fn register_all(&self) {
+        for (i, coord) in self.coords.iter().enumerate() {
+            let c = sql::connect(coord).await;
+            for (j, other) in self.coords.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let (host, port) = other.host_port();
+                c.batch_execute(&format!(
+                    "CREATE NODE coord{} WITH (TYPE = 'coordinator', HOST = '{host}', PORT = {port})",
+                    j + 1
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("CREATE NODE coord{}: {e}", j + 1));
+            }
+            self.register(&c).await;
         }
     }
 

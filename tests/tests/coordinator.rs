@@ -21,7 +21,7 @@ async fn count_on(c: &Client, node: &str, table_name: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_distributed_tables_and_two_phase_commit() {
     let cluster = Cluster::start("coord", 2);
-    let c = connect(&cluster.coord).await;
+    let c = connect(cluster.coord()).await;
 
     // No datanodes yet: a table has nowhere to go.
     assert_eq!(
@@ -254,7 +254,7 @@ async fn transfers_between_datanodes_are_never_half_visible() {
     const WRITERS: usize = 4;
     const TRANSFERS: usize = 60;
     let cluster = Cluster::start("coord-transfers", 2);
-    let c = connect(&cluster.coord).await;
+    let c = connect(cluster.coord()).await;
     cluster.register(&c).await;
     c.batch_execute(
         "CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL) DISTRIBUTE BY HASH (id)",
@@ -276,7 +276,7 @@ async fn transfers_between_datanodes_are_never_half_visible() {
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..WRITERS {
-        let client = connect(&cluster.coord).await;
+        let client = connect(cluster.coord()).await;
         writers.push(tokio::spawn(async move {
             let mut moved = 0i64;
             for t in 0..TRANSFERS {
@@ -305,7 +305,7 @@ async fn transfers_between_datanodes_are_never_half_visible() {
     }
     let mut readers = Vec::new();
     for r in 0..2 {
-        let client = connect(&cluster.coord).await;
+        let client = connect(cluster.coord()).await;
         let done = done.clone();
         readers.push(tokio::spawn(async move {
             let mut reads = 0;

@@ -114,13 +114,13 @@ async fn run_on_cluster(
         2,
         &format!("default_distribution = \"{distribution}\"\n"),
     );
-    cluster.register(&connect(&cluster.coord).await).await;
-    let conninfo = cluster.coord.conninfo();
+    cluster.register(&connect(cluster.coord()).await).await;
+    let conninfo = cluster.coord().conninfo();
     let target = format!("rxc-coordinator ({distribution})");
     let mut run = slt::run_file(file, &target, &conninfo, protocol, options).await;
     if !run.passed() {
         let mut tail = String::new();
-        for node in std::iter::once(&cluster.coord).chain(&cluster.dns) {
+        for node in std::iter::once(cluster.coord()).chain(&cluster.dns) {
             let log = node.process.log();
             let lines: Vec<&str> = log.lines().collect();
             tail.push_str(&lines[lines.len().saturating_sub(LOG_TAIL_LINES / 3)..].join("\n"));

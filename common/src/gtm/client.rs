@@ -417,6 +417,30 @@ impl GtmClient {
         )
     }
 
+    /// Takes (or renews) cluster-wide lock `name` for `holder` for `lease_ms`; fails with
+    /// [`ErrorCode::LockBusy`](crate::gtm::proto::ErrorCode::LockBusy) while another holds it.
+    pub async fn lock(&self, name: &str, holder: &str, lease_ms: u64) -> Result<(), GtmError> {
+        expect_ok(
+            self.call(Request::Lock {
+                name: name.to_string(),
+                holder: holder.to_string(),
+                lease_ms,
+            })
+            .await?,
+        )
+    }
+
+    /// Releases lock `name` if `holder` holds it.
+    pub async fn unlock(&self, name: &str, holder: &str) -> Result<(), GtmError> {
+        expect_ok(
+            self.call(Request::Unlock {
+                name: name.to_string(),
+                holder: holder.to_string(),
+            })
+            .await?,
+        )
+    }
+
     /// Creates a sequence.
     pub async fn create_sequence(&self, name: &str, options: SeqOptions) -> Result<(), GtmError> {
         expect_ok(

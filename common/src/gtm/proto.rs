@@ -200,6 +200,17 @@ pub enum Request {
     Promote,
     /// Admin (proxy only): move to this GTM address now.
     Reconnect { address: String },
+
+    /// Take cluster-wide lock `name` for `holder` (e.g. the DDL lock of coordinators), or
+    /// renew it: granted when free, held by `holder`, or its lease of `lease_ms` ran out;
+    /// otherwise [`ErrorCode::LockBusy`]. Never waits: the caller retries.
+    Lock {
+        name: String,
+        holder: String,
+        lease_ms: u64,
+    },
+    /// Release lock `name` if `holder` holds it.
+    Unlock { name: String, holder: String },
 }
 
 impl Request {
@@ -384,6 +395,8 @@ pub enum ErrorCode {
     Io,
     /// A standby refuses promotion while its active GTM still streams to it.
     ActiveStillRunning,
+    /// A lock is held by another holder.
+    LockBusy,
 }
 
 impl ErrorCode {
@@ -402,6 +415,7 @@ impl ErrorCode {
             ErrorCode::NotActive => "57P03",
             ErrorCode::Io => "58030",
             ErrorCode::ActiveStillRunning => "55006",
+            ErrorCode::LockBusy => "55P03",
         }
     }
 }

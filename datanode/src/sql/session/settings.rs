@@ -52,9 +52,20 @@ impl Session {
         }
     }
 
+    /// Whether the session is a coordinator's connection (`rxc.remotetype=coordinator`):
+    /// transaction context comes with the statements.
+    pub fn is_from_coordinator(&self) -> bool {
+        self.from_coordinator
+    }
+
+    /// Makes the session a coordinator's connection, or a client's.
+    pub fn set_from_coordinator(&mut self, yes: bool) {
+        self.from_coordinator = yes;
+    }
+
     /// A setting in milliseconds (PostgreSQL's `lock_timeout`, `statement_timeout`,
     /// `deadlock_timeout`: a number of ms, or with a unit `ms`/`s`/`min`); 0 means none.
-    fn setting_ms(&self, name: &str) -> u64 {
+    pub fn setting_ms(&self, name: &str) -> u64 {
         let Some(v) = self.settings.get(name) else {
             return 0;
         };
