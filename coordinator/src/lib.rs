@@ -10,6 +10,7 @@
 //! the local half of DDL); the wire endpoint is the datanode's, over a [`session::CoordSession`].
 //!
 //! - [`catalog`]: nodes, node groups and table distributions, persisted.
+//! - [`deadlock`]: the detector of deadlocks across datanodes.
 //! - [`gather`]: queries that combine several nodes' rows, run at the coordinator.
 //! - [`pushdown`]: what a query over several nodes has each node do (filters, columns,
 //!   partial aggregates, ORDER BY with LIMIT).
@@ -21,6 +22,7 @@
 //!   shipping statements, two-phase commit.
 
 pub mod catalog;
+pub mod deadlock;
 pub mod gather;
 pub mod pool;
 pub mod pushdown;

@@ -5,6 +5,7 @@ use clap::Parser;
 use rxc_common::auth::AuthConfig;
 use rxc_common::config::{self, LogFormat, ServerArgs};
 use rxc_common::net::{run_main, Runtime};
+use rxc_coordinator::deadlock;
 use rxc_coordinator::resolver::{self, ResolverConfig};
 use rxc_coordinator::session::{Cluster, CoordSession, DefaultDistribution};
 use rxc_datanode::launch::{self, Launch};
@@ -47,6 +48,9 @@ struct CoordinatorConfig {
     /// Age (ms) after which another coordinator's unfinished two-phase commit is taken for
     /// orphaned and finished by this coordinator's resolver.
     in_doubt_after_ms: u64,
+    /// Pause between rounds of the detector of deadlocks across datanodes, in milliseconds
+    /// (a deadlock is broken after two rounds that saw it).
+    deadlock_check_ms: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -63,6 +67,7 @@ impl Default for CoordinatorConfig {
             default_distribution: DefaultDistribution::Hash,
             resolver_interval_ms: 2000,
             in_doubt_after_ms: 10_000,
+            deadlock_check_ms: 1000,
         }
     }
 }
@@ -106,6 +111,10 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 interval: Duration::from_millis(config.resolver_interval_ms.max(10)),
                 in_doubt_after: Duration::from_millis(config.in_doubt_after_ms),
             },
+        ));
+        tokio::spawn(deadlock::run(
+            cluster.clone(),
+            Duration::from_millis(config.deadlock_check_ms.max(10)),
         ));
         Ok(cluster)
     })

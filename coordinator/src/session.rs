@@ -767,9 +767,7 @@ impl CoordSession {
             }
             Err(e) => {
                 if explicit {
-                    if let Some(t) = &mut self.txn {
-                        t.failed = true;
-                    }
+                    self.fail_block().await;
                 } else {
                     let _ = self.finish(false).await;
                 }
@@ -2320,15 +2318,26 @@ fn is_utility(ast: &ast::Statement) -> bool {
 
 impl CoordSession {
     /// A failed statement fails the transaction block it ran in (until ROLLBACK).
-    fn fail_block_on<T>(&mut self, result: Result<T>) -> Result<T> {
-        if result.is_err() {
-            if let Some(t) = &mut self.txn {
-                if t.explicit {
-                    t.failed = true;
-                }
-            }
+    async fn fail_block_on<T>(&mut self, result: Result<T>) -> Result<T> {
+        if result.is_err() && self.in_block() {
+            self.fail_block().await;
         }
         result
+    }
+
+    /// Fails the transaction block: as in PostgreSQL, the transaction is rolled back at once
+    /// on every participant (its row locks released: a deadlock victim frees the rows the
+    /// others wait for), and the block stays failed, ignoring statements until it ends.
+    async fn fail_block(&mut self) {
+        let Some(isolation) = self.txn.as_ref().map(|t| t.isolation) else {
+            return;
+        };
+        if let Err(e) = self.finish(false).await {
+            tracing::debug!(error = %e, "rolling back a failed block");
+        }
+        let mut failed = Txn::new(true, isolation);
+        failed.failed = true;
+        self.txn = Some(failed);
     }
 
     async fn execute_statement(
@@ -2391,9 +2400,12 @@ impl CoordSession {
                 Ok(command("CLEAN CONNECTION"))
             }
             Statement::ExecuteDirect { nodes, query } => self.execute_direct(nodes, query).await,
-            Statement::TransactionContext(_) => Err(SqlError::new(
+            Statement::TransactionContext(_) | Statement::BreakDeadlock(_) => Err(SqlError::new(
                 sqlstate::INSUFFICIENT_PRIVILEGE,
-                "SET TRANSACTION CONTEXT is for a coordinator's connections to datanodes",
+                format!(
+                    "{} is for a coordinator's connections to datanodes",
+                    stmt.command_name()
+                ),
             )),
             Statement::Copy(_) => Err(SqlError::unsupported(
                 "COPY on a coordinator is not supported yet",
@@ -2449,7 +2461,7 @@ impl Backend for CoordSession {
             _ if self.peer => self.local.describe(stmt, prepared).await,
             _ => {
                 let described = self.local.describe(stmt, prepared).await;
-                self.fail_block_on(described)
+                self.fail_block_on(described).await
             }
         }
     }
@@ -2469,7 +2481,7 @@ impl Backend for CoordSession {
         if ends {
             result
         } else {
-            self.fail_block_on(result)
+            self.fail_block_on(result).await
         }
     }
 

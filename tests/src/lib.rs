@@ -358,11 +358,12 @@ impl SingleNode {
 /// A cluster in a fresh temporary directory: a GTM, datanodes `dn1`, `dn2`, ... and a
 /// coordinator `coord1`; [`Cluster::register`] makes the datanodes known to the coordinator.
 pub struct Cluster {
-    pub dir: TempDir,
     pub gtm: Gtm,
     pub dns: Vec<Datanode>,
     /// `coord1`, `coord2`, ...
     pub coords: Vec<Datanode>,
+    /// Last: removed after the processes are gone (and their logs shown, on a failure).
+    pub dir: TempDir,
 }
 
 /// How to start one coordinator of a [`Cluster`].

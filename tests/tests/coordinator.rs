@@ -355,3 +355,90 @@ async fn transfers_between_datanodes_are_never_half_visible() {
         .unwrap();
     assert!(changed > 0, "no balance changed");
 }
+
+/// Two transactions lock rows on different datanodes in opposite orders: each waits for the
+/// other on a different datanode, a cycle no datanode sees alone. The coordinator's detector
+/// breaks it within seconds — the younger transaction fails with 40P01 and is rolled back on
+/// every node — and the other one commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlock_across_datanodes_is_broken() {
+    let cluster = Cluster::start("coord-deadlock", 2);
+    let c = connect(cluster.coord()).await;
+    cluster.register(&c).await;
+    c.batch_execute("CREATE TABLE d (k int PRIMARY KEY, v int) DISTRIBUTE BY HASH (k)")
+        .await
+        .unwrap();
+    let values: Vec<String> = (1..=20).map(|i| format!("({i}, 0)")).collect();
+    c.batch_execute(&format!("INSERT INTO d VALUES {}", values.join(", ")))
+        .await
+        .unwrap();
+    let first_on = |node: &'static str| {
+        let c = &c;
+        async move {
+            rows(
+                c,
+                &format!("EXECUTE DIRECT ON ({node}) 'SELECT min(k) FROM d'"),
+            )
+            .await[0][0]
+                .parse::<i64>()
+                .unwrap()
+        }
+    };
+    let (a, b) = (first_on("dn1").await, first_on("dn2").await);
+
+    let t1 = connect(cluster.coord()).await;
+    let t2 = connect(cluster.coord()).await;
+    t1.batch_execute(&format!("BEGIN; UPDATE d SET v = 1 WHERE k = {a}"))
+        .await
+        .unwrap();
+    t2.batch_execute(&format!("BEGIN; UPDATE d SET v = 2 WHERE k = {b}"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let t1_second = format!("UPDATE d SET v = 1 WHERE k = {b}");
+    let both = async {
+        tokio::join!(t1.batch_execute(&t1_second), async {
+            // t1 waits on dn2 first, then t2 closes the cycle on dn1.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            t2.batch_execute(&format!("UPDATE d SET v = 2 WHERE k = {a}"))
+                .await
+        })
+    };
+    let Ok((r1, r2)) = tokio::time::timeout(std::time::Duration::from_secs(20), both).await else {
+        let mut waits = Vec::new();
+        for dn in &cluster.dns {
+            waits.push(rows(&connect(dn).await, "SELECT * FROM rxc_lock_waits").await);
+        }
+        panic!("the deadlock was not broken within 20 s; waits on the datanodes: {waits:?}");
+    };
+    let elapsed = started.elapsed();
+    let codes: Vec<String> = [&r1, &r2]
+        .iter()
+        .map(|r| match r {
+            Ok(()) => "ok".to_string(),
+            Err(e) => rxc_tests::sql::sqlstate(e),
+        })
+        .collect();
+    // t2 began later: its GXID is the younger, so it is the victim.
+    assert_eq!(codes, vec!["ok", "40P01"], "after {elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
+    t1.batch_execute("COMMIT").await.unwrap();
+    // t2's block is failed; its ROLLBACK undoes its first update too.
+    let t2_commit = t2.simple_query("COMMIT").await.unwrap();
+    assert!(matches!(
+        t2_commit.last(),
+        Some(tokio_postgres::SimpleQueryMessage::CommandComplete(_))
+    ));
+    assert_eq!(
+        rows(
+            &c,
+            &format!("SELECT k, v FROM d WHERE k IN ({a}, {b}) ORDER BY v, k")
+        )
+        .await
+        .iter()
+        .map(|r| r[1].clone())
+        .collect::<Vec<_>>(),
+        vec!["1", "1"],
+        "t1's two updates committed, t2's none"
+    );
+}

@@ -47,6 +47,10 @@ pub enum Statement {
     /// `SET TRANSACTION CONTEXT (GXID n, SNAPSHOT 'xmin:xmax:xip,...', GLOBAL_XMIN n)`: the
     /// transaction context a coordinator gives the next statement on a datanode.
     TransactionContext(Vec<GenericOption>),
+    /// `BREAK DEADLOCK gxid`: a coordinator's deadlock detector ends the lock wait of
+    /// transaction `gxid` on a datanode with 40P01 (it is the victim of a wait-for cycle
+    /// through several datanodes).
+    BreakDeadlock(u64),
     /// `CREATE NODE name WITH (TYPE = 'datanode', HOST = 'h', PORT = 15432, PRIMARY, PREFERRED)`:
     /// the options as written (`name [=] value`; the coordinator checks the names).
     CreateNode {
@@ -98,6 +102,7 @@ impl Statement {
             Statement::Copy(_) => "COPY",
             Statement::Maintenance { command, .. } => command,
             Statement::TransactionContext(_) => "SET TRANSACTION CONTEXT",
+            Statement::BreakDeadlock(_) => "BREAK DEADLOCK",
             Statement::CreateNode { .. } => "CREATE NODE",
             Statement::AlterNode { .. } => "ALTER NODE",
             Statement::DropNode { .. } => "DROP NODE",
@@ -231,6 +236,18 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
     if parse_words(parser, &["set", "transaction", "context"]) {
         let options = parse_generic_options(parser, false)?;
         return Ok(Statement::TransactionContext(options));
+    }
+    if parse_words(parser, &["break", "deadlock"]) {
+        let token = parser.next_token();
+        return match &token.token {
+            Token::Number(n, _) => n
+                .parse()
+                .map(Statement::BreakDeadlock)
+                .map_err(|_| ParserError::ParserError(format!("syntax error at or near \"{n}\""))),
+            other => Err(ParserError::ParserError(format!(
+                "syntax error at or near \"{other}\""
+            ))),
+        };
     }
     if let Some(statement) = parse_cluster_statement(parser)? {
         return Ok(statement);

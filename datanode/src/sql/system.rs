@@ -9,9 +9,13 @@
 //! - `pgxc_node`, `pgxc_group`, `pgxc_class`: the cluster catalog a coordinator keeps in
 //!   `meta` (`pgxc_node/<name>`, `pgxc_group/<name>`, `pgxc_class/<table>` entries, postcard
 //!   encoded [`rxc_common::cluster`] descriptors); empty on a datanode.
+//! - `rxc_lock_waits` (waiter, holder): the wait-for graph of this node's lock manager, each
+//!   waiting transaction's GXID and the GXID it waits for (a coordinator's deadlock detector
+//!   joins every datanode's).
 
 use super::catalog::storage_error;
 use crate::storage::keys::{Key, KeyPrefix};
+use crate::storage::locks::LockManager;
 use crate::storage::{Cf, Engine};
 use chrono::{DateTime, Utc};
 use rxc_common::cluster::{Distribution, NodeDef, NodeGroup};
@@ -29,6 +33,8 @@ pub const PGXC_NODE: u64 = 101;
 pub const PGXC_GROUP: u64 = 102;
 /// The id of `pgxc_class`.
 pub const PGXC_CLASS: u64 = 103;
+/// The id of `rxc_lock_waits`.
+pub const RXC_LOCK_WAITS: u64 = 104;
 
 /// The `meta` name prefix of a node's entry (`pgxc_node/<name>`).
 pub const NODE_ENTRY: &str = "pgxc_node/";
@@ -123,13 +129,14 @@ pub fn view(name: &str) -> Option<Table> {
                 ("nodeoids", Text),
             ],
         ),
+        "rxc_lock_waits" => view_table(RXC_LOCK_WAITS, name, &[("waiter", Int8), ("holder", Int8)]),
         _ => return None,
     })
 }
 
 /// Whether `table_id` is a system view.
 pub fn is_view(table_id: u64) -> bool {
-    (PG_PREPARED_XACTS..=PGXC_CLASS).contains(&table_id)
+    (PG_PREPARED_XACTS..=RXC_LOCK_WAITS).contains(&table_id)
 }
 
 /// The rows of a cluster catalog view: each `meta` entry under `prefix`, decoded and shown.
@@ -155,9 +162,16 @@ fn cluster_rows<T: serde::de::DeserializeOwned>(
 }
 
 /// The rows of system view `table_id`.
-pub fn rows(engine: &dyn Engine, table_id: u64) -> Result<Vec<Row>> {
+pub fn rows(engine: &dyn Engine, locks: &LockManager, table_id: u64) -> Result<Vec<Row>> {
     let text = |s: &str| Value::Text(s.to_string());
     match table_id {
+        RXC_LOCK_WAITS => {
+            return Ok(locks
+                .wait_for_graph()
+                .into_iter()
+                .map(|(w, h)| vec![Value::Int8(w.0 as i64), Value::Int8(h.0 as i64)])
+                .collect())
+        }
         PGXC_NODE => {
             return cluster_rows(engine, NODE_ENTRY, |_, n: NodeDef| {
                 vec![

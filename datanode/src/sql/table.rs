@@ -307,7 +307,7 @@ impl TxnStorage<'_> {
 impl Storage for TxnStorage<'_> {
     fn scan(&mut self, table: &Table) -> Result<Vec<(RowId, Row)>> {
         if system::is_view(table.id) {
-            let rows = system::rows(&**self.txn.engine(), table.id)?;
+            let rows = system::rows(&**self.txn.engine(), self.txn.locks(), table.id)?;
             return Ok((0..).map(|i| vec![Value::Int8(i)]).zip(rows).collect());
         }
         let rows = self.txn.scan(table.id).map_err(mvcc_error)?;

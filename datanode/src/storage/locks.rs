@@ -56,7 +56,7 @@
 use super::mvcc::{MvccError, Result};
 use rxc_common::txn::Gxid;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -217,6 +217,8 @@ struct WaitState {
     epoch: u64,
     /// The wait-for graph: each waiting transaction and the one it waits for.
     waits_for: HashMap<Gxid, Gxid>,
+    /// Waiters chosen to break a deadlock across datanodes ([`LockManager::break_wait`]).
+    victims: HashSet<Gxid>,
 }
 
 /// The lock manager of one datanode's MVCC layer: row latches, the wait-for graph and the
@@ -291,6 +293,19 @@ impl LockManager {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Ends the wait of `waiter` with [`MvccError::Deadlock`]: a coordinator's deadlock
+    /// detector found it in a wait-for cycle through several datanodes (no one datanode sees
+    /// such a cycle). Returns whether `waiter` was waiting here.
+    pub fn break_wait(&self, waiter: Gxid) -> bool {
+        let mut state = self.state();
+        if !state.waits_for.contains_key(&waiter) {
+            return false;
+        }
+        state.victims.insert(waiter);
+        self.finished.notify_all();
+        true
+    }
+
     /// Wakes every waiter: a transaction has finished (or prepared). Call after its status is
     /// written.
     pub fn transaction_finished(&self) {
@@ -343,6 +358,14 @@ impl LockManager {
             if let Some(e) = options.interruption(start, now) {
                 break Err(e);
             }
+            if state.victims.remove(&waiter) {
+                break Err(MvccError::Deadlock {
+                    detail: format!(
+                        "Process {waiter} waits for ShareLock on transaction {holder}; a wait-for \
+                         cycle through several datanodes leads back to it."
+                    ),
+                });
+            }
             if now >= deadlock_check {
                 if let Some(cycle) = find_cycle(&state.waits_for, waiter) {
                     break Err(MvccError::Deadlock {
@@ -368,6 +391,7 @@ impl LockManager {
             }
         };
         state.waits_for.remove(&waiter);
+        state.victims.remove(&waiter);
         result
     }
 }

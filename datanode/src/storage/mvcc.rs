@@ -468,6 +468,11 @@ impl Mvcc {
         &self.engine
     }
 
+    /// The lock manager (waits and the wait-for graph).
+    pub fn locks(&self) -> &Arc<LockManager> {
+        &self.locks
+    }
+
     /// The lock manager (who waits for whom).
     pub fn lock_manager(&self) -> &Arc<LockManager> {
         &self.locks
@@ -804,6 +809,11 @@ impl Transaction {
     /// The engine the transaction reads and writes.
     pub fn engine(&self) -> &Arc<dyn Engine> {
         &self.engine
+    }
+
+    /// The lock manager of the node.
+    pub fn locks(&self) -> &Arc<LockManager> {
+        &self.locks
     }
 
     /// The transaction's GXID (`None` for a read-only one).

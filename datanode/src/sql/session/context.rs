@@ -105,6 +105,23 @@ impl Session {
         Ok(StatementResult::Command("SET".into()))
     }
 
+    /// `BREAK DEADLOCK gxid`: only a coordinator's connection may send it (its deadlock
+    /// detector); a transaction that is not waiting here is left alone.
+    pub(super) fn break_deadlock(&mut self, gxid: u64) -> Result<StatementResult> {
+        if !self.from_coordinator {
+            return Err(SqlError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                "BREAK DEADLOCK is accepted only on a coordinator's connection \
+                 (startup option -c rxc.remotetype=coordinator)",
+            ));
+        }
+        let broken = self.node.mvcc.locks().break_wait(Gxid(gxid));
+        if broken {
+            tracing::info!(gxid, "lock wait ended to break a deadlock across datanodes");
+        }
+        Ok(StatementResult::Command("BREAK DEADLOCK".into()))
+    }
+
     /// Opens the statement's transaction state from the coordinator's context (no GTM
     /// round trip): a writer from its GXID, a reader from its snapshot.
     pub(super) fn apply_coordinator_context(&mut self, write: bool) -> Result<()> {

@@ -407,6 +407,7 @@ impl Session {
             Statement::Copy(_)
             | Statement::Maintenance { .. }
             | Statement::TransactionContext(_)
+            | Statement::BreakDeadlock(_)
             | Statement::CreateNode { .. }
             | Statement::AlterNode { .. }
             | Statement::DropNode { .. }
@@ -427,6 +428,7 @@ impl Session {
             Statement::Copy(copy) => return self.start_copy(copy).await,
             Statement::Maintenance { command, tables } => return self.maintenance(command, tables),
             Statement::TransactionContext(options) => return self.set_context(options),
+            Statement::BreakDeadlock(gxid) => return self.break_deadlock(*gxid),
             Statement::CreateNode { .. }
             | Statement::AlterNode { .. }
             | Statement::DropNode { .. }
