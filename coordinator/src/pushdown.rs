@@ -16,6 +16,7 @@
 //! Everything here works on the statement after its parameters were replaced by typed
 //! literals ([`crate::remote::with_params`]), and produces SQL text.
 
+use rxc_common::cluster::{Distribution, Locator};
 use rxc_common::sql::binder::{ident_name, object_name};
 use rxc_common::sql::catalog::Table;
 use rxc_common::sql::error::{Result, SqlError};
@@ -45,6 +46,146 @@ const VOLATILE: &[&str] = &[
 
 /// The aggregates that split into partial aggregates.
 const SPLITTABLE: &[&str] = &["count", "sum", "min", "max", "avg"];
+
+/// The datanodes on which query `stmt` over `tables` (each with its distribution; every
+/// table the query names) can run whole, each node joining only its own rows, so that the
+/// nodes' answers together are the query's rows (before any aggregation, ordering or limit):
+/// the tables distributed by HASH or MODULO alike — same nodes, same key type — and joined on
+/// their distribution keys (equalities in inner joins' ON, in WHERE, or in the ON of a LEFT
+/// JOIN of a distributed table), the others replicated on every one of those nodes and never
+/// the preserved side of an outer join. `None` when that does not hold.
+pub fn colocated(stmt: &ast::Statement, tables: &[(&Table, &Distribution)]) -> Option<Vec<String>> {
+    let ast::Statement::Query(query) = stmt else {
+        return None;
+    };
+    let ast::SetExpr::Select(select) = &*query.body else {
+        return None;
+    };
+    if query.with.is_some() || !query.locks.is_empty() {
+        return None;
+    }
+    if tables.iter().any(|(t, _)| occurrences(stmt, &t.name) != 1) {
+        return None;
+    }
+    let plain: Vec<&Table> = tables.iter().map(|(t, _)| *t).collect();
+    let bindings = from_bindings(select, &plain);
+    if bindings.len() != tables.len() || bindings.iter().any(|(_, t)| t.is_none()) {
+        return None;
+    }
+    let index_of = |t: &Table| tables.iter().position(|(x, _)| x.name == t.name);
+    let key = |i: usize| match tables[i].1.locator {
+        Locator::Hash(c) | Locator::Modulo(c) => Some(c),
+        _ => None,
+    };
+    let distributed: Vec<usize> = (0..tables.len()).filter(|&i| key(i).is_some()).collect();
+    let &lead = distributed.first()?;
+    let (lead_table, lead_dist) = tables[lead];
+    let lead_type = &lead_table.columns[key(lead)?].data_type;
+    for (i, (t, d)) in tables.iter().enumerate() {
+        let fits = match (&d.locator, &lead_dist.locator) {
+            (Locator::Replication, _) => lead_dist.nodes.iter().all(|n| d.nodes.contains(n)),
+            (Locator::Hash(c), Locator::Hash(_)) | (Locator::Modulo(c), Locator::Modulo(_)) => {
+                d.nodes == lead_dist.nodes && t.columns[*c].data_type == *lead_type
+            }
+            _ => false,
+        };
+        if !fits || (key(i).is_none() && d.locator != Locator::Replication) {
+            return None;
+        }
+    }
+    // The column a reference names: (table, column).
+    let column_of = |e: &ast::Expr| -> Option<(usize, usize)> {
+        match e {
+            ast::Expr::Identifier(i) => {
+                let name = ident_name(i);
+                let mut found = tables
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, (t, _))| t.column_index(&name).map(|c| (k, c)));
+                let first = found.next()?;
+                found.next().is_none().then_some(first)
+            }
+            ast::Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let binding = ident_name(&parts[0]);
+                let (_, t) = bindings.iter().find(|(b, _)| *b == binding)?;
+                let k = index_of(t.as_ref()?)?;
+                Some((k, tables[k].0.column_index(&ident_name(&parts[1]))?))
+            }
+            _ => None,
+        }
+    };
+    // An equality of two distributed tables' keys: the two tables.
+    let key_tie = |e: &ast::Expr| -> Option<(usize, usize)> {
+        let ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Eq,
+            right,
+        } = e
+        else {
+            return None;
+        };
+        let ((a, ca), (b, cb)) = (column_of(left)?, column_of(right)?);
+        (key(a) == Some(ca) && key(b) == Some(cb)).then_some((a, b))
+    };
+    // The conditions that tie rows of two tables together on one node.
+    let mut ties: Vec<&ast::Expr> = select.selection.iter().flat_map(conjuncts).collect();
+    let table_of = |factor: &ast::TableFactor| match factor {
+        ast::TableFactor::Table { name, .. } => object_name(name)
+            .ok()
+            .and_then(|n| tables.iter().position(|(t, _)| t.name == n)),
+        _ => None,
+    };
+    for from in &select.from {
+        let mut before = vec![table_of(&from.relation)?];
+        for join in &from.joins {
+            let right = table_of(&join.relation)?;
+            let on: Vec<&ast::Expr> = match join_constraint(&join.join_operator) {
+                Some(ast::JoinConstraint::On(e)) => conjuncts(e),
+                Some(ast::JoinConstraint::None) => Vec::new(),
+                _ => return None,
+            };
+            match &join.join_operator {
+                op if is_inner(op) => ties.extend(on),
+                ast::JoinOperator::Left(_) | ast::JoinOperator::LeftOuter(_) => {
+                    // The right side is optional: replicated, it is whole on every node;
+                    // distributed, its ON must tie its key to a distributed table's key on
+                    // the preserved side (so its matches are on that row's node).
+                    if key(right).is_some() {
+                        let tied = on.iter().filter_map(|e| key_tie(e)).any(|(a, b)| {
+                            (a == right && before.contains(&b))
+                                || (b == right && before.contains(&a))
+                        });
+                        if !tied {
+                            return None;
+                        }
+                        ties.extend(on);
+                    }
+                }
+                _ => return None,
+            }
+            before.push(right);
+        }
+    }
+    let mut group: Vec<usize> = (0..tables.len()).collect();
+    fn root(group: &mut [usize], mut i: usize) -> usize {
+        while group[i] != i {
+            group[i] = group[group[i]];
+            i = group[i];
+        }
+        i
+    }
+    for (a, b) in ties.iter().filter_map(|e| key_tie(e)) {
+        let (ra, rb) = (root(&mut group, a), root(&mut group, b));
+        group[ra] = rb;
+    }
+    let lead_root = root(&mut group, lead);
+    for &i in &distributed {
+        if root(&mut group, i) != lead_root {
+            return None;
+        }
+    }
+    Some(lead_dist.nodes.clone())
+}
 
 /// Parses SQL text built here (or by the rest of the coordinator) into one statement.
 pub fn parse_statement(sql: &str) -> Result<ast::Statement> {
@@ -622,10 +763,12 @@ impl VisitorMut for Splitter<'_> {
     }
 }
 
-/// Splits one-table aggregate query `stmt` on `table` (its output columns named `names`),
-/// if it has that shape: one table, no joins, no CTE, aggregates that split, GROUP BY plain
-/// expressions (positions allowed), no window functions or subqueries.
-pub fn partial(stmt: &ast::Statement, table: &Table, names: &[String]) -> Option<Partial> {
+/// Splits aggregate query `stmt` over `tables` (its output columns named `names`), if it has
+/// that shape: one table without joins — or, when the caller made sure they are co-located
+/// ([`colocated`]: each node joins only its own rows), the tables joined in its FROM — no
+/// CTE, aggregates that split, GROUP BY plain expressions (positions allowed), no window
+/// functions or subqueries.
+pub fn partial(stmt: &ast::Statement, tables: &[&Table], names: &[String]) -> Option<Partial> {
     let ast::Statement::Query(query) = stmt else {
         return None;
     };
@@ -635,9 +778,13 @@ pub fn partial(stmt: &ast::Statement, table: &Table, names: &[String]) -> Option
     if query.with.is_some()
         || !query.locks.is_empty()
         || query.fetch.is_some()
-        || select.from.len() != 1
-        || !select.from[0].joins.is_empty()
-        || !matches!(select.from[0].relation, ast::TableFactor::Table { .. })
+        || select.from.is_empty()
+        || tables.len() == 1 && (select.from.len() != 1 || !select.from[0].joins.is_empty())
+        || select
+            .from
+            .iter()
+            .flat_map(|f| std::iter::once(&f.relation).chain(f.joins.iter().map(|j| &j.relation)))
+            .any(|f| !matches!(f, ast::TableFactor::Table { .. }))
         || !matches!(select.distinct, None | Some(ast::Distinct::Distinct))
         || select.top.is_some()
         || select.into.is_some()
@@ -679,7 +826,9 @@ pub fn partial(stmt: &ast::Statement, table: &Table, names: &[String]) -> Option
                 _ => g.clone(),
             },
             ast::Expr::Identifier(i)
-                if table.column_index(&ident_name(i)).is_none()
+                if tables
+                    .iter()
+                    .all(|t| t.column_index(&ident_name(i)).is_none())
                     && names.contains(&ident_name(i)) =>
             {
                 let k = names.iter().position(|n| *n == ident_name(i))?;
@@ -806,7 +955,13 @@ pub fn partial(stmt: &ast::Statement, table: &Table, names: &[String]) -> Option
         .map(|(j, c)| format!("{c} AS __rxc_c{j}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut remote = format!("SELECT {list} FROM {}", select.from[0].relation);
+    let from = select
+        .from
+        .iter()
+        .map(|f| f.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut remote = format!("SELECT {list} FROM {from}");
     if let Some(w) = &select.selection {
         remote.push_str(&format!(" WHERE {w}"));
     }
@@ -1031,7 +1186,7 @@ mod tests {
         )
         .unwrap();
         let names: Vec<String> = ["b", "count", "sum", "avg", "max"].map(String::from).into();
-        let p = partial(&stmt, &t, &names).expect("splits");
+        let p = partial(&stmt, &[&t], &names).expect("splits");
         assert_eq!(
             p.remote,
             "SELECT b AS __rxc_c0, count(*) AS __rxc_c1, sum(a) AS __rxc_c2, sum(d) AS __rxc_c3, \
@@ -1074,7 +1229,122 @@ mod tests {
                 unreachable!()
             };
             let names: Vec<String> = (0..s.projection.len()).map(|i| format!("c{i}")).collect();
-            assert!(partial(&stmt, &t, &names).is_none(), "{sql}");
+            assert!(partial(&stmt, &[&t], &names).is_none(), "{sql}");
         }
+    }
+
+    fn dist(locator: Locator, nodes: &[&str]) -> Distribution {
+        Distribution {
+            locator,
+            nodes: nodes.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn colocated_joins_run_whole_on_each_node() {
+        let o = table("o", &[("id", DataType::Int4), ("cust", DataType::Int4)]);
+        let l = table("l", &[("oid", DataType::Int4), ("qty", DataType::Int4)]);
+        let c = table("c", &[("cid", DataType::Int4), ("name", DataType::Text)]);
+        let x = table("x", &[("xid", DataType::Int8)]);
+        let both = ["dn1", "dn2"];
+        let hash = |c| dist(Locator::Hash(c), &both);
+        let repl = dist(Locator::Replication, &both);
+        let on = |sql: &str, tables: &[(&Table, &Distribution)]| {
+            colocated(&parse_statement(sql).unwrap(), tables)
+        };
+        let nodes = Some(vec!["dn1".to_string(), "dn2".to_string()]);
+        let (ho, hl, hx) = (hash(0), hash(0), hash(0));
+        let ol = [(&o, &ho), (&l, &hl)];
+        // Joined on both distribution keys: in ON, in WHERE, through aliases, with LEFT JOIN.
+        for sql in [
+            "SELECT * FROM o JOIN l ON o.id = l.oid",
+            "SELECT o.cust, sum(qty) FROM o, l WHERE l.oid = o.id AND qty > 1 GROUP BY o.cust",
+            "SELECT a.id FROM o AS a INNER JOIN l AS b ON b.oid = a.id",
+            "SELECT * FROM o LEFT JOIN l ON o.id = l.oid AND l.qty > 0",
+        ] {
+            assert_eq!(on(sql, &ol), nodes, "{sql}");
+        }
+        // Not on the keys, outer joins the wrong way, another key type.
+        for sql in [
+            "SELECT * FROM o JOIN l ON o.cust = l.oid",
+            "SELECT * FROM o, l",
+            "SELECT * FROM o RIGHT JOIN l ON o.id = l.oid",
+            "SELECT * FROM o FULL JOIN l ON o.id = l.oid",
+            "SELECT * FROM o LEFT JOIN l ON o.cust = l.oid",
+            "SELECT * FROM o JOIN l ON o.id = l.oid FOR UPDATE",
+        ] {
+            assert_eq!(on(sql, &ol), None, "{sql}");
+        }
+        assert_eq!(
+            on(
+                "SELECT * FROM o JOIN x ON o.id = x.xid",
+                &[(&o, &ho), (&x, &hx)]
+            ),
+            None,
+            "int4 and int8 keys hash differently"
+        );
+        // Different nodes or locators are not co-located.
+        let elsewhere = dist(Locator::Hash(0), &["dn1", "dn3"]);
+        let modulo = dist(Locator::Modulo(0), &both);
+        for other in [&elsewhere, &modulo] {
+            assert_eq!(
+                on(
+                    "SELECT * FROM o JOIN l ON o.id = l.oid",
+                    &[(&o, &ho), (&l, other)]
+                ),
+                None
+            );
+        }
+        // A replicated table joins anything, but is never the preserved side of an outer join.
+        let oc = [(&o, &ho), (&c, &repl)];
+        assert_eq!(on("SELECT * FROM o JOIN c ON o.cust = c.cid", &oc), nodes);
+        assert_eq!(
+            on("SELECT * FROM o LEFT JOIN c ON o.cust = c.cid", &oc),
+            nodes
+        );
+        assert_eq!(
+            on("SELECT * FROM c LEFT JOIN o ON o.cust = c.cid", &oc),
+            None
+        );
+        let partly = dist(Locator::Replication, &["dn1"]);
+        assert_eq!(
+            on(
+                "SELECT * FROM o JOIN c ON o.cust = c.cid",
+                &[(&o, &ho), (&c, &partly)]
+            ),
+            None,
+            "a replicated table missing from a node"
+        );
+        // Three tables: two co-located on the key, one replicated.
+        let three = [(&o, &ho), (&l, &hl), (&c, &repl)];
+        assert_eq!(
+            on(
+                "SELECT c.name, count(*) FROM o JOIN l ON l.oid = o.id JOIN c ON c.cid = o.cust GROUP BY c.name",
+                &three
+            ),
+            nodes
+        );
+    }
+
+    #[test]
+    fn partial_aggregates_over_a_colocated_join() {
+        let o = table("o", &[("id", DataType::Int4), ("cust", DataType::Int4)]);
+        let l = table("l", &[("oid", DataType::Int4), ("qty", DataType::Int4)]);
+        let stmt = parse_statement(
+            "SELECT o.cust, sum(l.qty), count(*) FROM o JOIN l ON o.id = l.oid WHERE l.qty > 0 GROUP BY o.cust ORDER BY 1",
+        )
+        .unwrap();
+        let names: Vec<String> = ["cust", "sum", "count"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let p = partial(&stmt, &[&o, &l], &names).expect("splits");
+        assert_eq!(
+            p.remote,
+            "SELECT o.cust AS __rxc_c0, sum(l.qty) AS __rxc_c1, count(*) AS __rxc_c2 \
+             FROM o JOIN l ON o.id = l.oid WHERE l.qty > 0 GROUP BY o.cust"
+        );
+        // One table still means one table, without joins.
+        assert!(partial(&stmt, &[&o], &names).is_none());
     }
 }

@@ -1567,7 +1567,7 @@ impl CoordSession {
                 let mut dist = dist.clone();
                 dist.nodes = nodes;
                 return self
-                    .gather(ast, vec![(table.clone(), dist)], params, &param_types)
+                    .gather(ast, vec![(table.clone(), dist)], None, params, &param_types)
                     .await;
             }
         }
@@ -1634,29 +1634,38 @@ impl CoordSession {
         Ok((param_types, columns, types))
     }
 
-    /// A read-only query shipped whole to `node`, which holds every row it reads.
+    /// A read-only query shipped whole to each of `nodes`, whose answers together are its
+    /// rows: one node holding every row it reads, or the nodes of a co-located join.
     async fn ship_whole(
         &mut self,
         stmt: &Statement,
         ast: &Arc<ast::Statement>,
-        node: &str,
+        nodes: &[String],
         params: &[Value],
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
         let (param_types, columns, types) = self.describe_here(stmt, params, prepared).await?;
         let sql = with_params(ast, params, &param_types)?.to_string();
         self.statement_context(false).await?;
-        let answer = self.ship_one(node, &sql, false).await?;
-        let rows = remote::parse_rows(answer.rows, &types)?;
-        Ok(dml_result(ast, columns, rows, answer.count))
+        let jobs: Vec<(String, String)> = nodes.iter().map(|n| (n.clone(), sql.clone())).collect();
+        let mut rows = Vec::new();
+        let mut count = 0;
+        for answers in self.ship_all(&jobs, false).await? {
+            let answer = first_answer(answers)?;
+            count += answer.count;
+            rows.extend(remote::parse_rows(answer.rows, &types)?);
+        }
+        Ok(dml_result(ast, columns, rows, count))
     }
 
     /// A read-only query run at the coordinator over the rows of its tables, fetched from
     /// their nodes (see [`crate::gather`]).
+    /// `colocated`: the nodes on which the tables' join runs whole ([`pushdown::colocated`]).
     async fn gather(
         &mut self,
         ast: &Arc<ast::Statement>,
         tables: Vec<(Arc<Table>, Distribution)>,
+        colocated: Option<Vec<String>>,
         params: &[Value],
         param_types: &[DataType],
     ) -> Result<StatementResult> {
@@ -1673,11 +1682,17 @@ impl CoordSession {
             Locator::Replication => vec![route::read_node(dist, &contents.nodes)],
             _ => dist.nodes.clone(),
         };
-        // One table, aggregated: partial aggregates on the nodes, combined here.
-        if let [(table, dist)] = tables.as_slice() {
+        // One table or a co-located join, aggregated: partial aggregates on the nodes,
+        // combined here.
+        let partial_nodes = match (tables.as_slice(), colocated) {
+            ([(_, dist)], _) => Some(nodes_of(dist)),
+            (_, colocated) => colocated,
+        };
+        if let Some(nodes) = partial_nodes {
             let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-            if let Some((partial, types)) = self.split_aggregate(&shipped, table, &names) {
-                let jobs: Vec<(String, String)> = nodes_of(dist)
+            let all: Vec<&Table> = tables.iter().map(|(t, _)| &**t).collect();
+            if let Some((partial, types)) = self.split_aggregate(&shipped, &all, &names) {
+                let jobs: Vec<(String, String)> = nodes
                     .into_iter()
                     .map(|n| (n, partial.remote.clone()))
                     .collect();
@@ -1771,10 +1786,10 @@ impl CoordSession {
     fn split_aggregate(
         &self,
         stmt: &ast::Statement,
-        table: &Table,
+        tables: &[&Table],
         names: &[String],
     ) -> Option<(pushdown::Partial, Vec<DataType>)> {
-        let partial = pushdown::partial(stmt, table, names)?;
+        let partial = pushdown::partial(stmt, tables, names)?;
         let remote = pushdown::parse_statement(&partial.remote).ok()?;
         let lookup = |name: &str| self.local.table(name);
         let bound = gather::bind(&lookup, &remote, &[]).ok()?;
@@ -2166,13 +2181,28 @@ impl CoordSession {
                     // Replicated tables only, with a node holding them all: that node has
                     // every row the query reads, so it answers the query whole.
                     if let Some(node) = common_replica(&distributed, &contents) {
-                        return self.ship_whole(stmt, ast, &node, params, prepared).await;
+                        return self.ship_whole(stmt, ast, &[node], params, prepared).await;
+                    }
+                    // A co-located join: every node joins its own rows.
+                    let pairs: Vec<(&Table, &Distribution)> =
+                        distributed.iter().map(|(t, d)| (&**t, d)).collect();
+                    let colocated = if has_subquery(ast) {
+                        None
+                    } else {
+                        pushdown::colocated(ast, &pairs)
+                    };
+                    if let (Some(nodes), ast::Statement::Query(q)) = (&colocated, &**ast) {
+                        if !needs_combining(q) {
+                            return self.ship_whole(stmt, ast, nodes, params, prepared).await;
+                        }
                     }
                     let param_types = match &prepared {
                         Some(p) => p.param_types.clone(),
                         None => vec![DataType::Unknown; params.len()],
                     };
-                    return self.gather(ast, distributed, params, &param_types).await;
+                    return self
+                        .gather(ast, distributed, colocated, params, &param_types)
+                        .await;
                 }
                 _ => {
                     return Err(SqlError::unsupported(

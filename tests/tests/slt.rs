@@ -232,6 +232,7 @@ macro_rules! with_own_suites {
             operators_errors,
             expression_depth,
             joins,
+            colocated_joins,
             subqueries,
             aggregates_grouping,
             set_operations,
