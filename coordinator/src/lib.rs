@@ -10,6 +10,7 @@
 //! the local half of DDL); the wire endpoint is the datanode's, over a [`session::CoordSession`].
 //!
 //! - [`catalog`]: nodes, node groups and table distributions, persisted.
+//! - [`copy`]: COPY FROM STDIN into distributed tables, in routed batches; COPY TO STDOUT.
 //! - [`deadlock`]: the detector of deadlocks across datanodes.
 //! - [`gather`]: queries that combine several nodes' rows, run at the coordinator.
 //! - [`pushdown`]: what a query over several nodes has each node do (filters, columns,
@@ -22,6 +23,7 @@
 //!   shipping statements, two-phase commit.
 
 pub mod catalog;
+pub mod copy;
 pub mod deadlock;
 pub mod gather;
 pub mod pool;

@@ -299,6 +299,8 @@ pub struct CoordSession {
     peer: bool,
     /// Peer sessions: distributions the current transaction recorded or dropped.
     peer_classes: ClassChanges,
+    /// A COPY FROM STDIN into a distributed table in progress.
+    copy_in: Option<crate::copy::CopyIn>,
 }
 
 fn gtm_error(e: impl std::fmt::Display) -> SqlError {
@@ -582,6 +584,7 @@ impl CoordSession {
             nesting: 0,
             peer: false,
             peer_classes: ClassChanges::default(),
+            copy_in: None,
         }
     }
 
@@ -1177,6 +1180,153 @@ impl CoordSession {
                 rows: remote::parse_rows(rows, &types)?,
                 tag: "SELECT".into(),
             })
+        }
+    }
+
+    // --- COPY -------------------------------------------------------------------------------
+
+    /// `COPY`: into or out of a distributed table through the coordinator
+    /// ([`crate::copy`]); a table of the coordinator's own on its local storage.
+    async fn start_copy(
+        &mut self,
+        stmt: &Statement,
+        copy: &parser::CopyStatement,
+    ) -> Result<StatementResult> {
+        let table_name = match &copy.source {
+            ast::CopySource::Table { table_name, .. } => Some(object_name(table_name)?),
+            ast::CopySource::Query(_) => None,
+        };
+        let contents = self.cluster.catalog.snapshot();
+        let distributed = match &table_name {
+            Some(t) => contents.classes.contains_key(t) && self.local.table(t)?.is_some(),
+            // COPY (query) TO: the query says which tables it reads.
+            None => true,
+        };
+        if !distributed {
+            return self.local.execute(stmt, &[], None).await;
+        }
+        match (copy.to, &copy.target) {
+            (false, ast::CopyTarget::Stdin) | (true, ast::CopyTarget::Stdout) => {}
+            _ => {
+                return Err(SqlError::unsupported(
+                    "COPY to or from a server file or program is not supported; use COPY ... \
+                     FROM STDIN or TO STDOUT (psql's \\copy)",
+                ))
+            }
+        }
+        let query = match &copy.source {
+            ast::CopySource::Table {
+                table_name,
+                columns,
+            } => {
+                let list = if columns.is_empty() {
+                    "*".to_string()
+                } else {
+                    columns
+                        .iter()
+                        .map(|c| pushdown::quote(&rxc_common::sql::binder::ident_name(c)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "SELECT {list} FROM {}",
+                    pushdown::quote(&object_name(table_name)?)
+                )
+            }
+            ast::CopySource::Query(q) => q.to_string(),
+        };
+        if copy.to {
+            let query = Arc::new(pushdown::parse_statement(&query)?);
+            let result = self
+                .sql(&Statement::Sql(query.clone()), &query, &[], None)
+                .await;
+            let result = self.end_statement(result).await?;
+            let StatementResult::Rows { columns, rows, .. } = result else {
+                return Err(SqlError::internal("COPY query returned no rows"));
+            };
+            let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+            let format = rxc_common::sql::copy::CopyFormat::from_options(&copy.options, &names)?;
+            let mut lines = Vec::with_capacity(rows.len() + 1);
+            if format.header {
+                let mut header = Vec::new();
+                let fields: Vec<Option<String>> = names.iter().cloned().map(Some).collect();
+                format.encode_row(&fields, &mut header);
+                lines.push(header);
+            }
+            for row in &rows {
+                let fields: Vec<Option<String>> = row.iter().map(Value::to_text).collect();
+                let mut line = Vec::new();
+                format.encode_row(&fields, &mut line);
+                lines.push(line);
+            }
+            return Ok(StatementResult::CopyOut {
+                columns: names.len(),
+                csv: format.csv,
+                lines,
+            });
+        }
+        let table_name = table_name.ok_or_else(|| SqlError::internal("COPY FROM a query"))?;
+        let table = self.local.table(&table_name)?.ok_or_else(|| {
+            SqlError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{table_name}\" does not exist"),
+            )
+        })?;
+        let columns: Vec<String> = match &copy.source {
+            ast::CopySource::Table { columns, .. } if !columns.is_empty() => {
+                let names: Vec<String> = columns
+                    .iter()
+                    .map(rxc_common::sql::binder::ident_name)
+                    .collect();
+                for n in &names {
+                    if table.column_index(n).is_none() {
+                        return Err(SqlError::new(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!("column \"{n}\" of relation \"{table_name}\" does not exist"),
+                        ));
+                    }
+                }
+                names
+            }
+            _ => table.columns.iter().map(|c| c.name.clone()).collect(),
+        };
+        let format = rxc_common::sql::copy::CopyFormat::from_options(&copy.options, &columns)?;
+        let csv = format.csv;
+        let width = columns.len();
+        self.copy_in = Some(crate::copy::CopyIn::new(
+            table.name.clone(),
+            columns,
+            format,
+        ));
+        Ok(StatementResult::CopyIn {
+            columns: width,
+            csv,
+        })
+    }
+
+    /// Inserts the COPY's pending rows, routed as an INSERT; an error stops the COPY.
+    async fn copy_batch(&mut self) {
+        let Some(copy) = &mut self.copy_in else {
+            return;
+        };
+        let batch = match copy.take_batch() {
+            Ok(Some(b)) => b,
+            Ok(None) => return,
+            Err(e) => {
+                copy.fail(e, 0);
+                return;
+            }
+        };
+        let (insert, line) = batch;
+        let insert = Arc::new(insert);
+        // A statement inside the COPY's: the COPY ends the transaction, not the batch.
+        self.nesting += 1;
+        let result = self
+            .sql(&Statement::Sql(insert.clone()), &insert, &[], None)
+            .await;
+        self.nesting -= 1;
+        if let (Err(e), Some(copy)) = (result, &mut self.copy_in) {
+            copy.fail(e, line);
         }
     }
 
@@ -2437,9 +2587,7 @@ impl CoordSession {
                     stmt.command_name()
                 ),
             )),
-            Statement::Copy(_) => Err(SqlError::unsupported(
-                "COPY on a coordinator is not supported yet",
-            )),
+            Statement::Copy(copy) => self.start_copy(stmt, copy).await,
             Statement::Maintenance { .. } => self.local.execute(stmt, params, prepared).await,
             Statement::CreateTable {
                 create,
@@ -2516,15 +2664,44 @@ impl Backend for CoordSession {
     }
 
     async fn copy_data(&mut self, data: &[u8]) {
-        self.local.copy_data(data).await
+        match &mut self.copy_in {
+            Some(copy) => {
+                if copy.feed(data) {
+                    self.copy_batch().await;
+                }
+            }
+            None => self.local.copy_data(data).await,
+        }
     }
 
     async fn copy_done(&mut self) -> Result<StatementResult> {
-        self.local.copy_done().await
+        let Some(copy) = &mut self.copy_in else {
+            return self.local.copy_done().await;
+        };
+        copy.finish();
+        self.copy_batch().await;
+        let copy = self
+            .copy_in
+            .take()
+            .ok_or_else(|| SqlError::internal("no COPY in progress"))?;
+        let result = match copy.error {
+            Some(e) => Err(e),
+            None => Ok(StatementResult::Command(format!("COPY {}", copy.rows))),
+        };
+        let result = self.end_statement(result).await;
+        self.fail_block_on(result).await
     }
 
     async fn copy_fail(&mut self, message: &str) -> SqlError {
-        self.local.copy_fail(message).await
+        if self.copy_in.take().is_none() {
+            return self.local.copy_fail(message).await;
+        }
+        let e = SqlError::new(
+            sqlstate::QUERY_CANCELED,
+            format!("COPY from stdin failed: {message}"),
+        );
+        let failed = self.end_statement::<()>(Err(e.clone())).await;
+        failed.err().unwrap_or(e)
     }
 
     async fn close(&mut self) {

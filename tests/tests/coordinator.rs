@@ -442,3 +442,159 @@ async fn deadlock_across_datanodes_is_broken() {
         "t1's two updates committed, t2's none"
     );
 }
+
+async fn copy_in(client: &Client, sql: &str, data: String) -> Result<u64, tokio_postgres::Error> {
+    use futures::SinkExt;
+    let sink = client.copy_in::<_, bytes::Bytes>(sql).await?;
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from(data)).await?;
+    sink.finish().await
+}
+
+/// COPY FROM STDIN through the coordinator: rows routed in batches to the datanode their
+/// hash picks (every node for a replicated table), in text and CSV; a bad row fails the
+/// whole COPY on every node; COPY TO STDOUT reads them all back; `pgbench -i` loads its
+/// tables through the coordinator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_routes_rows_to_their_datanodes() {
+    let cluster = Cluster::start("coord-copy", 2);
+    let c = connect(cluster.coord()).await;
+    cluster.register(&c).await;
+    c.batch_execute(
+        "CREATE TABLE t (k int PRIMARY KEY, v text) DISTRIBUTE BY HASH (k); \
+         CREATE TABLE r (k int PRIMARY KEY, v text) DISTRIBUTE BY REPLICATION",
+    )
+    .await
+    .unwrap();
+    let data: String = (1..=2500)
+        .map(|i| {
+            if i % 100 == 0 {
+                format!("{i}\t\\N\n")
+            } else {
+                format!("{i}\tv{i}\n")
+            }
+        })
+        .collect();
+    assert_eq!(copy_in(&c, "COPY t FROM STDIN", data).await.unwrap(), 2500);
+    assert_eq!(
+        rows(&c, "SELECT count(*), count(v), sum(k) FROM t").await,
+        table(&[&["2500", "2475", "3126250"]])
+    );
+    let (on1, on2) = (
+        count_on(&c, "dn1", "t").await,
+        count_on(&c, "dn2", "t").await,
+    );
+    assert_eq!(on1 + on2, 2500);
+    assert!(on1 > 0 && on2 > 0, "{on1} + {on2}");
+    // Each row is where the hash says: point queries (routed to one node) find every row.
+    for k in [1, 77, 1234, 2499] {
+        assert_eq!(
+            rows(&c, &format!("SELECT v FROM t WHERE k = {k}")).await,
+            table(&[&[&format!("v{k}")]])
+        );
+    }
+
+    // CSV with a header into a replicated table: every node has every row.
+    let csv: String = std::iter::once("k,v\n".to_string())
+        .chain((1..=100).map(|i| format!("{i},\"r,{i}\"\n")))
+        .collect();
+    assert_eq!(
+        copy_in(
+            &c,
+            "COPY r (k, v) FROM STDIN WITH (FORMAT csv, HEADER)",
+            csv
+        )
+        .await
+        .unwrap(),
+        100
+    );
+    assert_eq!(count_on(&c, "dn1", "r").await, 100);
+    assert_eq!(count_on(&c, "dn2", "r").await, 100);
+    assert_eq!(
+        rows(&c, "SELECT v FROM r WHERE k = 7").await,
+        table(&[&["r,7"]])
+    );
+
+    // A bad value far into the data: nothing of this COPY is left anywhere.
+    let bad: String = (5001..=7000)
+        .map(|i| {
+            if i == 6500 {
+                "x\ty\n".to_string()
+            } else {
+                format!("{i}\tw\n")
+            }
+        })
+        .collect();
+    let e = copy_in(&c, "COPY t FROM STDIN", bad).await.unwrap_err();
+    assert_eq!(rxc_tests::sql::sqlstate(&e), "22P02", "{e}");
+    // A duplicate key on one datanode fails it too.
+    let dup = "3000\ta\n3001\tb\n3000\tc\n".to_string();
+    let e = copy_in(&c, "COPY t FROM STDIN", dup).await.unwrap_err();
+    assert_eq!(rxc_tests::sql::sqlstate(&e), "23505", "{e}");
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM t").await,
+        table(&[&["2500"]])
+    );
+
+    // In a block, rolled back with it.
+    c.batch_execute("BEGIN").await.unwrap();
+    copy_in(&c, "COPY t FROM STDIN", "9001\tz\n9002\tz\n".to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM t WHERE v = 'z'").await,
+        table(&[&["2"]])
+    );
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM t").await,
+        table(&[&["2500"]])
+    );
+
+    // COPY TO STDOUT gathers every node's rows.
+    let out = {
+        use futures::TryStreamExt;
+        let stream = c.copy_out("COPY t (k) TO STDOUT").await.unwrap();
+        let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+        chunks.concat()
+    };
+    let mut ks: Vec<i64> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    ks.sort();
+    assert_eq!(ks, (1..=2500).collect::<Vec<i64>>());
+
+    // pgbench -i through the coordinator.
+    let (host, port) = cluster.coord().host_port();
+    let out = std::process::Command::new("pgbench")
+        .args([
+            "-i",
+            "-s",
+            "1",
+            "-h",
+            &host,
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "postgres",
+        ])
+        .output()
+        .expect("pgbench");
+    assert!(
+        out.status.success(),
+        "pgbench -i: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        rows(&c, "SELECT count(*), sum(abalance) FROM pgbench_accounts").await,
+        table(&[&["100000", "0"]])
+    );
+    let (a1, a2) = (
+        count_on(&c, "dn1", "pgbench_accounts").await,
+        count_on(&c, "dn2", "pgbench_accounts").await,
+    );
+    assert!(a1 > 0 && a2 > 0 && a1 + a2 == 100000, "{a1} + {a2}");
+}
