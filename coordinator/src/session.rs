@@ -301,6 +301,9 @@ pub struct CoordSession {
     peer_classes: ClassChanges,
     /// A COPY FROM STDIN into a distributed table in progress.
     copy_in: Option<crate::copy::CopyIn>,
+    /// While an EXPLAIN runs its statement: the plan's lines so far (nothing is shipped; each
+    /// shipment is recorded instead and answered with no rows).
+    explain: Option<Vec<String>>,
 }
 
 fn gtm_error(e: impl std::fmt::Display) -> SqlError {
@@ -585,6 +588,7 @@ impl CoordSession {
             peer: false,
             peer_classes: ClassChanges::default(),
             copy_in: None,
+            explain: None,
         }
     }
 
@@ -666,6 +670,9 @@ impl CoordSession {
         jobs: &[(String, String)],
         write: bool,
     ) -> Result<Vec<Vec<Answer>>> {
+        if let Some(lines) = &mut self.explain {
+            return Ok(explain_shipment(lines, jobs, write));
+        }
         let (context, isolation) = self.context()?;
         let txn = self
             .txn
@@ -1869,6 +1876,9 @@ impl CoordSession {
                     checks: Vec::new(),
                 });
                 let combine = partial.combine(&types)?;
+                self.explain_line(format!(
+                    "Coordinator: combine the partial aggregates: {combine}"
+                ));
                 let lookup = |name: &str| {
                     Ok((name == pushdown::PARTIAL_TABLE).then(|| partial_table.clone()))
                 };
@@ -1923,11 +1933,62 @@ impl CoordSession {
                 }
             }
         }
+        self.explain_line(format!(
+            "Coordinator: run the query over the fetched rows: {shipped}"
+        ));
         let output = gather::run(&bound, params, &mut fetched)?;
         Ok(StatementResult::Rows {
             columns,
             rows: output.rows,
             tag: "SELECT".into(),
+        })
+    }
+
+    fn explain_line(&mut self, line: String) {
+        if let Some(lines) = &mut self.explain {
+            lines.push(line);
+        }
+    }
+
+    /// `EXPLAIN stmt` of a statement over distributed tables: each step, the nodes it runs
+    /// on and the remote query text, found by running the statement with every shipment
+    /// recorded instead of sent.
+    async fn explain_distributed(
+        &mut self,
+        stmt: &ast::Statement,
+        analyze: bool,
+    ) -> Result<StatementResult> {
+        if analyze {
+            return Err(SqlError::unsupported(
+                "EXPLAIN ANALYZE of a statement over distributed tables is not supported yet; \
+                 EXPLAIN shows its steps",
+            ));
+        }
+        let inner = Arc::new(stmt.clone());
+        self.explain = Some(Vec::new());
+        self.nesting += 1;
+        let result = self
+            .sql(&Statement::Sql(inner.clone()), &inner, &[], None)
+            .await;
+        self.nesting -= 1;
+        let lines = self.explain.take().unwrap_or_default();
+        result?;
+        // The steps run in the order recorded; the coordinator's last.
+        let mut out = Vec::new();
+        for line in lines {
+            out.push(vec![Value::Text(line)]);
+        }
+        if out.is_empty() {
+            out.push(vec![Value::Text("Coordinator: run locally".into())]);
+        }
+        Ok(StatementResult::Rows {
+            columns: vec![OutputColumn {
+                name: "QUERY PLAN".into(),
+                data_type: DataType::Text,
+                table_id: None,
+            }],
+            rows: out,
+            tag: "EXPLAIN".into(),
         })
     }
 
@@ -2373,6 +2434,36 @@ impl CoordSession {
     }
 }
 
+/// Records shipments in an EXPLAIN's plan (`lines`): the nodes and the remote query text,
+/// jobs with the same text on one line; answers each statement with no rows.
+fn explain_shipment(
+    lines: &mut Vec<String>,
+    jobs: &[(String, String)],
+    write: bool,
+) -> Vec<Vec<Answer>> {
+    let mut grouped: Vec<(Vec<&str>, &str)> = Vec::new();
+    for (node, sql) in jobs {
+        match grouped.iter_mut().find(|(_, s)| *s == sql.as_str()) {
+            Some((nodes, _)) => nodes.push(node),
+            None => grouped.push((vec![node.as_str()], sql.as_str())),
+        }
+    }
+    let kind = if write {
+        "Remote write"
+    } else {
+        "Remote query"
+    };
+    for (nodes, sql) in grouped {
+        lines.push(format!("{kind} on {}: {sql}", nodes.join(", ")));
+    }
+    jobs.iter()
+        .map(|(_, sql)| {
+            let statements = parser::parse(sql).map_or(1, |s| s.len().max(1));
+            (0..statements).map(|_| Answer::default()).collect()
+        })
+        .collect()
+}
+
 /// `DISTRIBUTE BY ... TO NODE (...)` of a table, as another coordinator records it.
 fn distribute_sql(table: &Table, locator: &Locator, nodes: &[String]) -> String {
     let column = |c: &usize| pushdown::quote(&table.columns[*c].name);
@@ -2497,6 +2588,16 @@ fn is_utility(ast: &ast::Statement) -> bool {
 }
 
 impl CoordSession {
+    /// Whether `stmt` names a distributed table.
+    fn names_distributed(&self, stmt: &ast::Statement) -> bool {
+        let contents = self.cluster.catalog.snapshot();
+        referenced_tables(stmt).is_ok_and(|tables| {
+            tables.iter().any(|t| {
+                contents.classes.contains_key(t) && self.local.table(t).ok().flatten().is_some()
+            })
+        })
+    }
+
     /// A failed statement fails the transaction block it ran in (until ROLLBACK).
     async fn fail_block_on<T>(&mut self, result: Result<T>) -> Result<T> {
         if result.is_err() && self.in_block() {
@@ -2602,6 +2703,20 @@ impl CoordSession {
             Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_reload") => self.pool_reload(),
             Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_check") => {
                 Ok(self.pool_check())
+            }
+            Statement::Sql(ast) if matches!(&**ast, ast::Statement::Explain { .. }) => {
+                let ast::Statement::Explain {
+                    statement, analyze, ..
+                } = &**ast
+                else {
+                    return Err(SqlError::internal("not an EXPLAIN"));
+                };
+                let result = if self.names_distributed(statement) {
+                    self.explain_distributed(statement, *analyze).await
+                } else {
+                    self.local_statement(stmt, params, prepared, false).await
+                };
+                self.end_statement(result).await
             }
             Statement::Sql(ast) if is_utility(ast) => {
                 self.local.execute(stmt, params, prepared).await

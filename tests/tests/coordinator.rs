@@ -598,3 +598,62 @@ async fn copy_routes_rows_to_their_datanodes() {
     );
     assert!(a1 > 0 && a2 > 0 && a1 + a2 == 100000, "{a1} + {a2}");
 }
+
+/// EXPLAIN of statements over distributed tables shows each step, the nodes it runs on and
+/// the remote query text: one node for a point query, partial aggregates combined at the
+/// coordinator, a co-located join shipped whole, other joins over fetched rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_nodes_and_remote_queries() {
+    let cluster = Cluster::start("coord-explain", 2);
+    let c = connect(cluster.coord()).await;
+    cluster.register(&c).await;
+    c.batch_execute(
+        "CREATE TABLE o (id int PRIMARY KEY, cust int) DISTRIBUTE BY HASH (id); \
+         CREATE TABLE l (oid int, n int, qty int, PRIMARY KEY (oid, n)) DISTRIBUTE BY HASH (oid); \
+         INSERT INTO o VALUES (1, 1), (2, 2), (3, 1)",
+    )
+    .await
+    .unwrap();
+    let plan = |sql: &'static str| {
+        let c = &c;
+        async move {
+            rows(c, &format!("EXPLAIN {sql}"))
+                .await
+                .into_iter()
+                .map(|r| r[0].clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    let point = plan("SELECT cust FROM o WHERE id = 2").await;
+    assert_eq!(point.len(), 1, "{point:?}");
+    assert!(
+        point[0].starts_with("Remote query on dn")
+            && !point[0].contains(',')
+            && point[0].ends_with(": SELECT cust FROM o WHERE id = 2"),
+        "{point:?}"
+    );
+    let agg = plan("SELECT cust, count(*) FROM o GROUP BY cust").await;
+    assert_eq!(agg.len(), 2, "{agg:?}");
+    assert!(agg[0].starts_with("Remote query on dn1, dn2: SELECT cust AS __rxc_c0, count(*)"));
+    assert!(agg[1].starts_with("Coordinator: combine the partial aggregates"));
+    let colocated = plan("SELECT o.id, l.qty FROM o JOIN l ON l.oid = o.id").await;
+    assert_eq!(
+        colocated,
+        vec!["Remote query on dn1, dn2: SELECT o.id, l.qty FROM o JOIN l ON l.oid = o.id"]
+    );
+    let other = plan("SELECT o.id, l.qty FROM o JOIN l ON l.n = o.cust").await;
+    assert_eq!(other.len(), 2, "{other:?}");
+    assert!(other[1].starts_with("Coordinator: run the query over the fetched rows"));
+    let update = plan("UPDATE o SET cust = 5 WHERE id = 1").await;
+    assert_eq!(update.len(), 1);
+    assert!(update[0].starts_with("Remote write on dn"), "{update:?}");
+    // Nothing ran: the EXPLAINed update changed nothing.
+    assert_eq!(
+        rows(&c, "SELECT cust FROM o WHERE id = 1").await,
+        table(&[&["1"]])
+    );
+    assert_eq!(
+        error_code(&c, "EXPLAIN ANALYZE SELECT * FROM o").await,
+        "0A000"
+    );
+}
