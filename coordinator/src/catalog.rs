@@ -38,11 +38,12 @@ pub struct Contents {
 }
 
 impl Contents {
-    /// The registered datanodes, by name.
-    pub fn datanodes(&self) -> Vec<&NodeDef> {
+    /// The names of the registered datanodes, in name order.
+    pub fn datanodes(&self) -> Vec<String> {
         self.nodes
             .values()
             .filter(|n| n.kind == NodeKind::Datanode)
+            .map(|n| n.name.clone())
             .collect()
     }
 

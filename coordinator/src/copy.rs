@@ -16,7 +16,8 @@
 //!
 //! A COPY of a table of the coordinator's own (no distribution) runs on its local storage.
 
-use rxc_common::sql::copy::{CopyDecoder, CopyFormat, CopyRow};
+use rxc_common::sql::binder::quote_ident;
+use rxc_common::sql::copy::{check_width, CopyDecoder, CopyFormat, CopyRow};
 use rxc_common::sql::error::{Result, SqlError};
 use sqlparser::ast;
 
@@ -91,25 +92,17 @@ impl CopyIn {
         let first_line = batch[0].1;
         let mut sql = format!(
             "INSERT INTO {} ({}) VALUES ",
-            crate::pushdown::quote(&self.table),
+            quote_ident(&self.table),
             self.columns
                 .iter()
-                .map(|c| crate::pushdown::quote(c))
+                .map(|c| quote_ident(c))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         for (i, (fields, line)) in batch.iter().enumerate() {
-            if fields.len() != self.columns.len() {
-                return Err(SqlError::new(
-                    rxc_common::sql::error::sqlstate::BAD_COPY_FILE_FORMAT,
-                    if fields.len() < self.columns.len() {
-                        format!("missing data for column \"{}\"", self.columns[fields.len()])
-                    } else {
-                        "extra data after last expected column".to_string()
-                    },
-                )
-                .with_context(format!("COPY {}, line {line}", self.table)));
-            }
+            check_width(fields.len(), &self.columns, || {
+                format!("COPY {}, line {line}", self.table)
+            })?;
             sql.push_str(if i == 0 { "(" } else { ", (" });
             for (j, f) in fields.iter().enumerate() {
                 if j > 0 {

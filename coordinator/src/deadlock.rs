@@ -14,7 +14,8 @@
 
 use crate::remote::{self, context_sql};
 use crate::session::Cluster;
-use rxc_common::sql::error::{sqlstate, Result, SqlError};
+use rxc_common::sql::error::Result;
+use rxc_datanode::sql::session::gtm_error;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,22 +46,11 @@ pub async fn run(cluster: Arc<Cluster>, interval: Duration) {
 /// One round: reads the graphs, breaks the cycles that were there in the previous round too
 /// (their victims are in `suspects`); returns this round's victims.
 async fn round(cluster: &Cluster, suspects: &HashSet<u64>) -> Result<HashSet<u64>> {
-    let datanodes: Vec<String> = cluster
-        .catalog
-        .snapshot()
-        .datanodes()
-        .iter()
-        .map(|n| n.name.clone())
-        .collect();
+    let datanodes = cluster.catalog.snapshot().datanodes();
     if datanodes.len() < 2 {
         return Ok(HashSet::new());
     }
-    let snapshot = cluster.gtm().unheld_snapshot().await.map_err(|e| {
-        SqlError::new(
-            sqlstate::CONNECTION_FAILURE,
-            format!("GTM request failed: {e}"),
-        )
-    })?;
+    let snapshot = cluster.gtm().unheld_snapshot().await.map_err(gtm_error)?;
     let sql = format!(
         "{}; SELECT waiter, holder FROM rxc_lock_waits",
         context_sql(None, &snapshot)

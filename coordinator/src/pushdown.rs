@@ -200,9 +200,7 @@ pub fn parse_statement(sql: &str) -> Result<ast::Statement> {
 }
 
 /// Quotes an identifier for SQL text.
-pub fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub use rxc_common::sql::binder::quote_ident as quote;
 
 /// One table's rows as a gathered query needs them.
 #[derive(Debug, Clone, PartialEq)]

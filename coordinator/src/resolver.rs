@@ -27,6 +27,7 @@ use crate::session::{lock, Cluster};
 use rxc_common::cluster::NodeKind;
 use rxc_common::gtm::proto::{PreparedTxn, Request, Response};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
+use rxc_datanode::sql::session::gtm_error;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,13 +38,6 @@ pub struct ResolverConfig {
     pub interval: Duration,
     /// Age after which another coordinator's unfinished transaction is taken for orphaned.
     pub in_doubt_after: Duration,
-}
-
-fn gtm_error(e: impl std::fmt::Display) -> SqlError {
-    SqlError::new(
-        sqlstate::CONNECTION_FAILURE,
-        format!("GTM request failed: {e}"),
-    )
 }
 
 /// Runs the resolver of `cluster` until the process ends.

@@ -51,7 +51,7 @@ use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use rxc_datanode::server::{Backend, Cancel};
 use rxc_datanode::sql::plan_cache::Prepared;
 use rxc_datanode::sql::session::{
-    dml_result, is_dml, isolation_from_modes, Node, Session, StatementResult,
+    dml_result, gtm_error, is_dml, isolation_from_modes, Node, Session, StatementResult,
 };
 use sqlparser::ast;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -304,13 +304,6 @@ pub struct CoordSession {
     /// While an EXPLAIN runs its statement: the plan's lines so far (nothing is shipped; each
     /// shipment is recorded instead and answered with no rows).
     explain: Option<Vec<String>>,
-}
-
-fn gtm_error(e: impl std::fmt::Display) -> SqlError {
-    SqlError::new(
-        sqlstate::CONNECTION_FAILURE,
-        format!("GTM request failed: {e}"),
-    )
 }
 
 /// The id of the partial rows' relation in a combining query (no table has it).
@@ -1212,36 +1205,8 @@ impl CoordSession {
         if !distributed {
             return self.local.execute(stmt, &[], None).await;
         }
-        match (copy.to, &copy.target) {
-            (false, ast::CopyTarget::Stdin) | (true, ast::CopyTarget::Stdout) => {}
-            _ => {
-                return Err(SqlError::unsupported(
-                    "COPY to or from a server file or program is not supported; use COPY ... \
-                     FROM STDIN or TO STDOUT (psql's \\copy)",
-                ))
-            }
-        }
-        let query = match &copy.source {
-            ast::CopySource::Table {
-                table_name,
-                columns,
-            } => {
-                let list = if columns.is_empty() {
-                    "*".to_string()
-                } else {
-                    columns
-                        .iter()
-                        .map(|c| pushdown::quote(&rxc_common::sql::binder::ident_name(c)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                format!(
-                    "SELECT {list} FROM {}",
-                    pushdown::quote(&object_name(table_name)?)
-                )
-            }
-            ast::CopySource::Query(q) => q.to_string(),
-        };
+        rxc_common::sql::copy::check_target(copy)?;
+        let query = rxc_common::sql::copy::out_query(&copy.source)?;
         if copy.to {
             let query = Arc::new(pushdown::parse_statement(&query)?);
             let result = self
@@ -1252,23 +1217,10 @@ impl CoordSession {
                 return Err(SqlError::internal("COPY query returned no rows"));
             };
             let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-            let format = rxc_common::sql::copy::CopyFormat::from_options(&copy.options, &names)?;
-            let mut lines = Vec::with_capacity(rows.len() + 1);
-            if format.header {
-                let mut header = Vec::new();
-                let fields: Vec<Option<String>> = names.iter().cloned().map(Some).collect();
-                format.encode_row(&fields, &mut header);
-                lines.push(header);
-            }
-            for row in &rows {
-                let fields: Vec<Option<String>> = row.iter().map(Value::to_text).collect();
-                let mut line = Vec::new();
-                format.encode_row(&fields, &mut line);
-                lines.push(line);
-            }
+            let (csv, lines) = rxc_common::sql::copy::encode_out(&copy.options, &names, &rows)?;
             return Ok(StatementResult::CopyOut {
                 columns: names.len(),
-                csv: format.csv,
+                csv,
                 lines,
             });
         }
@@ -1389,7 +1341,7 @@ impl CoordSession {
         if peers.is_empty() {
             return Ok(());
         }
-        let jobs: Vec<(String, String)> = peers.into_iter().map(|p| (p, sql.to_string())).collect();
+        let jobs = same_on(&peers, sql);
         self.ship_all(&jobs, true).await?;
         Ok(())
     }
@@ -1501,11 +1453,7 @@ impl CoordSession {
                 })?
                 .members
                 .clone(),
-            None => contents
-                .datanodes()
-                .iter()
-                .map(|n| n.name.clone())
-                .collect(),
+            None => contents.datanodes(),
         };
         if nodes.is_empty() {
             return Err(SqlError::new(
@@ -1599,7 +1547,7 @@ impl CoordSession {
             txn.classes.created.push(name.clone());
         }
         let sql = for_datanodes(create, &table)?.to_string();
-        let jobs: Vec<(String, String)> = nodes.iter().map(|n| (n.clone(), sql.clone())).collect();
+        let jobs = same_on(&nodes, &sql);
         self.ship_all(&jobs, true).await?;
         // The other coordinators record the same distribution.
         self.ddl_on_peers(&format!(
@@ -1635,7 +1583,7 @@ impl CoordSession {
         }
         self.ddl_context().await?;
         let sql = ast.to_string();
-        let jobs: Vec<(String, String)> = nodes.iter().map(|n| (n.clone(), sql.clone())).collect();
+        let jobs = same_on(&nodes, &sql);
         self.ship_all(&jobs, true).await?;
         if !matches!(&**ast, ast::Statement::Truncate(_)) {
             self.ddl_on_peers(&sql).await?;
@@ -1757,7 +1705,7 @@ impl CoordSession {
             answers.push(self.ship_one(&nodes[0], &sql, write).await?);
             rest = &nodes[1..];
         }
-        let jobs: Vec<(String, String)> = rest.iter().map(|n| (n.clone(), sql.clone())).collect();
+        let jobs = same_on(rest, &sql);
         for a in self.ship_all(&jobs, write).await? {
             answers.push(first_answer(a)?);
         }
@@ -1804,7 +1752,7 @@ impl CoordSession {
         let (param_types, columns, types) = self.describe_here(stmt, params, prepared).await?;
         let sql = with_params(ast, params, &param_types)?.to_string();
         self.statement_context(false).await?;
-        let jobs: Vec<(String, String)> = nodes.iter().map(|n| (n.clone(), sql.clone())).collect();
+        let jobs = same_on(nodes, &sql);
         let mut rows = Vec::new();
         let mut count = 0;
         for answers in self.ship_all(&jobs, false).await? {
@@ -1849,10 +1797,7 @@ impl CoordSession {
             let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
             let all: Vec<&Table> = tables.iter().map(|(t, _)| &**t).collect();
             if let Some((partial, types)) = self.split_aggregate(&shipped, &all, &names) {
-                let jobs: Vec<(String, String)> = nodes
-                    .into_iter()
-                    .map(|n| (n, partial.remote.clone()))
-                    .collect();
+                let jobs = same_on(&nodes, &partial.remote);
                 let mut rows = Vec::new();
                 for answers in self.ship_all(&jobs, false).await? {
                     rows.extend(remote::parse_rows(first_answer(answers)?.rows, &types)?);
@@ -1974,10 +1919,7 @@ impl CoordSession {
         let lines = self.explain.take().unwrap_or_default();
         result?;
         // The steps run in the order recorded; the coordinator's last.
-        let mut out = Vec::new();
-        for line in lines {
-            out.push(vec![Value::Text(line)]);
-        }
+        let mut out: Vec<Vec<Value>> = lines.into_iter().map(|l| vec![Value::Text(l)]).collect();
         if out.is_empty() {
             out.push(vec![Value::Text("Coordinator: run locally".into())]);
         }
@@ -2329,22 +2271,14 @@ impl CoordSession {
                 ..
             } => {
                 // The index's table is not named: every datanode that may have it.
-                let nodes: Vec<String> = self
-                    .cluster
-                    .catalog
-                    .snapshot()
-                    .datanodes()
-                    .iter()
-                    .map(|n| n.name.clone())
-                    .collect();
+                let nodes = self.cluster.catalog.snapshot().datanodes();
                 self.ddl_context().await?;
                 let mut on_datanodes = (**ast).clone();
                 if let ast::Statement::Drop { if_exists, .. } = &mut on_datanodes {
                     *if_exists = true;
                 }
                 let sql = on_datanodes.to_string();
-                let jobs: Vec<(String, String)> =
-                    nodes.iter().map(|n| (n.clone(), sql.clone())).collect();
+                let jobs = same_on(&nodes, &sql);
                 self.ship_all(&jobs, true).await?;
                 self.ddl_on_peers(&ast.to_string()).await?;
                 return self.run_local(stmt, &[], None, true).await;
@@ -2432,6 +2366,11 @@ impl CoordSession {
         );
         self.local_statement(stmt, params, prepared, write).await
     }
+}
+
+/// The jobs of one statement text on each of `nodes` ([`CoordSession::ship_all`]).
+fn same_on(nodes: &[String], sql: &str) -> Vec<(String, String)> {
+    nodes.iter().map(|n| (n.clone(), sql.to_string())).collect()
 }
 
 /// Records shipments in an EXPLAIN's plan (`lines`): the nodes and the remote query text,
@@ -2583,7 +2522,6 @@ fn is_utility(ast: &ast::Statement) -> bool {
             | ast::Statement::ShowVariable { .. }
             | ast::Statement::ShowVariables { .. }
             | ast::Statement::Discard { .. }
-            | ast::Statement::Explain { .. }
     )
 }
 
@@ -2613,6 +2551,10 @@ impl CoordSession {
         let Some(isolation) = self.txn.as_ref().map(|t| t.isolation) else {
             return;
         };
+        if self.txn.as_ref().is_some_and(|t| t.failed) {
+            // Rolled back already (end_statement fails the block, execute checks again).
+            return;
+        }
         if let Err(e) = self.finish(false).await {
             tracing::debug!(error = %e, "rolling back a failed block");
         }
@@ -2803,8 +2745,7 @@ impl Backend for CoordSession {
             Some(e) => Err(e),
             None => Ok(StatementResult::Command(format!("COPY {}", copy.rows))),
         };
-        let result = self.end_statement(result).await;
-        self.fail_block_on(result).await
+        self.end_statement(result).await
     }
 
     async fn copy_fail(&mut self, message: &str) -> SqlError {

@@ -98,11 +98,23 @@ pub struct Process {
 impl Process {
     /// Starts the workspace binary `binary` with `args`, logging to `log`.
     pub fn start(name: &str, binary: &str, args: &[&str], log: PathBuf) -> Process {
+        Process::start_env(name, binary, args, &[], log)
+    }
+
+    /// As [`Process::start`], with extra environment variables (e.g. `RXC_FAILPOINT`).
+    pub fn start_env(
+        name: &str,
+        binary: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: PathBuf,
+    ) -> Process {
         let mut command = Command::new(bin(binary));
         command.args(args).env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
         );
+        command.envs(env.iter().copied());
         Process::spawn(name, command, log)
     }
 
@@ -308,15 +320,7 @@ impl Datanode {
             gtm,
         ];
         args.extend_from_slice(extra);
-        let mut command = Command::new(bin(binary));
-        command.args(&args).env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-        );
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let process = Process::spawn(name, command, dir.with_extension("log"));
+        let process = Process::start_env(name, binary, &args, env, dir.with_extension("log"));
         wait_for_port(addr, Duration::from_secs(20));
         Datanode {
             addr: addr.to_string(),

@@ -10,11 +10,20 @@ pub async fn connect(dn: &Datanode) -> Client {
     connect_to(&dn.conninfo()).await
 }
 
-/// A tokio-postgres client for a connection string.
+/// A tokio-postgres client for a connection string. A server that only just started may
+/// refuse or drop the first attempts: connection errors are retried for up to 5 s (an error
+/// the server reports is not).
 pub async fn connect_to(conninfo: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect to {conninfo}: {e}"));
+    let start = std::time::Instant::now();
+    let (client, connection) = loop {
+        match tokio_postgres::connect(conninfo, NoTls).await {
+            Ok(c) => break c,
+            Err(e) if e.as_db_error().is_none() && start.elapsed().as_secs() < 5 => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("connect to {conninfo}: {e}"),
+        }
+    };
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -71,4 +80,29 @@ pub fn psql(host: &str, port: u16) -> std::process::Command {
         .arg(port.to_string())
         .args(["-U", "postgres", "-d", "postgres"]);
     cmd
+}
+
+/// `pgbench -i -s SCALE` against the server at `host:port`; fails the test with pgbench's
+/// stderr if it fails.
+pub fn pgbench_init(host: &str, port: u16, scale: u32) {
+    let out = std::process::Command::new("pgbench")
+        .args([
+            "-i",
+            "-s",
+            &scale.to_string(),
+            "-h",
+            host,
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "postgres",
+        ])
+        .output()
+        .expect("pgbench");
+    assert!(
+        out.status.success(),
+        "pgbench -i: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

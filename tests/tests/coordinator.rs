@@ -568,26 +568,7 @@ async fn copy_routes_rows_to_their_datanodes() {
 
     // pgbench -i through the coordinator.
     let (host, port) = cluster.coord().host_port();
-    let out = std::process::Command::new("pgbench")
-        .args([
-            "-i",
-            "-s",
-            "1",
-            "-h",
-            &host,
-            "-p",
-            &port.to_string(),
-            "-U",
-            "postgres",
-            "postgres",
-        ])
-        .output()
-        .expect("pgbench");
-    assert!(
-        out.status.success(),
-        "pgbench -i: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    rxc_tests::sql::pgbench_init(&host, port, 1);
     assert_eq!(
         rows(&c, "SELECT count(*), sum(abalance) FROM pgbench_accounts").await,
         table(&[&["100000", "0"]])

@@ -6,7 +6,6 @@ use bytes::Bytes;
 use futures::{SinkExt, TryStreamExt};
 use rxc_tests::sql::{connect, rows, sqlstate, table};
 use rxc_tests::SingleNode;
-use std::process::Command;
 use tokio_postgres::Client;
 
 async fn copy_in(
@@ -225,26 +224,7 @@ fn psql_copy_and_pgbench_init() {
         "1,x\n2,y\n"
     );
     // pgbench's own initialisation: tables, COPY, VACUUM, primary keys.
-    let out = Command::new("pgbench")
-        .args([
-            "-i",
-            "-s",
-            "1",
-            "-h",
-            &host,
-            "-p",
-            &port.to_string(),
-            "-U",
-            "postgres",
-            "postgres",
-        ])
-        .output()
-        .expect("pgbench");
-    assert!(
-        out.status.success(),
-        "pgbench -i: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    rxc_tests::sql::pgbench_init(&host, port, 1);
     assert_eq!(
         psql(
             &["-c", "SELECT count(*), sum(abalance) FROM pgbench_accounts"],

@@ -229,6 +229,11 @@ fn first_words(s: &str) -> String {
     s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
+/// An identifier quoted for SQL text (`"name"`, inner quotes doubled).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// Folds an identifier as PostgreSQL does: lower case unless quoted.
 pub fn ident_name(ident: &ast::Ident) -> String {
     if ident.quote_style.is_some() {

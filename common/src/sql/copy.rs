@@ -14,8 +14,97 @@
 //! string, quoted fields may hold delimiters and newlines. HEADER (both formats) skips the
 //! first line on input and writes the column names on output.
 
+use super::binder::{ident_name, object_name, quote_ident};
 use super::error::{sqlstate, Result, SqlError};
-use super::parser::{GenericOption, OptionValue};
+use super::parser::{CopyStatement, GenericOption, OptionValue};
+use super::Value;
+use sqlparser::ast;
+
+/// Refuses a COPY that is not `FROM STDIN` or `TO STDOUT` (server files and programs).
+pub fn check_target(copy: &CopyStatement) -> Result<()> {
+    match (copy.to, &copy.target) {
+        (false, ast::CopyTarget::Stdin) | (true, ast::CopyTarget::Stdout) => Ok(()),
+        _ => Err(SqlError::unsupported(
+            "COPY to or from a server file or program is not supported; use COPY ... \
+             FROM STDIN or TO STDOUT (psql's \\copy)",
+        )),
+    }
+}
+
+/// The query `COPY source TO STDOUT` runs: `SELECT cols FROM t`, or the COPY's query.
+pub fn out_query(source: &ast::CopySource) -> Result<String> {
+    Ok(match source {
+        ast::CopySource::Table {
+            table_name,
+            columns,
+        } => {
+            let list = if columns.is_empty() {
+                "*".to_string()
+            } else {
+                columns
+                    .iter()
+                    .map(|c| quote_ident(&ident_name(c)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "SELECT {list} FROM {}",
+                quote_ident(&object_name(table_name)?)
+            )
+        }
+        ast::CopySource::Query(q) => q.to_string(),
+    })
+}
+
+/// COPY TO's data: each row of the query (columns `names`) encoded as one line in the format
+/// `options` ask for (a header first when asked, as part of the first line); with whether
+/// the format is CSV.
+pub fn encode_out(
+    options: &[GenericOption],
+    names: &[String],
+    rows: &[Vec<Value>],
+) -> Result<(bool, Vec<Vec<u8>>)> {
+    let format = CopyFormat::from_options(options, names)?;
+    let mut lines = Vec::with_capacity(rows.len());
+    let mut header = Vec::new();
+    if format.header {
+        let fields: Vec<Option<String>> = names.iter().cloned().map(Some).collect();
+        format.encode_row(&fields, &mut header);
+    }
+    for row in rows {
+        let fields: Vec<Option<String>> = row.iter().map(Value::to_text).collect();
+        let mut line = std::mem::take(&mut header);
+        format.encode_row(&fields, &mut line);
+        lines.push(line);
+    }
+    if !header.is_empty() {
+        lines.push(header);
+    }
+    Ok((format.csv, lines))
+}
+
+/// Checks that a row of COPY FROM data has one field per column (`context` names the line).
+pub fn check_width(
+    fields: usize,
+    columns: &[String],
+    context: impl FnOnce() -> String,
+) -> Result<()> {
+    if fields > columns.len() {
+        return Err(SqlError::new(
+            sqlstate::BAD_COPY_FILE_FORMAT,
+            "extra data after last expected column",
+        )
+        .with_context(context()));
+    }
+    if fields < columns.len() {
+        return Err(SqlError::new(
+            sqlstate::BAD_COPY_FILE_FORMAT,
+            format!("missing data for column \"{}\"", columns[fields]),
+        )
+        .with_context(context()));
+    }
+    Ok(())
+}
 
 /// The format of a COPY's data.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,8 +15,9 @@ use super::{Session, StatementResult};
 use crate::sql::catalog::CatalogView;
 use crate::sql::session::statement::storage;
 use rxc_common::sql::binder;
+use rxc_common::sql::binder::quote_ident;
 use rxc_common::sql::catalog::Catalog;
-use rxc_common::sql::copy::{CopyDecoder, CopyFormat, CopyRow};
+use rxc_common::sql::copy::{self, CopyDecoder, CopyFormat, CopyRow};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec;
 use rxc_common::sql::expr::Expr;
@@ -41,11 +42,6 @@ pub(super) struct CopyIn {
     error: Option<SqlError>,
 }
 
-/// A quoted SQL identifier.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 fn copy_source(source: &ast::CopySource) -> Result<(String, Vec<String>)> {
     match source {
         ast::CopySource::Table {
@@ -65,15 +61,7 @@ impl Session {
     /// Starts a `COPY` statement: COPY FROM STDIN enters copy-in mode, COPY TO STDOUT returns
     /// its data at once.
     pub(super) async fn start_copy(&mut self, copy: &CopyStatement) -> Result<StatementResult> {
-        match (copy.to, &copy.target) {
-            (false, ast::CopyTarget::Stdin) | (true, ast::CopyTarget::Stdout) => {}
-            _ => {
-                return Err(SqlError::unsupported(
-                    "COPY to or from a server file or program is not supported; use COPY ... \
-                     FROM STDIN or TO STDOUT (psql's \\copy)",
-                ))
-            }
-        }
+        copy::check_target(copy)?;
         if copy.to {
             return self.copy_out(&copy.source, &copy.options).await;
         }
@@ -254,27 +242,7 @@ impl Session {
         source: &ast::CopySource,
         options: &[GenericOption],
     ) -> Result<StatementResult> {
-        let sql = match source {
-            ast::CopySource::Table {
-                table_name,
-                columns,
-            } => {
-                let list = if columns.is_empty() {
-                    "*".to_string()
-                } else {
-                    columns
-                        .iter()
-                        .map(|c| quote_ident(&binder::ident_name(c)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                format!(
-                    "SELECT {list} FROM {}",
-                    quote_ident(&binder::object_name(table_name)?)
-                )
-            }
-            ast::CopySource::Query(q) => q.to_string(),
-        };
+        let sql = copy::out_query(source)?;
         let Some(query) = parser::parse_single(&sql)? else {
             return Err(SqlError::internal("COPY query did not parse"));
         };
@@ -286,22 +254,10 @@ impl Session {
             return Err(SqlError::internal("COPY query returned no rows"));
         };
         let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-        let format = CopyFormat::from_options(options, &names)?;
-        let mut lines = Vec::with_capacity(rows.len());
-        let mut header = Vec::new();
-        if format.header {
-            let fields: Vec<Option<String>> = names.iter().cloned().map(Some).collect();
-            format.encode_row(&fields, &mut header);
-        }
-        for row in &rows {
-            let fields: Vec<Option<String>> = row.iter().map(Value::to_text).collect();
-            let mut line = std::mem::take(&mut header);
-            format.encode_row(&fields, &mut line);
-            lines.push(line);
-        }
+        let (csv, lines) = copy::encode_out(options, &names, &rows)?;
         Ok(StatementResult::CopyOut {
             columns: columns.len(),
-            csv: format.csv,
+            csv,
             lines,
         })
     }
@@ -320,20 +276,7 @@ fn values_for(copy: &CopyIn, batch: Vec<CopyRow>) -> Result<Vec<Vec<Expr>>> {
             }
             None => format!("COPY {}, line {line}", copy.table),
         };
-        if fields.len() > copy.columns.len() {
-            return Err(SqlError::new(
-                sqlstate::BAD_COPY_FILE_FORMAT,
-                "extra data after last expected column",
-            )
-            .with_context(context(None)));
-        }
-        if fields.len() < copy.columns.len() {
-            return Err(SqlError::new(
-                sqlstate::BAD_COPY_FILE_FORMAT,
-                format!("missing data for column \"{}\"", copy.columns[fields.len()]),
-            )
-            .with_context(context(None)));
-        }
+        copy::check_width(fields.len(), &copy.columns, || context(None))?;
         let mut row = Vec::with_capacity(fields.len());
         for (i, field) in fields.into_iter().enumerate() {
             let value = match field {

@@ -213,7 +213,8 @@ pub struct Session {
     snapshot_fetch: SnapshotFetch,
 }
 
-fn gtm_error(e: impl std::fmt::Display) -> SqlError {
+/// A failed GTM request as a SQL error (08006: the GTM is the cluster's connection).
+pub fn gtm_error(e: impl std::fmt::Display) -> SqlError {
     SqlError::new(
         sqlstate::CONNECTION_FAILURE,
         format!("GTM request failed: {e}"),
