@@ -5,8 +5,9 @@
 use rxc_common::sql::binder;
 use rxc_common::sql::catalog::{Catalog, Index, Table};
 use rxc_common::sql::ddl;
-use rxc_common::sql::error::Result;
+use rxc_common::sql::error::{Result, SqlError};
 use rxc_common::sql::exec::{self, InsertOutcome, Row, RowId, Storage, WriteOutcome};
+use rxc_common::sql::expr::SeqCall;
 use rxc_common::sql::index_scan::IndexRange;
 use rxc_common::sql::indexes;
 use rxc_common::sql::parser::{self, Statement};
@@ -286,10 +287,13 @@ impl Storage for Memory {
     fn lock(&mut self, _: &Table, _: &RowId, _: RowLock) -> Result<WriteOutcome> {
         Ok(WriteOutcome::Done)
     }
-    fn nextval(&mut self, sequence: &str) -> Result<i64> {
+    fn sequence(&mut self, call: &SeqCall, _: &[Value]) -> Result<Value> {
+        let SeqCall::Next(sequence) = call else {
+            return Err(SqlError::unsupported("only nextval in these tests"));
+        };
         let v = self.sequences.entry(sequence.to_string()).or_insert(0);
         *v += 1;
-        Ok(*v)
+        Ok(Value::Int8(*v))
     }
 }
 

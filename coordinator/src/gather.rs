@@ -13,6 +13,7 @@ use rxc_common::sql::catalog::Index;
 use rxc_common::sql::catalog::{Catalog, Table};
 use rxc_common::sql::error::{Result, SqlError};
 use rxc_common::sql::exec::{self, InsertOutcome, Output, Row, RowId, Storage, WriteOutcome};
+use rxc_common::sql::expr::SeqCall;
 use rxc_common::sql::index_scan::IndexRange;
 use rxc_common::sql::plan::{Arbiter, BoundQuery, RowLock};
 use rxc_common::sql::{DataType, Value};
@@ -111,9 +112,10 @@ impl Storage for Fetched {
         Err(read_only())
     }
 
-    fn nextval(&mut self, sequence: &str) -> Result<i64> {
+    fn sequence(&mut self, call: &SeqCall, _: &[Value]) -> Result<Value> {
         Err(SqlError::unsupported(format!(
-            "nextval('{sequence}') in a query over several datanodes is not supported yet"
+            "{}() in a query combining rows of several datanodes is not supported yet",
+            call.function()
         )))
     }
 }

@@ -77,6 +77,14 @@ impl Pool {
         self.next_generation.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Runs `task` on the shared runtime, detached.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.runtime.spawn(task);
+    }
+
     /// Loads node definitions (`pgxc_pool_reload()`): new nodes are added, dropped ones
     /// removed, changed ones get a new generation. Returns whether anything changed.
     pub fn reload(&self, nodes: &[NodeDef]) -> bool {

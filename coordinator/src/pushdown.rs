@@ -44,6 +44,23 @@ const VOLATILE: &[&str] = &[
     "txid_current",
 ];
 
+/// Whether `stmt` calls a volatile function: an INSERT's values calling one are computed at
+/// the coordinator, once (replicas store the same value; the session's `currval` and
+/// `lastval` answer what its `nextval` returned).
+pub fn calls_volatile(stmt: &ast::Statement) -> bool {
+    let mut found = false;
+    let _ = ast::visit_expressions(stmt, |e| {
+        if let ast::Expr::Function(f) = e {
+            if VOLATILE.contains(&object_name(&f.name).unwrap_or_default().as_str()) {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
 /// The aggregates that split into partial aggregates.
 const SPLITTABLE: &[&str] = &["count", "sum", "min", "max", "avg"];
 

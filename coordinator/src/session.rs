@@ -78,6 +78,9 @@ pub struct Cluster {
     /// Distributions changed by prepared transactions of other coordinators, by GID: settled
     /// when the transaction commits or rolls back here.
     pending_classes: Mutex<HashMap<String, ClassChanges>>,
+    /// Cancel keys of the datanode connections each session's transaction holds, by the
+    /// session's backend pid: a cancel request for the session is forwarded to them.
+    working: Mutex<HashMap<i32, Vec<tokio_postgres::CancelToken>>>,
 }
 
 /// How a table created without DISTRIBUTE BY is distributed (the coordinator's
@@ -113,6 +116,7 @@ impl Cluster {
             default_distribution,
             in_flight: Mutex::new(HashSet::new()),
             pending_classes: Mutex::new(HashMap::new()),
+            working: Mutex::new(HashMap::new()),
         };
         cluster.forget_stale_classes()?;
         // The pool starts with the catalog's nodes, as after a pgxc_pool_reload().
@@ -231,8 +235,21 @@ const DDL_LEASE_MS: u64 = 60_000;
 const DDL_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Cancel for Cluster {
+    /// Cancels the session's statement here and on every datanode its transaction is using
+    /// (each gets a cancel request of its own, as a client would send it).
     fn cancel(&self, pid: i32, secret: &[u8]) -> bool {
-        self.local.cancel(pid, secret)
+        if !self.local.cancel(pid, secret) {
+            return false;
+        }
+        let tokens = lock(&self.working).get(&pid).cloned().unwrap_or_default();
+        for token in tokens {
+            self.pool.spawn(async move {
+                if let Err(e) = token.cancel_query(tokio_postgres::NoTls).await {
+                    tracing::debug!(error = %e, "forwarding a cancel request failed");
+                }
+            });
+        }
+        true
     }
 }
 
@@ -304,6 +321,8 @@ pub struct CoordSession {
     /// While an EXPLAIN runs its statement: the plan's lines so far (nothing is shipped; each
     /// shipment is recorded instead and answered with no rows).
     explain: Option<Vec<String>>,
+    /// The backend pid of the connection's cancel key, once registered.
+    pid: Option<i32>,
 }
 
 /// The id of the partial rows' relation in a combining query (no table has it).
@@ -582,6 +601,7 @@ impl CoordSession {
             peer_classes: ClassChanges::default(),
             copy_in: None,
             explain: None,
+            pid: None,
         }
     }
 
@@ -675,6 +695,12 @@ impl CoordSession {
         for (node, _) in jobs {
             if !txn.remotes.contains_key(node) {
                 let conn = self.cluster.pool.get(node).await?;
+                if let Some(pid) = self.pid {
+                    lock(&self.cluster.working)
+                        .entry(pid)
+                        .or_default()
+                        .push(conn.client.cancel_token());
+                }
                 txn.remotes.insert(
                     node.clone(),
                     RemotePart {
@@ -796,6 +822,9 @@ impl CoordSession {
         } else {
             self.commit_two_phase(&mut txn).await
         };
+        if let Some(pid) = self.pid {
+            lock(&self.cluster.working).remove(&pid);
+        }
         for (_, part) in std::mem::take(&mut txn.remotes) {
             self.cluster.pool.put(part.conn);
         }
@@ -2023,9 +2052,11 @@ impl CoordSession {
         let replicated = dist.locator == Locator::Replication;
         let mut jobs = Vec::new();
         if replicated {
-            // In write order: the primary first.
+            // In write order: the primary first; every node the same rows (the routable
+            // INSERT: its values computed here where they were volatile or read tables).
+            let sql = ast::Statement::Insert(insert.clone()).to_string();
             for node in route::write_nodes(dist, &contents.nodes) {
-                jobs.push((node, stmt.to_string()));
+                jobs.push((node, sql.clone()));
             }
         }
         for (node, node_rows) in per_node.iter().filter(|_| !replicated) {
@@ -2096,9 +2127,10 @@ impl CoordSession {
             && source.order_by.is_none()
             && source.limit_clause.is_none()
             && !has_subquery(&query)
+            && !pushdown::calls_volatile(&query)
             && referenced_tables(&query)?.is_empty();
         let column = dist.locator.column();
-        let position = column.and_then(|c| {
+        let position_of = |c: usize| {
             if insert.columns.is_empty() {
                 Some(c)
             } else {
@@ -2107,17 +2139,19 @@ impl CoordSession {
                     .iter()
                     .position(|n| object_name(n).is_ok_and(|n| n == table.columns[c].name))
             }
-        });
-        let missing_default = column.is_some_and(|c| {
-            table.columns[c].default.is_some()
-                && match (position, &*source.body) {
+        };
+        let position = column.and_then(position_of);
+        let defaults_here = defaults_at_coordinator(table, dist)?;
+        let missing_default =
+            defaults_here
+                .iter()
+                .any(|&c| match (position_of(c), &*source.body) {
                     (None, _) => true,
                     (Some(p), ast::SetExpr::Values(v)) => {
                         v.rows.iter().any(|r| r.content.len() <= p)
                     }
                     _ => false,
-                }
-        });
+                });
         if plain_values && !missing_default {
             let constant = match (column, position, &*source.body) {
                 (Some(c), Some(p), ast::SetExpr::Values(v)) => v.rows.iter().all(|r| {
@@ -2162,25 +2196,28 @@ impl CoordSession {
             .iter()
             .map(|r| r.iter().zip(&types).map(|(v, t)| literal(v, t)).collect())
             .collect();
-        if let Some(c) = column {
-            let name = &table.columns[c].name;
-            if !columns.iter().any(|n| n.value == *name) {
-                if let Some(default) = &table.columns[c].default {
-                    // The default, once per row (each nextval its own value).
-                    let select = pushdown::parse_statement(&format!("SELECT {default}"))?;
-                    let ty = table.columns[c].data_type.clone();
-                    for row in &mut literals {
-                        let (_, values) = self.query_rows(select.clone()).await?;
-                        let value = values
-                            .first()
-                            .and_then(|r| r.first())
-                            .cloned()
-                            .unwrap_or(Value::Null);
-                        row.push(remote::literal_expr(&value, &ty));
-                    }
-                    columns.push(ast::Ident::with_quote('"', name.clone()));
+        let filled: Vec<&Column> = defaults_here
+            .iter()
+            .map(|&c| &table.columns[c])
+            .filter(|c| !columns.iter().any(|n| n.value == c.name))
+            .collect();
+        if !filled.is_empty() {
+            // The defaults, once per row (each nextval its own value).
+            let defaults: Vec<&str> = filled.iter().filter_map(|c| c.default.as_deref()).collect();
+            let select = pushdown::parse_statement(&format!("SELECT {}", defaults.join(", ")))?;
+            for row in &mut literals {
+                let (_, values) = self.query_rows(select.clone()).await?;
+                let values = values.into_iter().next().unwrap_or_default();
+                for (i, c) in filled.iter().enumerate() {
+                    let value = values.get(i).cloned().unwrap_or(Value::Null);
+                    row.push(remote::literal_expr(&value, &c.data_type));
                 }
             }
+            columns.extend(
+                filled
+                    .iter()
+                    .map(|c| ast::Ident::with_quote('"', c.name.clone())),
+            );
         }
         let text: Vec<String> = literals
             .iter()
@@ -2360,12 +2397,32 @@ impl CoordSession {
             return self.local_statement(stmt, params, prepared, write).await;
         }
         // Anything else the local node runs as it would on a datanode.
-        let write = matches!(
-            &**ast,
-            ast::Statement::CreateSequence { .. } | ast::Statement::Drop { .. }
-        );
+        let write = matches!(&**ast, ast::Statement::Drop { .. });
         self.local_statement(stmt, params, prepared, write).await
     }
+}
+
+/// The columns whose defaults an INSERT evaluates at the coordinator when the statement leaves
+/// them out: the distribution column's (the row's node depends on it), and on a replicated
+/// table every volatile one (a serial's `nextval`: every replica must store the same value).
+fn defaults_at_coordinator(table: &Table, dist: &Distribution) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for (i, c) in table.columns.iter().enumerate() {
+        let Some(default) = &c.default else {
+            continue;
+        };
+        let here = if dist.locator.column() == Some(i) {
+            true
+        } else if dist.locator == Locator::Replication {
+            pushdown::calls_volatile(&pushdown::parse_statement(&format!("SELECT {default}"))?)
+        } else {
+            false
+        };
+        if here {
+            out.push(i);
+        }
+    }
+    Ok(out)
 }
 
 /// The jobs of one statement text on each of `nodes` ([`CoordSession::ship_all`]).
@@ -2632,6 +2689,15 @@ impl CoordSession {
             )),
             Statement::Copy(copy) => self.start_copy(stmt, copy).await,
             Statement::Maintenance { .. } => self.local.execute(stmt, params, prepared).await,
+            // Sequences live at the GTM: the local session changes them for the cluster.
+            Statement::CreateSequence { .. } => {
+                let result = self.local_statement(stmt, params, prepared, true).await;
+                self.end_statement(result).await
+            }
+            Statement::AlterSequence { .. } => {
+                let result = self.local_statement(stmt, params, prepared, false).await;
+                self.end_statement(result).await
+            }
             Statement::CreateTable {
                 create,
                 distribute,
@@ -2767,6 +2833,7 @@ impl Backend for CoordSession {
     }
 
     fn register_cancel_key(&mut self, pid: i32, secret: Vec<u8>) {
+        self.pid = Some(pid);
         self.local.register_cancel_key(pid, secret)
     }
 

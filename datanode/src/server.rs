@@ -423,18 +423,6 @@ impl<S: Backend> Connection<S> {
     }
 }
 
-impl<S: Backend> Drop for Connection<S> {
-    fn drop(&mut self) {
-        // The client is gone: abort its open transaction and end its GTM session.
-        let session = self.session.clone();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                session.lock().await.close().await;
-            });
-        }
-    }
-}
-
 #[async_trait]
 impl<S: Backend> SimpleQueryHandler for Connection<S> {
     async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -813,10 +801,14 @@ pub async fn serve_clients<S: Backend>(
                 };
                 let _ = socket.set_nodelay(true);
                 let handlers = Handlers::new(&frontend);
+                let session = handlers.connection.session.clone();
                 let spawned = crate::session_thread::spawn(socket, move |socket| async move {
                     if let Err(e) = crate::wire::serve(socket, handlers).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    // The client is gone: abort its open transaction and end its GTM
+                    // session, here, before the session thread's runtime ends.
+                    session.lock().await.close().await;
                 });
                 if let Err(e) = spawned {
                     tracing::warn!(%peer, error = %e, "cannot start a session thread");

@@ -359,10 +359,15 @@ impl SingleNode {
     }
 }
 
-/// A cluster in a fresh temporary directory: a GTM, datanodes `dn1`, `dn2`, ... and a
-/// coordinator `coord1`; [`Cluster::register`] makes the datanodes known to the coordinator.
+/// A cluster in a fresh temporary directory: a GTM, a GTM proxy every node reaches the GTM
+/// through (as deployed: ARCHITECTURE §2), datanodes `dn1`, `dn2`, ... and a coordinator
+/// `coord1`; [`Cluster::register`] makes the datanodes known to the coordinator.
 pub struct Cluster {
     pub gtm: Gtm,
+    /// The GTM proxy in front of the GTM.
+    pub proxy: Process,
+    /// Where the nodes reach the GTM: the proxy's address.
+    pub gtm_addr: String,
     pub dns: Vec<Datanode>,
     /// `coord1`, `coord2`, ...
     pub coords: Vec<Datanode>,
@@ -406,10 +411,11 @@ impl Cluster {
     ) -> Cluster {
         let dir = TempDir::new(label);
         let gtm = Gtm::start("gtm", &dir.join("gtm"), &free_addr(), None);
+        let (gtm_addr, proxy) = start_proxy("gtm_proxy", &gtm.addr, dir.path());
         let dns = (1..=datanodes)
             .map(|i| {
                 let name = format!("dn{i}");
-                Datanode::start(&name, &dir.join(&name), &free_addr(), &gtm.addr)
+                Datanode::start(&name, &dir.join(&name), &free_addr(), &gtm_addr)
             })
             .collect();
         let coords = coordinators
@@ -417,12 +423,14 @@ impl Cluster {
             .enumerate()
             .map(|(i, spec)| {
                 let name = format!("coord{}", i + 1);
-                Cluster::start_coordinator(&dir, &gtm.addr, &name, &free_addr(), spec)
+                Cluster::start_coordinator(&dir, &gtm_addr, &name, &free_addr(), spec)
             })
             .collect();
         Cluster {
             dir,
             gtm,
+            proxy,
+            gtm_addr,
             dns,
             coords,
         }

@@ -638,3 +638,83 @@ async fn explain_shows_nodes_and_remote_queries() {
         "0A000"
     );
 }
+
+/// A cancel request to the coordinator reaches the datanode the statement waits on (57014,
+/// the session goes on), and a client that disconnects mid-transaction leaves nothing on any
+/// node: its writes are rolled back and its row locks released everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_and_disconnect_reach_every_datanode() {
+    use std::time::{Duration, Instant};
+    let cluster = Cluster::start("coord-cancel", 2);
+    let c = connect(cluster.coord()).await;
+    cluster.register(&c).await;
+    c.batch_execute("CREATE TABLE w (k int PRIMARY KEY, v int) DISTRIBUTE BY HASH (k)")
+        .await
+        .unwrap();
+    let values: Vec<String> = (1..=20).map(|i| format!("({i}, 0)")).collect();
+    c.batch_execute(&format!("INSERT INTO w VALUES {}", values.join(", ")))
+        .await
+        .unwrap();
+    assert!(count_on(&c, "dn1", "w").await > 0 && count_on(&c, "dn2", "w").await > 0);
+
+    // The holder locks one row; the waiter's update of every row waits on that row's node.
+    let holder = connect(cluster.coord()).await;
+    holder
+        .batch_execute("BEGIN; UPDATE w SET v = 1 WHERE k = 7")
+        .await
+        .unwrap();
+    let waiter = connect(cluster.coord()).await;
+    let token = waiter.cancel_token();
+    let started = Instant::now();
+    let both = async {
+        tokio::join!(waiter.batch_execute("UPDATE w SET v = v + 10"), async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        })
+    };
+    let (waited, ()) = tokio::time::timeout(Duration::from_secs(10), both)
+        .await
+        .expect("the cancel request reaches the datanode the update waits on");
+    let e = waited.expect_err("the cancel request ends the wait");
+    assert_eq!(rxc_tests::sql::sqlstate(&e), "57014", "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The canceled statement left nothing; the session goes on; the holder commits.
+    assert_eq!(
+        rows(&waiter, "SELECT count(*) FROM w WHERE v >= 10").await,
+        table(&[&["0"]])
+    );
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&waiter, "SELECT sum(v) FROM w").await,
+        table(&[&["1"]])
+    );
+
+    // A client writes on both nodes in a block and goes away.
+    let gone = connect(cluster.coord()).await;
+    gone.batch_execute("BEGIN; UPDATE w SET v = 100; INSERT INTO w VALUES (21, 100), (22, 100)")
+        .await
+        .unwrap();
+    drop(gone);
+    // Its locks are released on both nodes (this update would wait on them) and its writes
+    // are gone.
+    let update = c.execute("UPDATE w SET v = v + 1", &[]);
+    let updated = tokio::time::timeout(Duration::from_secs(10), update)
+        .await
+        .expect("the disconnected client's row locks are released")
+        .unwrap();
+    assert_eq!(updated, 20);
+    assert_eq!(
+        rows(&c, "SELECT count(*), sum(v) FROM w").await,
+        table(&[&["20", "21"]])
+    );
+    for dn in ["dn1", "dn2"] {
+        assert_eq!(
+            rows(
+                &c,
+                &format!("EXECUTE DIRECT ON ({dn}) 'SELECT count(*) FROM pg_prepared_xacts'")
+            )
+            .await,
+            table(&[&["0"]])
+        );
+    }
+}

@@ -276,7 +276,7 @@ async fn decided_transaction_is_committed_when_its_coordinator_restarts() {
     let addr = cluster.coords[0].addr.clone();
     let restarted = Cluster::start_coordinator(
         &cluster.dir,
-        &cluster.gtm.addr,
+        &cluster.gtm_addr,
         "coord1",
         &addr,
         &CoordinatorSpec {
@@ -308,4 +308,61 @@ async fn decided_transaction_is_committed_when_its_coordinator_restarts() {
 
 async fn count_prepared(c: &Client) -> i64 {
     rows(c, PREPARED_ON_DATANODES).await[0][0].parse().unwrap()
+}
+
+/// Sequences are the GTM's, one for the cluster: created on one coordinator, used on both;
+/// concurrent `nextval`s and serial inserts through two coordinators never hand out a value
+/// twice; a DROP on one is seen by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_hand_out_each_value_once_across_coordinators() {
+    let spec = CoordinatorSpec::default();
+    let cluster = Cluster::start_coordinators("coords-seq", 2, &[spec, spec]);
+    cluster.register_all().await;
+    let c1 = connect(&cluster.coords[0]).await;
+    let c2 = connect(&cluster.coords[1]).await;
+    c1.batch_execute(
+        "CREATE SEQUENCE shared CACHE 5; \
+         CREATE TABLE ev (id serial PRIMARY KEY, by text) DISTRIBUTE BY HASH (id)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&c2, "SELECT nextval('shared')").await,
+        table(&[&["1"]])
+    );
+
+    let draw = |c: Client, who: &'static str| async move {
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got.push(
+                rows(&c, "SELECT nextval('shared')").await[0][0]
+                    .parse::<i64>()
+                    .unwrap(),
+            );
+            c.batch_execute(&format!("INSERT INTO ev (by) VALUES ('{who}')"))
+                .await
+                .unwrap();
+        }
+        got
+    };
+    let (a, b) = tokio::join!(
+        draw(connect(&cluster.coords[0]).await, "coord1"),
+        draw(connect(&cluster.coords[1]).await, "coord2")
+    );
+    let mut all: Vec<i64> = a.iter().chain(&b).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 200, "every nextval a value of its own");
+    assert!(!all.contains(&1), "the first value was handed out before");
+    assert_eq!(
+        rows(&c1, "SELECT count(*), count(DISTINCT id) FROM ev").await,
+        table(&[&["200", "200"]])
+    );
+    assert_eq!(
+        rows(&c2, "SELECT by, count(*) FROM ev GROUP BY by ORDER BY by").await,
+        table(&[&["coord1", "100"], &["coord2", "100"]])
+    );
+
+    c2.batch_execute("DROP SEQUENCE shared").await.unwrap();
+    assert_eq!(error_code(&c1, "SELECT nextval('shared')").await, "42P01");
 }

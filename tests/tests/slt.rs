@@ -243,6 +243,7 @@ macro_rules! with_own_suites {
             math_functions,
             date_functions,
             transactions,
+            sequences,
         );
     };
 }

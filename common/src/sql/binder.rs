@@ -17,7 +17,7 @@
 
 use super::catalog::{Catalog, Table};
 use super::error::{sqlstate, Result, SqlError};
-use super::expr::{Expr, SubqueryKind};
+use super::expr::{Expr, SeqCall, SubqueryKind};
 use super::fold;
 use super::functions;
 use super::indexes;
@@ -2641,16 +2641,54 @@ impl<'a> Binder<'a> {
                     t => Ok((Expr::NullIf(Box::new(ae), Box::new(be)), t.unwrap_or(ut))),
                 }
             }
-            "nextval" if bound.len() == 1 => match &bound[0].0 {
-                Expr::Constant(Value::Text(s)) => {
-                    Ok((Expr::NextVal(s.to_lowercase()), DataType::Int8))
-                }
-                _ => Err(SqlError::unsupported(
-                    "nextval() needs a constant sequence name",
-                )),
-            },
+            "nextval" | "currval" | "setval" | "lastval" => self.sequence_call(&name, bound),
             _ => self.call(&name, bound),
         }
+    }
+
+    /// `nextval('s')`, `currval('s')`, `setval('s', value [, is_called])`, `lastval()`: the
+    /// sequence named by a constant (PostgreSQL resolves its `regclass` argument once).
+    fn sequence_call(
+        &mut self,
+        name: &str,
+        mut args: Vec<(Expr, DataType)>,
+    ) -> Result<(Expr, DataType)> {
+        let arity = match name {
+            "lastval" => 0..=0,
+            "setval" => 2..=3,
+            _ => 1..=1,
+        };
+        if !arity.contains(&args.len()) {
+            let types: Vec<String> = args.iter().map(|(_, t)| t.name()).collect();
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_FUNCTION,
+                format!("function {name}({}) does not exist", types.join(", ")),
+            ));
+        }
+        let call = if name == "lastval" {
+            SeqCall::Last
+        } else {
+            let sequence = match args.remove(0) {
+                (Expr::Constant(Value::Text(s)), _) => sequence_name(&s),
+                _ => {
+                    return Err(SqlError::unsupported(format!(
+                        "{name}() needs a constant sequence name"
+                    )))
+                }
+            };
+            match name {
+                "nextval" => SeqCall::Next(sequence),
+                "currval" => SeqCall::Curr(sequence),
+                _ => SeqCall::Set(sequence),
+            }
+        };
+        let targets = [DataType::Int8, DataType::Bool];
+        let args = args
+            .into_iter()
+            .zip(&targets)
+            .map(|(arg, target)| self.coerce(arg, target))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((Expr::Sequence(call, args), DataType::Int8))
     }
 
     fn call(&mut self, name: &str, args: Vec<(Expr, DataType)>) -> Result<(Expr, DataType)> {
@@ -2742,6 +2780,16 @@ fn comparison_op(op: &ast::BinaryOperator) -> Option<BinaryOp> {
 
 /// Whether two number types have `=` between them without a cast: both integers or both
 /// floating point.
+/// A sequence's name as a `regclass` text names it: `'s'` and `'S'` are `s`, `'"S"'` is `S`,
+/// a schema (`public.s`) is dropped.
+fn sequence_name(text: &str) -> String {
+    let last = text.rsplit('.').next().unwrap_or(text).trim();
+    match last.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => last.to_lowercase(),
+    }
+}
+
 fn same_family(a: &DataType, b: &DataType) -> bool {
     let integer = |t: &DataType| matches!(t, DataType::Int2 | DataType::Int4 | DataType::Int8);
     let float = |t: &DataType| matches!(t, DataType::Float4 | DataType::Float8);

@@ -11,7 +11,7 @@
 
 use super::catalog::{Index, Table};
 use super::error::{sqlstate, Result, SqlError};
-use super::expr::{EvalContext, Expr};
+use super::expr::{EvalContext, Expr, SeqCall};
 use super::index_scan::{self, IndexRange};
 use super::plan::{
     AggCall, AggFunc, Arbiter, BoundQuery, ConflictAction, JoinKind, Plan, RowLock, SetOp, SortKey,
@@ -81,8 +81,9 @@ pub trait Storage {
     fn delete(&mut self, table: &Table, id: &RowId, old: &Row) -> Result<WriteOutcome>;
     /// Locks row `id` for `SELECT ... FOR UPDATE/SHARE`.
     fn lock(&mut self, table: &Table, id: &RowId, mode: RowLock) -> Result<WriteOutcome>;
-    /// The next value of a sequence.
-    fn nextval(&mut self, sequence: &str) -> Result<i64>;
+    /// A sequence function's value (`args` after the sequence's name): the GTM's, with the
+    /// session's `currval`/`lastval`.
+    fn sequence(&mut self, call: &SeqCall, args: &[Value]) -> Result<Value>;
     /// Fails with 57014 when the statement was cancelled or timed out.
     fn check_cancel(&mut self) -> Result<()> {
         Ok(())
@@ -171,8 +172,8 @@ impl EvalContext for Executor<'_> {
         Ok(rows)
     }
 
-    fn nextval(&mut self, name: &str) -> Result<Value> {
-        Ok(Value::Int8(self.storage.nextval(name)?))
+    fn sequence(&mut self, call: &SeqCall, args: &[Value]) -> Result<Value> {
+        self.storage.sequence(call, args)
     }
 }
 

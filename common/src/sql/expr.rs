@@ -74,8 +74,9 @@ pub enum Expr {
     Coalesce(Vec<Expr>),
     /// `NULLIF(a, b)`.
     NullIf(Box<Expr>, Box<Expr>),
-    /// `nextval('seq')`: the next value of a sequence.
-    NextVal(String),
+    /// A sequence function (`nextval('s')`, `currval('s')`, `setval('s', v [, is_called])`,
+    /// `lastval()`) with its arguments after the name.
+    Sequence(SeqCall, Vec<Expr>),
     /// A subquery, by its index in the plan's subquery list; `negated` for NOT EXISTS/NOT IN.
     Subquery {
         index: usize,
@@ -92,8 +93,42 @@ pub trait EvalContext {
     fn outer(&self, depth: usize, index: usize) -> Result<Value>;
     /// Runs subquery `index` with `row` as the nearest enclosing row; returns its rows.
     fn subquery(&mut self, index: usize, row: &[Value]) -> Result<Vec<Vec<Value>>>;
-    /// The next value of sequence `name`.
-    fn nextval(&mut self, name: &str) -> Result<Value>;
+    /// A sequence function's value (`args` are the arguments after the sequence's name).
+    fn sequence(&mut self, call: &SeqCall, args: &[Value]) -> Result<Value>;
+}
+
+/// Which sequence function, and of which sequence (a constant name, as PostgreSQL's
+/// `regclass` argument resolves to one sequence when the statement is planned).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SeqCall {
+    /// `nextval('s')`: the next value (and the session's `currval` from then on).
+    Next(String),
+    /// `currval('s')`: the value `nextval` last returned in this session.
+    Curr(String),
+    /// `setval('s', value [, is_called])`.
+    Set(String),
+    /// `lastval()`: the value `nextval` last returned in this session, of any sequence.
+    Last,
+}
+
+impl SeqCall {
+    /// The function's SQL name.
+    pub fn function(&self) -> &'static str {
+        match self {
+            SeqCall::Next(_) => "nextval",
+            SeqCall::Curr(_) => "currval",
+            SeqCall::Set(_) => "setval",
+            SeqCall::Last => "lastval",
+        }
+    }
+
+    /// The sequence it names (`lastval()` names none).
+    pub fn sequence(&self) -> Option<&str> {
+        match self {
+            SeqCall::Next(s) | SeqCall::Curr(s) | SeqCall::Set(s) => Some(s),
+            SeqCall::Last => None,
+        }
+    }
 }
 
 impl Expr {
@@ -220,7 +255,13 @@ impl Expr {
                     a
                 }
             }
-            Expr::NextVal(name) => ctx.nextval(name)?,
+            Expr::Sequence(call, args) => {
+                let mut values = Vec::with_capacity(args.len());
+                for a in args {
+                    values.push(a.eval(row, ctx)?);
+                }
+                ctx.sequence(call, &values)?
+            }
             Expr::Subquery {
                 index,
                 kind,
@@ -266,7 +307,7 @@ impl Expr {
         self.walk(&mut |e| {
             if matches!(
                 e,
-                Expr::Column(_) | Expr::Subquery { .. } | Expr::NextVal(_)
+                Expr::Column(_) | Expr::Subquery { .. } | Expr::Sequence(..)
             ) {
                 independent = false;
             }
@@ -289,11 +330,7 @@ impl Expr {
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);
         match self {
-            Expr::Constant(_)
-            | Expr::Column(_)
-            | Expr::Outer { .. }
-            | Expr::Param(_)
-            | Expr::NextVal(_) => {}
+            Expr::Constant(_) | Expr::Column(_) | Expr::Outer { .. } | Expr::Param(_) => {}
             Expr::Binary(_, l, r)
             | Expr::And(l, r)
             | Expr::Or(l, r)
@@ -328,7 +365,9 @@ impl Expr {
                     o.walk(f);
                 }
             }
-            Expr::Function(_, args) | Expr::Coalesce(args) => args.iter().for_each(|x| x.walk(f)),
+            Expr::Function(_, args) | Expr::Coalesce(args) | Expr::Sequence(_, args) => {
+                args.iter().for_each(|x| x.walk(f))
+            }
             Expr::Subquery { kind, .. } => {
                 if let SubqueryKind::In(e) | SubqueryKind::Quantified { left: e, .. } = kind {
                     e.walk(f);
@@ -343,9 +382,7 @@ impl Expr {
         let m = |e: &Expr| Box::new(e.map_columns(f));
         match self {
             Expr::Column(i) => Expr::Column(f(*i)),
-            Expr::Constant(_) | Expr::Outer { .. } | Expr::Param(_) | Expr::NextVal(_) => {
-                self.clone()
-            }
+            Expr::Constant(_) | Expr::Outer { .. } | Expr::Param(_) => self.clone(),
             Expr::Binary(op, l, r) => Expr::Binary(*op, m(l), m(r)),
             Expr::And(l, r) => Expr::And(m(l), m(r)),
             Expr::Or(l, r) => Expr::Or(m(l), m(r)),
@@ -377,6 +414,10 @@ impl Expr {
                 args.iter().map(|x| x.map_columns(f)).collect(),
             ),
             Expr::Coalesce(args) => Expr::Coalesce(args.iter().map(|x| x.map_columns(f)).collect()),
+            Expr::Sequence(call, args) => Expr::Sequence(
+                call.clone(),
+                args.iter().map(|x| x.map_columns(f)).collect(),
+            ),
             Expr::Subquery {
                 index,
                 kind,
@@ -518,7 +559,15 @@ impl fmt::Display for Expr {
             Expr::Function(name, args) => write!(f, "{name}({})", list(args)),
             Expr::Coalesce(args) => write!(f, "COALESCE({})", list(args)),
             Expr::NullIf(a, b) => write!(f, "NULLIF({a}, {b})"),
-            Expr::NextVal(s) => write!(f, "nextval('{s}')"),
+            Expr::Sequence(call, args) => {
+                let mut items: Vec<String> = call
+                    .sequence()
+                    .map(|s| format!("'{s}'"))
+                    .into_iter()
+                    .collect();
+                items.extend(args.iter().map(|x| x.to_string()));
+                write!(f, "{}({})", call.function(), items.join(", "))
+            }
             Expr::Subquery { index, .. } => write!(f, "(SubPlan {})", index + 1),
         }
     }

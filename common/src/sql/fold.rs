@@ -17,7 +17,7 @@
 //! parameters, outer references and subqueries are never folded.
 
 use super::error::{Result, SqlError};
-use super::expr::{EvalContext, Expr, SubqueryKind};
+use super::expr::{EvalContext, Expr, SeqCall, SubqueryKind};
 use super::value::Value;
 
 /// Functions whose result is not a function of their arguments alone.
@@ -39,8 +39,13 @@ pub fn fold(e: Expr) -> Result<Expr> {
     use Expr as E;
     let b = |e: Box<Expr>| fold(*e).map(Box::new);
     let folded = match e {
-        E::Constant(_) | E::Column(_) | E::Outer { .. } | E::Param(_) | E::NextVal(_) => {
-            return Ok(e)
+        E::Constant(_) | E::Column(_) | E::Outer { .. } | E::Param(_) => return Ok(e),
+        // Never folded: each call has its effect, when the statement runs.
+        E::Sequence(call, args) => {
+            return Ok(E::Sequence(
+                call,
+                args.into_iter().map(fold).collect::<Result<_>>()?,
+            ))
         }
         E::Subquery {
             index,
@@ -210,7 +215,7 @@ impl EvalContext for ConstantContext {
         ))
     }
 
-    fn nextval(&mut self, _: &str) -> Result<Value> {
+    fn sequence(&mut self, _: &SeqCall, _: &[Value]) -> Result<Value> {
         Err(SqlError::internal(
             "a constant expression reads no sequence",
         ))

@@ -16,6 +16,7 @@
 //! Parse errors become SQLSTATE 42601 with PostgreSQL's wording, `syntax error at or near "x"`.
 
 use super::error::{Result, SqlError};
+use crate::gtm::proto::{SeqAlterOptions, SeqOptions};
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
@@ -80,6 +81,20 @@ pub enum Statement {
         database: Option<String>,
         user: Option<String>,
     },
+    /// `CREATE SEQUENCE [IF NOT EXISTS] name [AS type] [option ...]`, the options in any
+    /// order as PostgreSQL takes them (sqlparser wants one order).
+    CreateSequence {
+        name: String,
+        if_not_exists: bool,
+        options: SeqOptions,
+    },
+    /// `ALTER SEQUENCE [IF EXISTS] name { option ... | RENAME TO new }` (sqlparser has no
+    /// ALTER SEQUENCE).
+    AlterSequence {
+        name: String,
+        if_exists: bool,
+        change: SequenceChange,
+    },
     /// `CREATE TABLE ...` followed by Postgres-XC's `DISTRIBUTE BY ...` and/or `TO NODE (...)`
     /// / `TO GROUP g` (a CREATE TABLE without either clause stays [`Statement::Sql`]).
     CreateTable {
@@ -111,8 +126,19 @@ impl Statement {
             Statement::ExecuteDirect { .. } => "EXECUTE DIRECT",
             Statement::CleanConnection { .. } => "CLEAN CONNECTION",
             Statement::CreateTable { .. } => "CREATE TABLE",
+            Statement::CreateSequence { .. } => "CREATE SEQUENCE",
+            Statement::AlterSequence { .. } => "ALTER SEQUENCE",
         }
     }
+}
+
+/// What an `ALTER SEQUENCE` changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SequenceChange {
+    /// Options (`RESTART [WITH n]`, `INCREMENT BY n`, `[NO] MINVALUE`, ...): only those given.
+    Options(SeqAlterOptions),
+    /// `RENAME TO new`.
+    Rename(String),
 }
 
 /// `DISTRIBUTE BY ...` of a Postgres-XC CREATE TABLE.
@@ -249,6 +275,12 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
             ))),
         };
     }
+    if parse_words(parser, &["create", "sequence"]) {
+        return parse_create_sequence(parser);
+    }
+    if parse_words(parser, &["alter", "sequence"]) {
+        return parse_alter_sequence(parser);
+    }
     if let Some(statement) = parse_cluster_statement(parser)? {
         return Ok(statement);
     }
@@ -323,6 +355,149 @@ fn parse_cluster_statement(parser: &mut Parser) -> Result<Option<Statement>, Par
         return Ok(None);
     };
     Ok(Some(statement))
+}
+
+/// The rest of `CREATE SEQUENCE`: `[IF NOT EXISTS] name [AS type]`, then options; `AS
+/// smallint|integer` bounds the sequence by its type.
+fn parse_create_sequence(parser: &mut Parser) -> Result<Statement, ParserError> {
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = object_name_of(parser)?;
+    let bound = if parser.parse_keyword(Keyword::AS) {
+        let ty = parser.parse_data_type()?;
+        match super::DataType::from_sql(&ty).map_err(|e| ParserError::ParserError(e.message))? {
+            super::DataType::Int2 => Some(i16::MAX as i64),
+            super::DataType::Int4 => Some(i32::MAX as i64),
+            super::DataType::Int8 => None,
+            other => {
+                return Err(ParserError::ParserError(format!(
+                    "sequence type must be smallint, integer, or bigint, not {other}"
+                )))
+            }
+        }
+    } else {
+        None
+    };
+    let (given, _) = parse_sequence_options(parser, false)?;
+    let mut options = SeqOptions {
+        increment: given.increment,
+        min_value: given.min_value.flatten(),
+        max_value: given.max_value.flatten(),
+        start: given.start,
+        cache: given.cache,
+        cycle: given.cycle.unwrap_or(false),
+    };
+    if let Some(max) = bound {
+        if options.increment.unwrap_or(1) > 0 {
+            options.max_value.get_or_insert(max);
+        } else {
+            options.min_value.get_or_insert(-max - 1);
+        }
+    }
+    Ok(Statement::CreateSequence {
+        name,
+        if_not_exists,
+        options,
+    })
+}
+
+/// The rest of `ALTER SEQUENCE`: `[IF EXISTS] name`, then `RENAME TO new` or options.
+fn parse_alter_sequence(parser: &mut Parser) -> Result<Statement, ParserError> {
+    let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+    let name = object_name_of(parser)?;
+    if parser.parse_keywords(&[Keyword::RENAME, Keyword::TO]) {
+        return Ok(Statement::AlterSequence {
+            name,
+            if_exists,
+            change: SequenceChange::Rename(object_name_of(parser)?),
+        });
+    }
+    let (options, any) = parse_sequence_options(parser, true)?;
+    if !any {
+        return parser.expected("an ALTER SEQUENCE option", parser.peek_token());
+    }
+    Ok(Statement::AlterSequence {
+        name,
+        if_exists,
+        change: SequenceChange::Options(options),
+    })
+}
+
+/// Sequence options in any order (`RESTART [WITH n]` only when `alter`), and whether there
+/// was any; `OWNED BY ...` is accepted and ignored (dropping a table drops its serials'
+/// sequences).
+fn parse_sequence_options(
+    parser: &mut Parser,
+    alter: bool,
+) -> Result<(SeqAlterOptions, bool), ParserError> {
+    let mut options = SeqAlterOptions::default();
+    let mut any = false;
+    loop {
+        if alter && parse_words(parser, &["restart"]) {
+            let _ = parser.parse_keyword(Keyword::WITH);
+            options.restart = Some(match parser.peek_token().token {
+                Token::Number(..) | Token::Minus | Token::Plus => Some(parse_signed(parser)?),
+                _ => None,
+            });
+        } else if parse_words(parser, &["increment"]) {
+            let _ = parser.parse_keyword(Keyword::BY);
+            options.increment = Some(parse_signed(parser)?);
+        } else if parse_words(parser, &["no", "minvalue"]) {
+            options.min_value = Some(None);
+        } else if parse_words(parser, &["no", "maxvalue"]) {
+            options.max_value = Some(None);
+        } else if parse_words(parser, &["no", "cycle"]) {
+            options.cycle = Some(false);
+        } else if parse_words(parser, &["minvalue"]) {
+            options.min_value = Some(Some(parse_signed(parser)?));
+        } else if parse_words(parser, &["maxvalue"]) {
+            options.max_value = Some(Some(parse_signed(parser)?));
+        } else if parse_words(parser, &["start"]) {
+            let _ = parser.parse_keyword(Keyword::WITH);
+            options.start = Some(parse_signed(parser)?);
+        } else if parse_words(parser, &["cache"]) {
+            options.cache = Some(parse_signed(parser)?);
+        } else if parse_words(parser, &["cycle"]) {
+            options.cycle = Some(true);
+        } else if parse_words(parser, &["owned", "by"]) {
+            if !parse_words(parser, &["none"]) {
+                parser.parse_object_name(false)?;
+            }
+        } else {
+            break;
+        }
+        any = true;
+    }
+    Ok((options, any))
+}
+
+/// An object name as rxc keys it: the last part, unquoted names folded to lower case.
+fn object_name_of(parser: &mut Parser) -> Result<String, ParserError> {
+    let name = parser.parse_object_name(false)?;
+    super::binder::object_name(&name).map_err(|e| ParserError::ParserError(e.message))
+}
+
+/// A signed integer constant (`-5`, `+3`, `10`).
+fn parse_signed(parser: &mut Parser) -> Result<i64, ParserError> {
+    let negative = match parser.peek_token().token {
+        Token::Minus => {
+            parser.next_token();
+            true
+        }
+        Token::Plus => {
+            parser.next_token();
+            false
+        }
+        _ => false,
+    };
+    let token = parser.next_token();
+    match &token.token {
+        Token::Number(n, _) => {
+            let text = if negative { format!("-{n}") } else { n.clone() };
+            text.parse()
+                .map_err(|_| ParserError::ParserError(format!("invalid integer \"{text}\"")))
+        }
+        _ => parser.expected("an integer", token),
+    }
 }
 
 /// The rest of `CLEAN CONNECTION TO`: the nodes, `FORCE`, then `FOR [DATABASE] d` and `TO

@@ -13,6 +13,7 @@
 use super::catalog::{Index, Table};
 use super::error::Result;
 use super::exec::{InsertOutcome, Row, RowId, Storage, WriteOutcome};
+use super::expr::SeqCall;
 use super::index_scan::IndexRange;
 use super::plan::{Arbiter, RowLock};
 use super::value::Value;
@@ -88,8 +89,8 @@ impl Storage for ScanCache<'_> {
         self.inner.lock(table, id, mode)
     }
 
-    fn nextval(&mut self, sequence: &str) -> Result<i64> {
-        self.inner.nextval(sequence)
+    fn sequence(&mut self, call: &SeqCall, args: &[Value]) -> Result<Value> {
+        self.inner.sequence(call, args)
     }
 
     fn check_cancel(&mut self) -> Result<()> {

@@ -387,6 +387,7 @@ mod tests {
     use crate::storage::MemoryEngine;
     use rxc_common::sql::catalog::{Column, Index};
     use rxc_common::sql::exec::Storage;
+    use rxc_common::sql::expr::SeqCall;
     use rxc_common::sql::{DataType, Value};
     use rxc_common::txn::{Gxid, Isolation, Snapshot};
 
@@ -434,7 +435,8 @@ mod tests {
         mvcc.recover().unwrap();
         let table = table(20, 21);
         let mut row_ids = 0;
-        let no_sequences = |_: &str| -> Result<i64> { Err(SqlError::internal("no sequences")) };
+        let no_sequences =
+            |_: &SeqCall, _: &[Value]| -> Result<Value> { Err(SqlError::internal("no sequences")) };
         let row = |id: i32, v: i32| vec![Value::Int4(id), Value::Int4(v)];
         for (gxid, old, new) in [(3, None, row(1, 10)), (4, Some(row(1, 10)), row(1, 11))] {
             let mut txn = mvcc.begin(Gxid(gxid), snapshot(gxid), Isolation::ReadCommitted);
@@ -444,7 +446,7 @@ mod tests {
             let mut storage = TxnStorage {
                 txn: &mut txn,
                 row_ids: &mut row_ids,
-                nextval: &no_sequences,
+                sequences: &no_sequences,
                 interrupt: crate::storage::locks::WaitOptions::default(),
             };
             match old {
@@ -495,7 +497,8 @@ mod tests {
             )
         };
         let mut row_ids = 0;
-        let no_sequences = |_: &str| -> Result<i64> { Err(SqlError::internal("no sequences")) };
+        let no_sequences =
+            |_: &SeqCall, _: &[Value]| -> Result<Value> { Err(SqlError::internal("no sequences")) };
         // Created with two rows (GXID 3), re-keyed under new ids (4), dropped (5).
         for gxid in 3..=5 {
             let mut txn = mvcc.begin(Gxid(gxid), snapshot(gxid), Isolation::ReadCommitted);
@@ -517,7 +520,7 @@ mod tests {
             let mut storage = TxnStorage {
                 txn: &mut txn,
                 row_ids: &mut row_ids,
-                nextval: &no_sequences,
+                sequences: &no_sequences,
                 interrupt: crate::storage::locks::WaitOptions::default(),
             };
             for id in 1..=2 {

@@ -19,6 +19,7 @@ use crate::storage::StorageError;
 use rxc_common::sql::catalog::{Index, Table};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec::{InsertOutcome, Row, RowId, Storage, WriteOutcome};
+use rxc_common::sql::expr::SeqCall;
 use rxc_common::sql::index_scan::IndexRange;
 use rxc_common::sql::plan::{Arbiter, RowLock};
 use rxc_common::sql::Value;
@@ -259,8 +260,8 @@ pub struct TxnStorage<'a> {
     pub txn: &'a mut Transaction,
     /// Hidden row ids handed out by this transaction so far.
     pub row_ids: &'a mut u32,
-    /// Sequence values (the session fetches ranges from the GTM).
-    pub nextval: &'a dyn Fn(&str) -> Result<i64>,
+    /// Sequence functions (the session's: values from the GTM, its `currval`).
+    pub sequences: &'a dyn Fn(&SeqCall, &[Value]) -> Result<Value>,
     /// The statement's cancel flag and deadline, checked as it runs.
     pub interrupt: WaitOptions,
 }
@@ -470,8 +471,8 @@ impl Storage for TxnStorage<'_> {
         }
     }
 
-    fn nextval(&mut self, sequence: &str) -> Result<i64> {
-        (self.nextval)(sequence)
+    fn sequence(&mut self, call: &SeqCall, args: &[Value]) -> Result<Value> {
+        (self.sequences)(call, args)
     }
 
     fn check_cancel(&mut self) -> Result<()> {

@@ -20,7 +20,7 @@ use rxc_common::sql::catalog::Catalog;
 use rxc_common::sql::copy::{self, CopyDecoder, CopyFormat, CopyRow};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec;
-use rxc_common::sql::expr::Expr;
+use rxc_common::sql::expr::{Expr, SeqCall};
 use rxc_common::sql::parser::{self, CopyStatement, GenericOption, Statement};
 use rxc_common::sql::plan::{BoundQuery, Plan};
 use rxc_common::sql::{DataType, Value};
@@ -212,10 +212,13 @@ impl Session {
             },
             _ => 0,
         };
+        let session_sequences = self.session_sequences.clone();
         let result = self
             .on_blocking_thread(true, move |node, txn, row_ids| {
                 super::statement::snapshot_for(txn, &plan)?;
-                let sequences = &|name: &str| super::statement::nextval(node, name);
+                let sequences = &|call: &SeqCall, args: &[Value]| {
+                    super::statement::sequence_call(node, &session_sequences, call, args)
+                };
                 let mut storage = storage(sequences, txn, row_ids);
                 exec::execute(&plan, &[], &mut storage).map(|_| ())
             })

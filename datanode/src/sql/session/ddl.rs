@@ -13,6 +13,7 @@ use rxc_common::sql::catalog::Table;
 use rxc_common::sql::ddl;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec::{Row, Storage};
+use rxc_common::sql::expr::SeqCall;
 use rxc_common::sql::{DataType, Value};
 use sqlparser::ast;
 
@@ -248,7 +249,7 @@ fn alter_table(
                             fn subquery(&mut self, _: usize, _: &[Value]) -> Result<Vec<Row>> {
                                 Err(SqlError::internal("no subqueries here"))
                             }
-                            fn nextval(&mut self, _: &str) -> Result<Value> {
+                            fn sequence(&mut self, _: &SeqCall, _: &[Value]) -> Result<Value> {
                                 Err(SqlError::unsupported(
                                     "ADD COLUMN with a volatile default is not supported",
                                 ))

@@ -38,6 +38,7 @@ mod context;
 mod copy;
 mod ddl;
 mod prepared;
+mod sequences;
 mod settings;
 pub mod snapshots;
 mod statement;
@@ -62,6 +63,9 @@ pub struct Node {
     pub gtm: GtmClient,
     /// Cached sequence ranges: name → (next value, values left, increment).
     sequences: Mutex<HashMap<String, (i64, u64, i64)>>,
+    /// Sequence changes of prepared transactions, by GID (settled by COMMIT/ROLLBACK
+    /// PREPARED; not kept across a restart).
+    prepared_sequences: Mutex<HashMap<String, sequences::SequenceChanges>>,
     /// Cancel keys of the open connections: backend pid → (secret, the session's cancel flag).
     cancel_keys: Mutex<HashMap<i32, CancelKey>>,
     /// Decoded table descriptors.
@@ -94,6 +98,7 @@ impl Node {
             mvcc,
             gtm,
             sequences: Mutex::new(HashMap::new()),
+            prepared_sequences: Mutex::new(HashMap::new()),
             cancel_keys: Mutex::new(HashMap::new()),
             catalog: CatalogCache::default(),
         })
@@ -127,6 +132,14 @@ impl Node {
             node.wait_gtm(async move { n.snapshots.get(&n.gtm).await })
                 .map_err(|e| e.message)?
         })
+    }
+
+    /// Drops the cached values of sequence `name` (changed or dropped).
+    fn forget_sequence(&self, name: &str) {
+        self.sequences
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
     }
 
     /// A cancel request: sets the cancel flag of the session with this pid and secret key
@@ -175,6 +188,8 @@ struct Txn {
     gxid: Option<Gxid>,
     mvcc: Option<Transaction>,
     row_ids: u32,
+    /// Sequences it created or dropped (settled at the GTM when it ends).
+    sequences: sequences::SequenceChanges,
 }
 
 impl Txn {
@@ -186,6 +201,7 @@ impl Txn {
             gxid: None,
             mvcc: None,
             row_ids: 0,
+            sequences: sequences::SequenceChanges::default(),
         }
     }
 }
@@ -211,6 +227,8 @@ pub struct Session {
     pid: Option<i32>,
     /// How its statements that began without a snapshot take one ([`Node::snapshot_fetch`]).
     snapshot_fetch: SnapshotFetch,
+    /// Its `currval`s and `lastval`.
+    session_sequences: Arc<Mutex<statement::SessionSequences>>,
 }
 
 /// A failed GTM request as a SQL error (08006: the GTM is the cluster's connection).
@@ -278,6 +296,7 @@ impl Session {
             from_coordinator: false,
             pending_context: None,
             cancel: Arc::new(AtomicBool::new(false)),
+            session_sequences: Arc::default(),
             pid: None,
         }
     }
@@ -397,6 +416,7 @@ impl Session {
             Statement::PrepareTransaction(gid) => return self.prepare_transaction(gid).await,
             Statement::CommitPrepared(gid) => return self.finish_prepared(gid, true).await,
             Statement::RollbackPrepared(gid) => return self.finish_prepared(gid, false).await,
+
             Statement::Sql(s) => match &**s {
                 ast::Statement::StartTransaction { modes, .. } => return self.begin(modes),
                 ast::Statement::Commit { .. } => return self.commit_block().await,
@@ -416,7 +436,9 @@ impl Session {
             | Statement::DropNodeGroup { .. }
             | Statement::ExecuteDirect { .. }
             | Statement::CleanConnection { .. }
-            | Statement::CreateTable { .. } => {}
+            | Statement::CreateTable { .. }
+            | Statement::CreateSequence { .. }
+            | Statement::AlterSequence { .. } => {}
         }
         if self.in_failed_block() {
             return Err(SqlError::new(
@@ -430,6 +452,30 @@ impl Session {
             Statement::Maintenance { command, tables } => return self.maintenance(command, tables),
             Statement::TransactionContext(options) => return self.set_context(options),
             Statement::BreakDeadlock(gxid) => return self.break_deadlock(*gxid),
+            Statement::CreateSequence {
+                name,
+                if_not_exists,
+                options,
+            } => {
+                let result = self
+                    .create_sequence(name, options.clone(), *if_not_exists)
+                    .await;
+                if result.is_err() {
+                    self.fail().await;
+                }
+                return result;
+            }
+            Statement::AlterSequence {
+                name,
+                if_exists,
+                change,
+            } => {
+                let result = self.alter_sequence(name, *if_exists, change).await;
+                if result.is_err() {
+                    self.fail().await;
+                }
+                return result;
+            }
             Statement::CreateNode { .. }
             | Statement::AlterNode { .. }
             | Statement::DropNode { .. }
@@ -449,6 +495,14 @@ impl Session {
         };
         if let Some(result) = self.utility(ast)? {
             return Ok(result);
+        }
+        match self.sequence_ddl(ast).await {
+            Ok(Some(result)) => return Ok(result),
+            Ok(None) => {}
+            Err(e) => {
+                self.fail().await;
+                return Err(e);
+            }
         }
         self.run_statement(ast.clone(), params.to_vec(), prepared)
             .await
@@ -483,9 +537,13 @@ impl Session {
         params: Vec<Value>,
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
+        let owned = self.owned_sequences(&stmt)?;
         let result = self.run_in_transaction(stmt, params, prepared).await;
         match result {
             Ok(r) => {
+                if let Some(txn) = self.txn.as_mut() {
+                    txn.sequences.dropped.extend(owned);
+                }
                 if !self.in_transaction_block() {
                     self.finish(true).await?;
                 }
@@ -563,6 +621,7 @@ impl Session {
         if let Some(g) = txn.gxid {
             self.report_to_gtm(g, commit).await?;
         }
+        txn.sequences.settle(&self.node, commit).await;
         Ok(())
     }
 
@@ -711,8 +770,17 @@ impl Session {
         params: Vec<Value>,
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
+        let sequences = self.session_sequences.clone();
         self.on_blocking_thread(writes(&stmt), move |node, txn, row_ids| {
-            run_statement(node, txn, row_ids, &stmt, &params, prepared.as_ref())
+            run_statement(
+                node,
+                &sequences,
+                txn,
+                row_ids,
+                &stmt,
+                &params,
+                prepared.as_ref(),
+            )
         })
         .await
     }

@@ -22,9 +22,17 @@ impl Session {
             self.finish(false).await?;
             return Ok(StatementResult::End("ROLLBACK".into()));
         }
-        let Some(txn) = self.txn.take() else {
+        let Some(mut txn) = self.txn.take() else {
             return Ok(StatementResult::End("ROLLBACK".into()));
         };
+        let sequences = std::mem::take(&mut txn.sequences);
+        if !sequences.is_empty() {
+            self.node
+                .prepared_sequences
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(gid.to_string(), sequences);
+        }
         let (Some(gxid), Some(m)) = (txn.gxid, txn.mvcc) else {
             // Nothing written: nothing to keep.
             return Ok(StatementResult::End("PREPARE TRANSACTION".into()));
@@ -80,11 +88,29 @@ impl Session {
                 format!("{what} PREPARED cannot run inside a transaction block"),
             ));
         }
+        let tag = StatementResult::Command(if commit {
+            "COMMIT PREPARED".into()
+        } else {
+            "ROLLBACK PREPARED".into()
+        });
+        let sequences = self
+            .node
+            .prepared_sequences
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(gid);
         let key = gid_key(gid);
         let engine = self.node.mvcc.engine().clone();
         let entry = engine.get(Cf::Meta, &key).map_err(catalog::storage_error)?;
         let gxid = match entry.as_deref().and_then(system::decode_gid_entry) {
             Some((gxid, _)) => gxid,
+            None if sequences.is_some() => {
+                // It changed sequences only: nothing was kept here but those changes.
+                if let Some(s) = sequences {
+                    s.settle(&self.node, commit).await;
+                }
+                return Ok(tag);
+            }
             None => {
                 return Err(SqlError::new(
                     sqlstate::UNDEFINED_OBJECT,
@@ -108,17 +134,16 @@ impl Session {
         .map_err(|e| SqlError::internal(format!("task failed: {e}")))??;
         // A prepared transaction may have changed the catalog.
         self.node.catalog.invalidate();
+        if let Some(s) = sequences {
+            s.settle(&self.node, commit).await;
+        }
         if !self.from_coordinator {
             let gtm = self.gtm_client();
             let _ = gtm.decide(gid, commit).await;
             self.report_to_gtm(gxid, commit).await?;
             let _ = gtm.forget(gid).await;
         }
-        Ok(StatementResult::Command(if commit {
-            "COMMIT PREPARED".into()
-        } else {
-            "ROLLBACK PREPARED".into()
-        }))
+        Ok(tag)
     }
 }
 

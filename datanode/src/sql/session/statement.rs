@@ -8,23 +8,29 @@ use crate::sql::catalog::CatalogView;
 use crate::sql::plan_cache::{self, Prepared};
 use crate::sql::table::{mvcc_error, TxnStorage};
 use crate::storage::mvcc::Transaction;
+use rxc_common::gtm::proto::{ErrorCode, GtmError};
 use rxc_common::sql::binder;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec;
+use rxc_common::sql::expr::SeqCall;
 use rxc_common::sql::plan::{BoundQuery, OutputColumn};
 use rxc_common::sql::{DataType, Value};
 use sqlparser::ast;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Runs one statement inside `txn` on a blocking thread.
 pub(super) fn run_statement(
     node: &Node,
+    session_sequences: &Mutex<SessionSequences>,
     txn: &mut Transaction,
     row_ids: &mut u32,
     stmt: &ast::Statement,
     params: &[Value],
     prepared: Option<&Prepared>,
 ) -> Result<StatementResult> {
-    let sequences = &|name: &str| nextval(node, name);
+    let sequences =
+        &|call: &SeqCall, args: &[Value]| sequence_call(node, session_sequences, call, args);
     if !super::is_dml(stmt) {
         // DDL, EXPLAIN and the rest read as they please: with a snapshot of their own.
         txn.take_snapshot().map_err(mvcc_error)?;
@@ -91,7 +97,102 @@ pub(super) fn snapshot_for(txn: &mut Transaction, bound: &BoundQuery) -> Result<
     }
 }
 
-pub(super) type Sequences<'a> = &'a dyn Fn(&str) -> Result<i64>;
+pub(super) type Sequences<'a> = &'a dyn Fn(&SeqCall, &[Value]) -> Result<Value>;
+
+/// What a session remembers of its sequence calls: `currval` of each sequence it called
+/// `nextval` (or `setval`) on, and `lastval`.
+#[derive(Debug, Default)]
+pub struct SessionSequences {
+    current: HashMap<String, i64>,
+    /// The sequence `nextval` was last called on (`lastval` is its `currval`).
+    last: Option<String>,
+}
+
+impl SessionSequences {
+    /// Forgets a dropped sequence.
+    pub(super) fn forget(&mut self, name: &str) {
+        self.current.remove(name);
+    }
+}
+
+/// A sequence function: values from the GTM (`nextval` through the node's cache of ranges),
+/// `currval` and `lastval` from what this session called before.
+pub(super) fn sequence_call(
+    node: &Node,
+    session: &Mutex<SessionSequences>,
+    call: &SeqCall,
+    args: &[Value],
+) -> Result<Value> {
+    match call {
+        SeqCall::Next(name) => {
+            let v = nextval(node, name)?;
+            let mut s = lock(session);
+            s.current.insert(name.clone(), v);
+            s.last = Some(name.clone());
+            Ok(Value::Int8(v))
+        }
+        SeqCall::Curr(name) => {
+            if let Some(v) = lock(session).current.get(name) {
+                return Ok(Value::Int8(*v));
+            }
+            // Not called yet here: that is 55000 for a sequence that exists, else 42P01.
+            let gtm = node.gtm.clone();
+            let owned = name.clone();
+            node.wait_gtm(async move { gtm.sequence(&owned).await })?
+                .map_err(sequence_error)?;
+            Err(SqlError::new(
+                sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("currval of sequence \"{name}\" is not yet defined in this session"),
+            ))
+        }
+        SeqCall::Set(name) => {
+            let value = match args.first() {
+                Some(Value::Int8(v)) => *v,
+                _ => return Ok(Value::Null),
+            };
+            let is_called = match args.get(1) {
+                None => true,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Ok(Value::Null),
+            };
+            let gtm = node.gtm.clone();
+            let owned = name.clone();
+            node.wait_gtm(async move { gtm.setval(&owned, value, is_called).await })?
+                .map_err(sequence_error)?;
+            node.sequences
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(name);
+            if is_called {
+                lock(session).current.insert(name.clone(), value);
+            }
+            Ok(Value::Int8(value))
+        }
+        SeqCall::Last => {
+            let s = lock(session);
+            let last = s.last.as_ref().and_then(|name| s.current.get(name));
+            last.map(|v| Value::Int8(*v)).ok_or_else(|| {
+                SqlError::new(
+                    sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    "lastval is not yet defined in this session",
+                )
+            })
+        }
+    }
+}
+
+fn lock(session: &Mutex<SessionSequences>) -> std::sync::MutexGuard<'_, SessionSequences> {
+    session.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A GTM error of a sequence request as the SQL error: its own SQLSTATE (42P01, 42P07,
+/// 2200H, 22003, ...), or a connection failure when the GTM could not be asked.
+pub fn sequence_error(e: GtmError) -> SqlError {
+    match e.code {
+        ErrorCode::NotActive | ErrorCode::Io | ErrorCode::Malformed => gtm_error(e),
+        code => SqlError::new(code.sqlstate(), e.message),
+    }
+}
 
 pub(super) fn storage<'a>(
     sequences: Sequences<'a>,
@@ -102,7 +203,7 @@ pub(super) fn storage<'a>(
     TxnStorage {
         txn,
         row_ids,
-        nextval: sequences,
+        sequences,
         interrupt,
     }
 }
@@ -122,16 +223,7 @@ pub(super) fn nextval(node: &Node, name: &str) -> Result<i64> {
     let gtm = node.gtm.clone();
     let owned = name.to_string();
     let answer = node.wait_gtm(async move { gtm.nextval(&owned).await })?;
-    let (first, count, increment) = answer.map_err(|e| {
-        if e.to_string().contains("does not exist") {
-            SqlError::new(
-                sqlstate::UNDEFINED_SEQUENCE,
-                format!("relation \"{name}\" does not exist"),
-            )
-        } else {
-            gtm_error(e)
-        }
-    })?;
+    let (first, count, increment) = answer.map_err(sequence_error)?;
     let mut cache = node.sequences.lock().unwrap_or_else(|e| e.into_inner());
     cache.insert(
         name.to_string(),
