@@ -24,14 +24,9 @@ seconds=${2:-8}
 rows=${RXC_BENCH_ROWS:-200000}
 batch=1000
 bench=coordinator-bench
-extra_bins=rxc-coordinator
+with_coordinator=1
 # shellcheck source=lib/datanode-and-postgres.sh
 source deploy/bench/lib/datanode-and-postgres.sh
-
-# The lib started the GTM, dn1 and PostgreSQL; add dn2 and the coordinator.
-dn2_port=$(free_port); coord_port=$(free_port)
-start_rxc rxc-datanode dn2 "$dn2_port"
-start_rxc rxc-coordinator coord1 "$coord_port"
 
 # psql on a target (rxc = the coordinator, pg = PostgreSQL); stops at the first error.
 sql() {
@@ -46,9 +41,6 @@ die() {
     exit 1
 }
 
-sql rxc -c "CREATE NODE dn1 WITH (TYPE='datanode', HOST='127.0.0.1', PORT=$dn_port, PRIMARY)" \
-    -c "CREATE NODE dn2 WITH (TYPE='datanode', HOST='127.0.0.1', PORT=$dn2_port)" \
-    -c "SELECT pgxc_pool_reload()" >/dev/null || die "registering the datanodes failed"
 sql rxc -c "CREATE TABLE kv (k int PRIMARY KEY, v int) DISTRIBUTE BY HASH (k)" \
     || die "CREATE TABLE on the coordinator failed"
 sql pg -c "CREATE TABLE kv (k int PRIMARY KEY, v int)"

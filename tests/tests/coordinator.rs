@@ -18,6 +18,23 @@ async fn count_on(c: &Client, node: &str, table_name: &str) -> i64 {
         .unwrap()
 }
 
+/// A cluster of two datanodes and a coordinator knowing them, with table `name (k int PRIMARY
+/// KEY, v int)` hash-distributed on `k` holding `(1, 0) .. (rows, 0)`; and a client on it.
+async fn cluster_with_zeros(label: &str, name: &str, rows: usize) -> (Cluster, Client) {
+    let cluster = Cluster::start(label, 2);
+    let c = connect(cluster.coord()).await;
+    cluster.register(&c).await;
+    let values: Vec<String> = (1..=rows).map(|i| format!("({i}, 0)")).collect();
+    c.batch_execute(&format!(
+        "CREATE TABLE {name} (k int PRIMARY KEY, v int) DISTRIBUTE BY HASH (k); \
+         INSERT INTO {name} VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .unwrap();
+    (cluster, c)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_distributed_tables_and_two_phase_commit() {
     let cluster = Cluster::start("coord", 2);
@@ -362,16 +379,7 @@ async fn transfers_between_datanodes_are_never_half_visible() {
 /// every node — and the other one commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadlock_across_datanodes_is_broken() {
-    let cluster = Cluster::start("coord-deadlock", 2);
-    let c = connect(cluster.coord()).await;
-    cluster.register(&c).await;
-    c.batch_execute("CREATE TABLE d (k int PRIMARY KEY, v int) DISTRIBUTE BY HASH (k)")
-        .await
-        .unwrap();
-    let values: Vec<String> = (1..=20).map(|i| format!("({i}, 0)")).collect();
-    c.batch_execute(&format!("INSERT INTO d VALUES {}", values.join(", ")))
-        .await
-        .unwrap();
+    let (cluster, c) = cluster_with_zeros("coord-deadlock", "d", 20).await;
     let first_on = |node: &'static str| {
         let c = &c;
         async move {
@@ -645,16 +653,7 @@ async fn explain_shows_nodes_and_remote_queries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_and_disconnect_reach_every_datanode() {
     use std::time::{Duration, Instant};
-    let cluster = Cluster::start("coord-cancel", 2);
-    let c = connect(cluster.coord()).await;
-    cluster.register(&c).await;
-    c.batch_execute("CREATE TABLE w (k int PRIMARY KEY, v int) DISTRIBUTE BY HASH (k)")
-        .await
-        .unwrap();
-    let values: Vec<String> = (1..=20).map(|i| format!("({i}, 0)")).collect();
-    c.batch_execute(&format!("INSERT INTO w VALUES {}", values.join(", ")))
-        .await
-        .unwrap();
+    let (cluster, c) = cluster_with_zeros("coord-cancel", "w", 20).await;
     assert!(count_on(&c, "dn1", "w").await > 0 && count_on(&c, "dn2", "w").await > 0);
 
     // The holder locks one row; the waiter's update of every row waits on that row's node.
@@ -717,4 +716,56 @@ async fn cancel_and_disconnect_reach_every_datanode() {
             table(&[&["0"]])
         );
     }
+}
+
+/// `ALTER NODE` + `pgxc_pool_reload()` while a transaction is using the node: the running
+/// transaction finishes on its connection and commits; new transactions use the new
+/// definition; `CLEAN CONNECTION` drops idle connections and the next statement reconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_node_takes_effect_for_new_transactions() {
+    let (cluster, c) = cluster_with_zeros("coord-alter-node", "a", 10).await;
+
+    let running = connect(cluster.coord()).await;
+    running
+        .batch_execute("BEGIN; UPDATE a SET v = 1")
+        .await
+        .unwrap();
+    // Same datanode, another spelling of its address: the definition changes.
+    let port = cluster.dns[0].addr.rsplit(':').next().unwrap().to_string();
+    c.batch_execute(&format!(
+        "ALTER NODE dn1 WITH (HOST = 'localhost', PORT = {port})"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(rows(&c, "SELECT pgxc_pool_check()").await, table(&[&["f"]]));
+    assert_eq!(
+        rows(&c, "SELECT pgxc_pool_reload()").await,
+        table(&[&["t"]])
+    );
+    assert_eq!(rows(&c, "SELECT pgxc_pool_check()").await, table(&[&["t"]]));
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT node_host FROM pgxc_node WHERE node_name = 'dn1'"
+        )
+        .await,
+        table(&[&["localhost"]])
+    );
+    // The running transaction goes on and commits on the connections it began with.
+    running
+        .batch_execute("UPDATE a SET v = v + 1; COMMIT")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&c, "SELECT count(*), sum(v) FROM a").await,
+        table(&[&["10", "20"]])
+    );
+    // New transactions reach dn1 at its new address, also after CLEAN CONNECTION.
+    c.batch_execute("CLEAN CONNECTION TO ALL").await.unwrap();
+    assert_eq!(c.execute("UPDATE a SET v = 0", &[]).await.unwrap(), 10);
+    assert!(count_on(&c, "dn1", "a").await > 0);
+    assert_eq!(
+        rows(&running, "SELECT sum(v) FROM a").await,
+        table(&[&["0"]])
+    );
 }
