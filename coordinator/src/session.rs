@@ -2012,11 +2012,20 @@ impl CoordSession {
                     per_node.insert(n, Vec::new());
                 }
             }
-            (_, None) => {
-                return Err(SqlError::unsupported(format!(
-                    "INSERT ... DEFAULT VALUES into distributed table \"{}\" is not supported yet",
-                    table.name
-                )))
+            (locator, None) => {
+                // DEFAULT VALUES with no default computed here: one row, on the next node in
+                // turn (ROUNDROBIN), or where a NULL distribution value goes.
+                let node = match locator.column() {
+                    None => {
+                        let turn = self.cluster.round_robin.fetch_add(1, Ordering::Relaxed);
+                        dist.nodes[turn % dist.nodes.len()].clone()
+                    }
+                    Some(c) => {
+                        let p = dist.node_for(&Value::Null, &table.columns[c].data_type)?;
+                        dist.nodes[p].clone()
+                    }
+                };
+                per_node.insert(node, vec![(0, Vec::new())]);
             }
             (Locator::RoundRobin, Some(v)) => {
                 for (i, row) in v.rows.iter().enumerate() {
@@ -2119,7 +2128,33 @@ impl CoordSession {
         params: &[Value],
     ) -> Result<Option<ast::Insert>> {
         let Some(source) = &insert.source else {
-            return Ok(Some(insert.clone()));
+            // DEFAULT VALUES: the defaults computed here become the row's values (the other
+            // columns take their defaults on the datanodes).
+            let here = defaults_at_coordinator(table, dist)?;
+            if here.is_empty() {
+                return Ok(Some(insert.clone()));
+            }
+            let defaults: Vec<&str> = here
+                .iter()
+                .filter_map(|&c| table.columns[c].default.as_deref())
+                .collect();
+            let ast::Statement::Query(values) =
+                pushdown::parse_statement(&format!("VALUES ({})", defaults.join(", ")))?
+            else {
+                return Err(SqlError::internal("VALUES did not parse as a query"));
+            };
+            let mut with_values = insert.clone();
+            with_values.columns = here
+                .iter()
+                .map(|&c| {
+                    ast::ObjectName::from(vec![ast::Ident::with_quote(
+                        '"',
+                        table.columns[c].name.clone(),
+                    )])
+                })
+                .collect();
+            with_values.source = Some(values);
+            return Box::pin(self.routable_insert(&with_values, table, dist, params)).await;
         };
         let query = ast::Statement::Query(source.clone());
         let plain_values = matches!(&*source.body, ast::SetExpr::Values(_))

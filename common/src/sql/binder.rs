@@ -1297,16 +1297,22 @@ impl<'a> Binder<'a> {
             .iter()
             .map(|&i| table.columns[i].data_type.clone())
             .collect();
-        let Some(source) = &insert.source else {
-            return Err(SqlError::unsupported(
-                "INSERT without a source is not supported",
-            ));
+        // DEFAULT VALUES: one row, every column its default.
+        let default_values = ast::Values {
+            explicit_row: false,
+            value_keyword: false,
+            rows: vec![ast::Parens::with_empty_span(Vec::new())],
+        };
+        let (source_body, limited) = match &insert.source {
+            None => (&ast::SetExpr::Values(default_values), false),
+            Some(source) => (
+                &*source.body,
+                source.order_by.is_some() || source.limit_clause.is_some(),
+            ),
         };
         // VALUES binds each row's expressions against the target types; DEFAULT is allowed.
-        let (source_plan, source_columns) = match &*source.body {
-            ast::SetExpr::Values(values)
-                if source.order_by.is_none() && source.limit_clause.is_none() =>
-            {
+        let (source_plan, source_columns) = match source_body {
+            ast::SetExpr::Values(values) if !limited => {
                 let mut rows = Vec::new();
                 for row in &values.rows {
                     check_insert_width(row.len(), targets.len(), !insert.columns.is_empty())?;
@@ -1333,6 +1339,10 @@ impl<'a> Binder<'a> {
                 (Plan::Values { rows, columns }, target_types.clone())
             }
             _ => {
+                let source = insert
+                    .source
+                    .as_ref()
+                    .ok_or_else(|| SqlError::internal("an INSERT without its source"))?;
                 let (plan, columns) = self.query(source)?;
                 check_insert_width(columns.len(), targets.len(), !insert.columns.is_empty())?;
                 // Coerce each source column to its target.
