@@ -2138,11 +2138,7 @@ impl CoordSession {
                 .iter()
                 .filter_map(|&c| table.columns[c].default.as_deref())
                 .collect();
-            let ast::Statement::Query(values) =
-                pushdown::parse_statement(&format!("VALUES ({})", defaults.join(", ")))?
-            else {
-                return Err(SqlError::internal("VALUES did not parse as a query"));
-            };
+            let values = values_query(&[format!("({})", defaults.join(", "))])?;
             let mut with_values = insert.clone();
             with_values.columns = here
                 .iter()
@@ -2261,11 +2257,7 @@ impl CoordSession {
                 format!("({})", items.join(", "))
             })
             .collect();
-        let ast::Statement::Query(values) =
-            pushdown::parse_statement(&format!("VALUES {}", text.join(", ")))?
-        else {
-            return Err(SqlError::internal("VALUES did not parse as a query"));
-        };
+        let values = values_query(&text)?;
         let mut routable = insert.clone();
         routable.columns = columns
             .into_iter()
@@ -2434,6 +2426,14 @@ impl CoordSession {
         // Anything else the local node runs as it would on a datanode.
         let write = matches!(&**ast, ast::Statement::Drop { .. });
         self.local_statement(stmt, params, prepared, write).await
+    }
+}
+
+/// `VALUES row, ...` of rows written as SQL (`(1, 'a')`), as a query.
+fn values_query(rows: &[String]) -> Result<Box<ast::Query>> {
+    match pushdown::parse_statement(&format!("VALUES {}", rows.join(", ")))? {
+        ast::Statement::Query(values) => Ok(values),
+        _ => Err(SqlError::internal("VALUES did not parse as a query")),
     }
 }
 
