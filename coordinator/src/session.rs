@@ -152,6 +152,12 @@ impl Cluster {
         Ok(())
     }
 
+    /// The node of `dist` (ROUNDROBIN) the next row goes to.
+    fn next_round_robin(&self, dist: &Distribution) -> String {
+        let turn = self.round_robin.fetch_add(1, Ordering::Relaxed);
+        dist.nodes[turn % dist.nodes.len()].clone()
+    }
+
     /// The other coordinators: every DDL runs on them too.
     fn peers(&self, contents: &Contents) -> Vec<String> {
         contents
@@ -2016,10 +2022,7 @@ impl CoordSession {
                 // DEFAULT VALUES with no default computed here: one row, on the next node in
                 // turn (ROUNDROBIN), or where a NULL distribution value goes.
                 let node = match locator.column() {
-                    None => {
-                        let turn = self.cluster.round_robin.fetch_add(1, Ordering::Relaxed);
-                        dist.nodes[turn % dist.nodes.len()].clone()
-                    }
+                    None => self.cluster.next_round_robin(dist),
                     Some(c) => {
                         let p = dist.node_for(&Value::Null, &table.columns[c].data_type)?;
                         dist.nodes[p].clone()
@@ -2029,8 +2032,7 @@ impl CoordSession {
             }
             (Locator::RoundRobin, Some(v)) => {
                 for (i, row) in v.rows.iter().enumerate() {
-                    let turn = self.cluster.round_robin.fetch_add(1, Ordering::Relaxed);
-                    let node = dist.nodes[turn % dist.nodes.len()].clone();
+                    let node = self.cluster.next_round_robin(dist);
                     per_node
                         .entry(node)
                         .or_default()
@@ -2130,7 +2132,7 @@ impl CoordSession {
         let Some(source) = &insert.source else {
             // DEFAULT VALUES: the defaults computed here become the row's values (the other
             // columns take their defaults on the datanodes).
-            let here = defaults_at_coordinator(table, dist)?;
+            let here = defaults_at_coordinator(table, dist, |_| true)?;
             if here.is_empty() {
                 return Ok(Some(insert.clone()));
             }
@@ -2172,18 +2174,14 @@ impl CoordSession {
             }
         };
         let position = column.and_then(position_of);
-        let defaults_here = defaults_at_coordinator(table, dist)?;
-        let missing_default =
-            defaults_here
-                .iter()
-                .any(|&c| match (position_of(c), &*source.body) {
-                    (None, _) => true,
-                    (Some(p), ast::SetExpr::Values(v)) => {
-                        v.rows.iter().any(|r| r.content.len() <= p)
-                    }
-                    _ => false,
-                });
-        if plain_values && !missing_default {
+        // Columns some row leaves to their default.
+        let left_out = |c: usize| match (position_of(c), &*source.body) {
+            (None, _) => true,
+            (Some(p), ast::SetExpr::Values(v)) => v.rows.iter().any(|r| r.content.len() <= p),
+            _ => false,
+        };
+        let defaults_here = defaults_at_coordinator(table, dist, left_out)?;
+        if plain_values && defaults_here.is_empty() {
             let constant = match (column, position, &*source.body) {
                 (Some(c), Some(p), ast::SetExpr::Values(v)) => v.rows.iter().all(|r| {
                     r.content.get(p).is_some_and(|e| {
@@ -2437,13 +2435,17 @@ fn values_query(rows: &[String]) -> Result<Box<ast::Query>> {
     }
 }
 
-/// The columns whose defaults an INSERT evaluates at the coordinator when the statement leaves
-/// them out: the distribution column's (the row's node depends on it), and on a replicated
+/// The columns an INSERT leaves out (`left_out`) whose defaults it evaluates at the
+/// coordinator: the distribution column's (the row's node depends on it), and on a replicated
 /// table every volatile one (a serial's `nextval`: every replica must store the same value).
-fn defaults_at_coordinator(table: &Table, dist: &Distribution) -> Result<Vec<usize>> {
+fn defaults_at_coordinator(
+    table: &Table,
+    dist: &Distribution,
+    left_out: impl Fn(usize) -> bool,
+) -> Result<Vec<usize>> {
     let mut out = Vec::new();
     for (i, c) in table.columns.iter().enumerate() {
-        let Some(default) = &c.default else {
+        let Some(default) = c.default.as_ref().filter(|_| left_out(i)) else {
             continue;
         };
         let here = if dist.locator.column() == Some(i) {

@@ -416,7 +416,6 @@ impl Session {
             Statement::PrepareTransaction(gid) => return self.prepare_transaction(gid).await,
             Statement::CommitPrepared(gid) => return self.finish_prepared(gid, true).await,
             Statement::RollbackPrepared(gid) => return self.finish_prepared(gid, false).await,
-
             Statement::Sql(s) => match &**s {
                 ast::Statement::StartTransaction { modes, .. } => return self.begin(modes),
                 ast::Statement::Commit { .. } => return self.commit_block().await,
@@ -446,36 +445,21 @@ impl Session {
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
+        // Sequence DDL goes to the GTM; a failure fails the block as any statement's.
+        match self.sequence_ddl(stmt).await {
+            Ok(Some(result)) => return Ok(result),
+            Ok(None) => {}
+            Err(e) => {
+                self.fail().await;
+                return Err(e);
+            }
+        }
         let ast = match stmt {
             Statement::Sql(ast) => ast,
             Statement::Copy(copy) => return self.start_copy(copy).await,
             Statement::Maintenance { command, tables } => return self.maintenance(command, tables),
             Statement::TransactionContext(options) => return self.set_context(options),
             Statement::BreakDeadlock(gxid) => return self.break_deadlock(*gxid),
-            Statement::CreateSequence {
-                name,
-                if_not_exists,
-                options,
-            } => {
-                let result = self
-                    .create_sequence(name, options.clone(), *if_not_exists)
-                    .await;
-                if result.is_err() {
-                    self.fail().await;
-                }
-                return result;
-            }
-            Statement::AlterSequence {
-                name,
-                if_exists,
-                change,
-            } => {
-                let result = self.alter_sequence(name, *if_exists, change).await;
-                if result.is_err() {
-                    self.fail().await;
-                }
-                return result;
-            }
             Statement::CreateNode { .. }
             | Statement::AlterNode { .. }
             | Statement::DropNode { .. }
@@ -495,14 +479,6 @@ impl Session {
         };
         if let Some(result) = self.utility(ast)? {
             return Ok(result);
-        }
-        match self.sequence_ddl(ast).await {
-            Ok(Some(result)) => return Ok(result),
-            Ok(None) => {}
-            Err(e) => {
-                self.fail().await;
-                return Err(e);
-            }
         }
         self.run_statement(ast.clone(), params.to_vec(), prepared)
             .await

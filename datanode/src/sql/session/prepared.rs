@@ -104,18 +104,16 @@ impl Session {
         let entry = engine.get(Cf::Meta, &key).map_err(catalog::storage_error)?;
         let gxid = match entry.as_deref().and_then(system::decode_gid_entry) {
             Some((gxid, _)) => gxid,
-            None if sequences.is_some() => {
-                // It changed sequences only: nothing was kept here but those changes.
-                if let Some(s) = sequences {
-                    s.settle(&self.node, commit).await;
-                }
-                return Ok(tag);
-            }
             None => {
-                return Err(SqlError::new(
-                    sqlstate::UNDEFINED_OBJECT,
-                    format!("prepared transaction with identifier \"{gid}\" does not exist"),
-                ))
+                let Some(sequences) = sequences else {
+                    return Err(SqlError::new(
+                        sqlstate::UNDEFINED_OBJECT,
+                        format!("prepared transaction with identifier \"{gid}\" does not exist"),
+                    ));
+                };
+                // It changed sequences only: nothing was kept here but those changes.
+                sequences.settle(&self.node, commit).await;
+                return Ok(tag);
             }
         };
         let mvcc = self.node.mvcc.clone();

@@ -12,7 +12,7 @@ use super::{Node, Session, StatementResult};
 use rxc_common::gtm::proto::SeqOptions;
 use rxc_common::sql::binder::object_name;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
-use rxc_common::sql::parser::SequenceChange;
+use rxc_common::sql::parser::{SequenceChange, Statement};
 use sqlparser::ast;
 
 /// The sequences a transaction created or dropped, settled at the GTM when it ends.
@@ -45,13 +45,37 @@ impl SequenceChanges {
 }
 
 impl Session {
-    /// `DROP SEQUENCE` (`None` for any other statement; a `CREATE SEQUENCE` sqlparser
-    /// parsed is a temporary one: rxc's parser takes the others).
+    /// `CREATE`, `ALTER` and `DROP SEQUENCE` (`None` for any other statement).
     pub(super) async fn sequence_ddl(
         &mut self,
-        stmt: &ast::Statement,
+        stmt: &Statement,
     ) -> Result<Option<StatementResult>> {
-        match stmt {
+        let ast = match stmt {
+            Statement::CreateSequence {
+                name,
+                if_not_exists,
+                options,
+            } => {
+                return self
+                    .create_sequence(name, options.clone(), *if_not_exists)
+                    .await
+                    .map(Some)
+            }
+            Statement::AlterSequence {
+                name,
+                if_exists,
+                change,
+            } => {
+                return self
+                    .alter_sequence(name, *if_exists, change)
+                    .await
+                    .map(Some)
+            }
+            Statement::Sql(ast) => ast,
+            _ => return Ok(None),
+        };
+        match &**ast {
+            // sqlparser takes a CREATE SEQUENCE only when rxc's parser did not: a temporary one.
             ast::Statement::CreateSequence { .. } => Err(SqlError::unsupported(
                 "temporary sequences are not supported",
             )),
@@ -73,7 +97,7 @@ impl Session {
     }
 
     /// `CREATE SEQUENCE`: at the GTM at once, dropped again if its transaction rolls back.
-    pub(super) async fn create_sequence(
+    async fn create_sequence(
         &mut self,
         name: &str,
         options: SeqOptions,
@@ -165,7 +189,7 @@ impl Session {
     }
 
     /// `ALTER SEQUENCE`: at the GTM, at once.
-    pub(super) async fn alter_sequence(
+    async fn alter_sequence(
         &mut self,
         name: &str,
         if_exists: bool,

@@ -159,10 +159,7 @@ pub(super) fn sequence_call(
             let owned = name.clone();
             node.wait_gtm(async move { gtm.setval(&owned, value, is_called).await })?
                 .map_err(sequence_error)?;
-            node.sequences
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(name);
+            node.forget_sequence(name);
             if is_called {
                 lock(session).current.insert(name.clone(), value);
             }
@@ -187,7 +184,7 @@ fn lock(session: &Mutex<SessionSequences>) -> std::sync::MutexGuard<'_, SessionS
 
 /// A GTM error of a sequence request as the SQL error: its own SQLSTATE (42P01, 42P07,
 /// 2200H, 22003, ...), or a connection failure when the GTM could not be asked.
-pub fn sequence_error(e: GtmError) -> SqlError {
+pub(super) fn sequence_error(e: GtmError) -> SqlError {
     match e.code {
         ErrorCode::NotActive | ErrorCode::Io | ErrorCode::Malformed => gtm_error(e),
         code => SqlError::new(code.sqlstate(), e.message),
@@ -208,7 +205,7 @@ pub(super) fn storage<'a>(
     }
 }
 
-pub(super) fn nextval(node: &Node, name: &str) -> Result<i64> {
+fn nextval(node: &Node, name: &str) -> Result<i64> {
     {
         let mut cache = node.sequences.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((next, left, inc)) = cache.get_mut(name) {
