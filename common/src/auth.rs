@@ -15,7 +15,9 @@
 //!
 //! Without rules, loopback clients are trusted (like `initdb -A trust` for local connections)
 //! and every other address must authenticate with SCRAM-SHA-256. The superuser `postgres`
-//! always exists (it needs a password entry to log in from elsewhere).
+//! always exists (it needs a password, here or set with `ALTER ROLE postgres PASSWORD`, to
+//! log in from elsewhere); the users listed here are login roles of the node beside those
+//! `CREATE ROLE` makes.
 
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -99,19 +101,6 @@ impl AuthConfig {
             }
         }
         Ok(())
-    }
-
-    /// Whether `name` is a role of the node.
-    pub fn has_role(&self, name: &str) -> bool {
-        name == SUPERUSER || self.users.iter().any(|u| u.name == name)
-    }
-
-    /// The password configured for `name`, if any.
-    pub fn password(&self, name: &str) -> Option<&str> {
-        self.users
-            .iter()
-            .find(|u| u.name == name)
-            .and_then(|u| u.password.as_deref())
     }
 
     /// The method for a client at `address` logging in as `user`, or `None` when no rule
@@ -217,7 +206,6 @@ mod tests {
             c.method("10.1.2.3".parse().unwrap(), "postgres"),
             Some(AuthMethod::ScramSha256)
         );
-        assert!(c.has_role("postgres") && !c.has_role("app"));
     }
 
     #[test]

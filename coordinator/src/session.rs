@@ -46,10 +46,12 @@ use rxc_common::sql::parser::{
     self, Distribute, GenericOption, NodeTarget, OptionValue, Statement,
 };
 use rxc_common::sql::plan::OutputColumn;
+use rxc_common::sql::roles::{role_sql, RoleChange};
 use rxc_common::sql::{DataType, Value};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use rxc_datanode::server::{Backend, Cancel};
 use rxc_datanode::sql::plan_cache::Prepared;
+use rxc_datanode::sql::roles::encrypt_password;
 use rxc_datanode::sql::session::{
     dml_result, gtm_error, is_dml, isolation_from_modes, Node, Session, StatementResult,
 };
@@ -1461,6 +1463,44 @@ impl CoordSession {
         }
     }
 
+    // --- roles ----------------------------------------------------------------------------
+
+    /// 42501 unless the session's role is a superuser.
+    fn require_superuser(&self, what: &str) -> Result<()> {
+        if self.local.is_superuser() {
+            return Ok(());
+        }
+        Err(SqlError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("must be superuser to {what}"),
+        ))
+    }
+
+    /// Role DDL for the whole cluster: checked and run on this coordinator first (as the
+    /// session's role), then on every datanode and every other coordinator in the same
+    /// transaction, under the cluster-wide DDL lock. A password is turned into its SCRAM
+    /// verifier here, once, so every node stores the same verifier and no node is sent the
+    /// cleartext.
+    async fn role_ddl(&mut self, stmt: &Statement) -> Result<StatementResult> {
+        let mut stmt = stmt.clone();
+        match &mut stmt {
+            Statement::CreateRole { options, .. }
+            | Statement::AlterRole {
+                change: RoleChange::Options(options),
+                ..
+            } => encrypt_password(options),
+            _ => {}
+        }
+        self.ddl_context().await?;
+        let result = self.run_local(&stmt, &[], None, true).await?;
+        let sql = role_sql(&stmt).ok_or_else(|| SqlError::internal("not role DDL"))?;
+        let nodes = self.cluster.catalog.snapshot().datanodes();
+        let jobs = same_on(&nodes, &sql);
+        self.ship_all(&jobs, true).await?;
+        self.ddl_on_peers(&sql).await?;
+        Ok(result)
+    }
+
     // --- table DDL ------------------------------------------------------------------------
 
     /// The datanodes of a new table: `TO NODE (...)`, `TO GROUP g`, or every datanode.
@@ -2706,6 +2746,23 @@ impl CoordSession {
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
+        // Node DDL, the pool's functions and EXECUTE DIRECT are a superuser's, as in
+        // Postgres-XC.
+        match stmt {
+            Statement::CreateNode { .. }
+            | Statement::AlterNode { .. }
+            | Statement::DropNode { .. }
+            | Statement::CreateNodeGroup { .. }
+            | Statement::DropNodeGroup { .. }
+            | Statement::CleanConnection { .. }
+            | Statement::ExecuteDirect { .. } => {
+                self.require_superuser(&format!("use {}", stmt.command_name()))?
+            }
+            Statement::Sql(ast) if is_function_call(ast, "pgxc_pool_reload") => {
+                self.require_superuser("call pgxc_pool_reload()")?
+            }
+            _ => {}
+        }
         match stmt {
             Statement::CreateNode { name, options } => self.create_node(name, options),
             Statement::AlterNode { name, options } => self.alter_node(name, options),
@@ -2717,6 +2774,12 @@ impl CoordSession {
                 Ok(command("CLEAN CONNECTION"))
             }
             Statement::ExecuteDirect { nodes, query } => self.execute_direct(nodes, query).await,
+            Statement::CreateRole { .. }
+            | Statement::AlterRole { .. }
+            | Statement::DropRole { .. } => {
+                let result = self.role_ddl(stmt).await;
+                self.end_statement(result).await
+            }
             Statement::TransactionContext(_) | Statement::BreakDeadlock(_) => Err(SqlError::new(
                 sqlstate::INSUFFICIENT_PRIVILEGE,
                 format!(
@@ -2872,6 +2935,10 @@ impl Backend for CoordSession {
     fn register_cancel_key(&mut self, pid: i32, secret: Vec<u8>) {
         self.pid = Some(pid);
         self.local.register_cancel_key(pid, secret)
+    }
+
+    fn set_user(&mut self, user: &str) {
+        self.local.set_user(user)
     }
 
     fn apply_startup_options(&mut self, options: &str) -> Result<()> {

@@ -7,6 +7,7 @@
 //! SCRAM exchange never needs the password itself; MD5 and cleartext need the cleartext
 //! password, and MD5 falls back to SCRAM for a role that has only a verifier, as PostgreSQL does.
 
+use crate::sql::roles::Roles;
 use async_trait::async_trait;
 use base64::Engine as _;
 use pgwire::api::auth::cleartext::CleartextPasswordAuth;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 const SCRAM_ITERATIONS: usize = 4096;
 
 /// A SCRAM-SHA-256 verifier, as PostgreSQL stores one.
+#[derive(Clone)]
 struct Verifier {
     salt: Vec<u8>,
     iterations: usize,
@@ -63,15 +65,19 @@ impl Verifier {
 }
 
 /// A role's stored password.
+#[derive(Clone)]
 struct Secret {
     cleartext: Option<String>,
     verifier: Verifier,
 }
 
-/// The roles and passwords, ready for the mechanisms.
+/// The roles and passwords, ready for the mechanisms: the node's roles (their SCRAM
+/// verifiers), and the passwords of the `[auth]` configuration for roles that have none
+/// stored.
 pub struct Credentials {
     config: AuthConfig,
     secrets: HashMap<String, Secret>,
+    roles: Arc<Roles>,
 }
 
 impl fmt::Debug for Credentials {
@@ -97,6 +103,21 @@ fn parse_verifier(text: &str) -> Option<Verifier> {
     })
 }
 
+/// The SCRAM-SHA-256 verifier of `password` with a fresh salt, in PostgreSQL's text form.
+pub fn scram_verifier(password: &str) -> String {
+    let salt = random_bytes(16);
+    let salted = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
+    let v = Verifier::from_salted_password(salt, salted);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!(
+        "SCRAM-SHA-256${}:{}${}:{}",
+        v.iterations,
+        b64.encode(&v.salt),
+        b64.encode(&v.stored_key),
+        b64.encode(&v.server_key)
+    )
+}
+
 fn random_bytes(n: usize) -> Vec<u8> {
     let mut out = vec![0u8; n];
     // The OS random source does not fail on Linux; if it did, the salt would still be unique
@@ -106,8 +127,9 @@ fn random_bytes(n: usize) -> Vec<u8> {
 }
 
 impl Credentials {
-    /// Derives the verifiers of the configured roles. Fails on a malformed verifier string.
-    pub fn new(config: AuthConfig) -> Result<Credentials, String> {
+    /// Derives the verifiers of the configured roles; the node's `roles` are read as they
+    /// are at each login. Fails on a malformed verifier string.
+    pub fn new(config: AuthConfig, roles: Arc<Roles>) -> Result<Credentials, String> {
         config.validate()?;
         let mut secrets = HashMap::new();
         for user in &config.users {
@@ -132,7 +154,11 @@ impl Credentials {
             };
             secrets.insert(user.name.clone(), secret);
         }
-        Ok(Credentials { config, secrets })
+        Ok(Credentials {
+            config,
+            secrets,
+            roles,
+        })
     }
 
     /// The rules and roles.
@@ -140,18 +166,40 @@ impl Credentials {
         &self.config
     }
 
-    fn secret(&self, login: &LoginInfo) -> PgWireResult<&Secret> {
+    /// Whether a role called `name` exists, and whether it may log in.
+    pub fn role(&self, name: &str) -> Option<bool> {
+        self.roles.get(name).map(|r| r.login)
+    }
+
+    /// The password of `user`: the role's stored verifier, else the configured password; none
+    /// once the role's VALID UNTIL has passed.
+    fn user_secret(&self, user: &str) -> Option<Secret> {
+        let role = self.roles.get(user)?;
+        if role
+            .valid_until
+            .is_some_and(|t| t < chrono::Utc::now().timestamp_micros())
+        {
+            return None;
+        }
+        match &role.password {
+            Some(text) => parse_verifier(text).map(|verifier| Secret {
+                cleartext: None,
+                verifier,
+            }),
+            None => self.secrets.get(user).cloned(),
+        }
+    }
+
+    fn secret(&self, login: &LoginInfo) -> PgWireResult<Secret> {
         let user = login.user().unwrap_or_default();
-        self.secrets
-            .get(user)
+        self.user_secret(user)
             .ok_or_else(|| PgWireError::InvalidPassword(user.to_owned()))
     }
 
-    fn cleartext(&self, login: &LoginInfo) -> PgWireResult<&str> {
+    fn cleartext(&self, login: &LoginInfo) -> PgWireResult<String> {
         let user = login.user().unwrap_or_default();
         self.secret(login)?
             .cleartext
-            .as_deref()
             .ok_or_else(|| PgWireError::InvalidPassword(user.to_owned()))
     }
 }
@@ -166,7 +214,7 @@ impl AuthSource for Source {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let user = login.user().unwrap_or_default();
         let salt = random_bytes(4);
-        let hash = hash_md5_password(user, self.0.cleartext(login)?, &salt);
+        let hash = hash_md5_password(user, &self.0.cleartext(login)?, &salt);
         Ok(Password::new(Some(salt), hash.into_bytes()))
     }
 
@@ -246,6 +294,11 @@ impl Authenticator {
         self.credentials.config()
     }
 
+    /// Whether a role called `name` exists, and whether it may log in.
+    pub fn role(&self, name: &str) -> Option<bool> {
+        self.credentials.role(name)
+    }
+
     /// A fresh mechanism for `method` and `user`.
     pub fn mechanism(&self, method: AuthMethod, user: &str) -> Box<dyn AuthMechanism> {
         match method {
@@ -254,8 +307,7 @@ impl Authenticator {
             AuthMethod::Md5 => {
                 let has_cleartext = self
                     .credentials
-                    .secrets
-                    .get(user)
+                    .user_secret(user)
                     .is_some_and(|s| s.cleartext.is_some());
                 if has_cleartext {
                     self.md5.create()
@@ -285,5 +337,14 @@ mod tests {
         assert_eq!(verifier.server_key, (32u8..64).collect::<Vec<_>>());
         assert!(parse_verifier("SCRAM-SHA-256$x:y").is_none());
         assert!(parse_verifier("md5abc").is_none());
+    }
+
+    #[test]
+    fn derived_verifiers_parse_back() {
+        let text = scram_verifier("secret");
+        let verifier = parse_verifier(&text).expect("a verifier");
+        assert_eq!(verifier.iterations, SCRAM_ITERATIONS);
+        assert_eq!(verifier.salt.len(), 16);
+        assert_ne!(scram_verifier("secret"), text, "a fresh salt each time");
     }
 }

@@ -80,6 +80,8 @@ pub trait Backend: Send + 'static {
     fn register_cancel_key(&mut self, pid: i32, secret: Vec<u8>);
     /// The startup packet's `options` (`-c name=value ...`).
     fn apply_startup_options(&mut self, options: &str) -> Result<()>;
+    /// The role the client logs in as (before its startup options apply).
+    fn set_user(&mut self, user: &str);
 }
 
 /// Where cancel requests go: the session whose pid and secret key match is cancelled.
@@ -141,6 +143,10 @@ impl Backend for Session {
 
     fn apply_startup_options(&mut self, options: &str) -> Result<()> {
         Session::apply_startup_options(self, options)
+    }
+
+    fn set_user(&mut self, user: &str) {
+        Session::set_user(self, user)
     }
 }
 
@@ -668,11 +674,20 @@ impl<S: Backend> StartupHandler for Startup<S> {
             }
             Some(m) => m,
         };
-        if !config.has_role(&user) {
-            return Err(fatal(
-                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
-                format!("role \"{user}\" does not exist"),
-            ));
+        match self.auth.role(&user) {
+            None => {
+                return Err(fatal(
+                    sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                    format!("role \"{user}\" does not exist"),
+                ))
+            }
+            Some(false) => {
+                return Err(fatal(
+                    sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                    format!("role \"{user}\" is not permitted to log in"),
+                ))
+            }
+            Some(true) => {}
         }
         if database != "postgres" {
             return Err(fatal(
@@ -680,6 +695,7 @@ impl<S: Backend> StartupHandler for Startup<S> {
                 format!("database \"{database}\" does not exist"),
             ));
         }
+        self.session.lock().await.set_user(&user);
         if let Some(options) = client.metadata().get("options").cloned() {
             self.session
                 .lock()

@@ -342,6 +342,20 @@ impl Datanode {
     }
 }
 
+/// An `[auth]` section for a node's config file: `postgres` is trusted from anywhere (the
+/// coordinators' connections and the tests' admin sessions), every other role logs in with
+/// SCRAM-SHA-256.
+pub const POSTGRES_TRUSTED_OTHERS_SCRAM: &str = r#"
+[[auth.rules]]
+address = "all"
+user = "postgres"
+method = "trust"
+
+[[auth.rules]]
+address = "all"
+method = "scram-sha-256"
+"#;
+
 /// A GTM and a datanode using it, in a fresh temporary directory.
 pub struct SingleNode {
     pub gtm: Gtm,

@@ -366,3 +366,87 @@ async fn sequences_hand_out_each_value_once_across_coordinators() {
     c2.batch_execute("DROP SEQUENCE shared").await.unwrap();
     assert_eq!(error_code(&c1, "SELECT nextval('shared')").await, "42P01");
 }
+
+/// The role names every coordinator of `coords` sees, and every datanode (through the first).
+async fn assert_roles_everywhere(coords: &[&Client], expected: &[Vec<String>]) {
+    let role_names = "SELECT rolname FROM pg_roles ORDER BY rolname";
+    for c in coords {
+        assert_eq!(rows(c, role_names).await, expected);
+    }
+    for dn in ["dn1", "dn2"] {
+        let direct = format!("EXECUTE DIRECT ON ({dn}) '{role_names}'");
+        assert_eq!(rows(coords[0], &direct).await, expected, "{dn}");
+    }
+}
+
+/// Roles are cluster DDL: a role made on coord1 logs in on coord2 with its password and
+/// exists on every datanode; a rolled-back CREATE ROLE exists nowhere; a role that is not a
+/// superuser works with tables but may not use EXECUTE DIRECT, node DDL or the pool functions
+/// (42501); DROP ROLE drops it everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_made_on_every_node_and_checked() {
+    let spec = CoordinatorSpec {
+        config: rxc_tests::POSTGRES_TRUSTED_OTHERS_SCRAM,
+        env: &[],
+    };
+    let cluster = Cluster::start_coordinators("coords-roles", 2, &[spec, spec]);
+    cluster.register_all().await;
+    let c1 = connect(&cluster.coords[0]).await;
+    let c2 = connect(&cluster.coords[1]).await;
+    c1.batch_execute(
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw'; \
+         BEGIN; CREATE ROLE fleeting; ROLLBACK; \
+         CREATE TABLE t (k int PRIMARY KEY, v int) DISTRIBUTE BY HASH (k)",
+    )
+    .await
+    .unwrap();
+    let expected = table(&[&["app"], &["postgres"]]);
+    assert_roles_everywhere(&[&c1, &c2], &expected).await;
+
+    // app logs in on coord2 with its password (SCRAM) and works with tables there.
+    let (host, port) = cluster.coords[1].host_port();
+    let app_conninfo = format!("host={host} port={port} user=app password=app-pw dbname=postgres");
+    let app = connect_to(&app_conninfo).await;
+    app.batch_execute("INSERT INTO t VALUES (1, 10), (2, 20), (3, 30)")
+        .await
+        .unwrap();
+    assert_eq!(rows(&app, "SELECT sum(v) FROM t").await, table(&[&["60"]]));
+    let wrong = tokio_postgres::connect(
+        &format!("host={host} port={port} user=app password=nope dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err();
+    assert_eq!(rxc_tests::sql::sqlstate(&wrong), "28P01");
+    let nodes = "SELECT node_name FROM pgxc_node ORDER BY node_name";
+    let nodes_before = rows(&c2, nodes).await;
+    for sql in [
+        "EXECUTE DIRECT ON (dn1) 'SELECT 1'",
+        "CREATE NODE dn9 WITH (TYPE = 'datanode', HOST = '127.0.0.1', PORT = 1)",
+        "DROP NODE dn1",
+        "SELECT pgxc_pool_reload()",
+        "CLEAN CONNECTION TO ALL",
+        "CREATE ROLE other",
+    ] {
+        assert_eq!(error_code(&app, sql).await, "42501", "{sql}");
+    }
+    // The nodes are untouched by the refused DDL.
+    assert_eq!(rows(&c2, nodes).await, nodes_before);
+
+    // A superuser role made by SQL may use them.
+    c2.batch_execute("ALTER ROLE app SUPERUSER").await.unwrap();
+    assert_eq!(
+        rows(
+            &app,
+            "EXECUTE DIRECT ON (dn1) 'SELECT rolsuper FROM pg_roles WHERE rolname = ''app'''"
+        )
+        .await,
+        table(&[&["t"]])
+    );
+    drop(app);
+
+    c2.batch_execute("DROP ROLE app").await.unwrap();
+    let expected = table(&[&["postgres"]]);
+    assert_roles_everywhere(&[&c1, &c2], &expected).await;
+}

@@ -45,6 +45,7 @@ pub mod sqlstate {
     pub const DEADLOCK_DETECTED: &str = "40P01";
     pub const SYNTAX_ERROR: &str = "42601";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const RESERVED_NAME: &str = "42939";
     pub const UNDEFINED_COLUMN: &str = "42703";
     pub const UNDEFINED_FUNCTION: &str = "42883";
     pub const AMBIGUOUS_FUNCTION: &str = "42725";

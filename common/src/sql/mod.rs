@@ -17,6 +17,7 @@ pub mod optimizer;
 pub mod parse_cache;
 pub mod parser;
 pub mod plan;
+pub mod roles;
 pub mod scan_cache;
 pub mod value;
 

@@ -16,6 +16,7 @@
 //! Parse errors become SQLSTATE 42601 with PostgreSQL's wording, `syntax error at or near "x"`.
 
 use super::error::{Result, SqlError};
+use super::roles::{RoleChange, RoleOptions};
 use crate::gtm::proto::{SeqAlterOptions, SeqOptions};
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
@@ -95,6 +96,12 @@ pub enum Statement {
         if_exists: bool,
         change: SequenceChange,
     },
+    /// `CREATE ROLE | USER | GROUP name [WITH] option ...` (`CREATE USER` implies LOGIN).
+    CreateRole { name: String, options: RoleOptions },
+    /// `ALTER ROLE | USER | GROUP name { [WITH] option ... | RENAME TO new | SET ... }`.
+    AlterRole { name: String, change: RoleChange },
+    /// `DROP ROLE | USER | GROUP [IF EXISTS] name, ...`.
+    DropRole { names: Vec<String>, if_exists: bool },
     /// `CREATE TABLE ...` followed by Postgres-XC's `DISTRIBUTE BY ...` and/or `TO NODE (...)`
     /// / `TO GROUP g` (a CREATE TABLE without either clause stays [`Statement::Sql`]).
     CreateTable {
@@ -128,6 +135,9 @@ impl Statement {
             Statement::CreateTable { .. } => "CREATE TABLE",
             Statement::CreateSequence { .. } => "CREATE SEQUENCE",
             Statement::AlterSequence { .. } => "ALTER SEQUENCE",
+            Statement::CreateRole { .. } => "CREATE ROLE",
+            Statement::AlterRole { .. } => "ALTER ROLE",
+            Statement::DropRole { .. } => "DROP ROLE",
         }
     }
 }
@@ -282,6 +292,9 @@ fn parse_one(parser: &mut Parser) -> Result<Statement, ParserError> {
         return parse_alter_sequence(parser);
     }
     if let Some(statement) = parse_cluster_statement(parser)? {
+        return Ok(statement);
+    }
+    if let Some(statement) = super::roles::parse_role_statement(parser)? {
         return Ok(statement);
     }
     if parser.parse_keyword(Keyword::COPY) {
@@ -602,7 +615,7 @@ fn parse_distribute(parser: &mut Parser) -> Result<Distribute, ParserError> {
 
 /// A name (node, group, column, database, user): an identifier, folded to lower case unless
 /// quoted.
-fn parse_name(parser: &mut Parser) -> Result<String, ParserError> {
+pub(super) fn parse_name(parser: &mut Parser) -> Result<String, ParserError> {
     let token = parser.next_token();
     match &token.token {
         Token::Word(w) => Ok(super::binder::ident_name(&w.to_ident(token.span))),
@@ -646,7 +659,7 @@ fn parse_noise_word(parser: &mut Parser, word: &str) {
 }
 
 /// A string constant: `'...'`, `E'...'`, `U&'...'` or `$$...$$`.
-fn parse_string(parser: &mut Parser) -> Result<String, ParserError> {
+pub(super) fn parse_string(parser: &mut Parser) -> Result<String, ParserError> {
     let token = parser.next_token();
     match token.token {
         Token::SingleQuotedString(s)
@@ -854,7 +867,7 @@ fn parse_copy_legacy_option(parser: &mut Parser) -> Result<Option<GenericOption>
 
 /// Consumes `words` (unquoted, any case) if the next tokens are exactly them; sqlparser has no
 /// keyword for every word rxc needs (`PREPARED`).
-fn parse_words(parser: &mut Parser, words: &[&str]) -> bool {
+pub(super) fn parse_words(parser: &mut Parser, words: &[&str]) -> bool {
     let matches = words.iter().enumerate().all(|(i, w)| {
         matches!(&parser.peek_nth_token(i).token,
             Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w))

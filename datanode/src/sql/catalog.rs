@@ -448,6 +448,7 @@ mod tests {
                 row_ids: &mut row_ids,
                 sequences: &no_sequences,
                 interrupt: crate::storage::locks::WaitOptions::default(),
+                roles: &crate::sql::roles::Roles::default(),
             };
             match old {
                 None => storage.insert(&table, &new).unwrap(),
@@ -522,6 +523,7 @@ mod tests {
                 row_ids: &mut row_ids,
                 sequences: &no_sequences,
                 interrupt: crate::storage::locks::WaitOptions::default(),
+                roles: &crate::sql::roles::Roles::default(),
             };
             for id in 1..=2 {
                 storage

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod index;
 pub mod plan_cache;
+pub mod roles;
 pub mod session;
 pub mod system;
 pub mod table;

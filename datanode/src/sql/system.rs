@@ -9,6 +9,7 @@
 //! - `pgxc_node`, `pgxc_group`, `pgxc_class`: the cluster catalog a coordinator keeps in
 //!   `meta` (`pgxc_node/<name>`, `pgxc_group/<name>`, `pgxc_class/<table>` entries, postcard
 //!   encoded [`rxc_common::cluster`] descriptors); empty on a datanode.
+//! - `pg_roles`, `pg_user`: the roles (built in and stored) as the transaction sees them.
 //! - `rxc_lock_waits` (waiter, holder): the wait-for graph of this node's lock manager, each
 //!   waiting transaction's GXID and the GXID it waits for (a coordinator's deadlock detector
 //!   joins every datanode's).
@@ -35,6 +36,11 @@ pub const PGXC_GROUP: u64 = 102;
 pub const PGXC_CLASS: u64 = 103;
 /// The id of `rxc_lock_waits`.
 pub const RXC_LOCK_WAITS: u64 = 104;
+/// The id of `pg_roles` (its rows come from the roles the transaction sees, see
+/// [`super::roles::Roles::rows`]).
+pub const PG_ROLES: u64 = 105;
+/// The id of `pg_user`.
+pub const PG_USER: u64 = 106;
 
 /// The `meta` name prefix of a node's entry (`pgxc_node/<name>`).
 pub const NODE_ENTRY: &str = "pgxc_node/";
@@ -130,13 +136,47 @@ pub fn view(name: &str) -> Option<Table> {
             ],
         ),
         "rxc_lock_waits" => view_table(RXC_LOCK_WAITS, name, &[("waiter", Int8), ("holder", Int8)]),
+        "pg_roles" => view_table(
+            PG_ROLES,
+            name,
+            &[
+                ("rolname", Text),
+                ("rolsuper", Bool),
+                ("rolinherit", Bool),
+                ("rolcreaterole", Bool),
+                ("rolcreatedb", Bool),
+                ("rolcanlogin", Bool),
+                ("rolreplication", Bool),
+                ("rolconnlimit", Int4),
+                ("rolpassword", Text),
+                ("rolvaliduntil", TimestampTz),
+                ("rolbypassrls", Bool),
+                ("rolconfig", Text),
+                ("oid", Int4),
+            ],
+        ),
+        "pg_user" => view_table(
+            PG_USER,
+            name,
+            &[
+                ("usename", Text),
+                ("usesysid", Int4),
+                ("usecreatedb", Bool),
+                ("usesuper", Bool),
+                ("userepl", Bool),
+                ("usebypassrls", Bool),
+                ("passwd", Text),
+                ("valuntil", TimestampTz),
+                ("useconfig", Text),
+            ],
+        ),
         _ => return None,
     })
 }
 
 /// Whether `table_id` is a system view.
 pub fn is_view(table_id: u64) -> bool {
-    (PG_PREPARED_XACTS..=RXC_LOCK_WAITS).contains(&table_id)
+    (PG_PREPARED_XACTS..=PG_USER).contains(&table_id)
 }
 
 /// The rows of a cluster catalog view: each `meta` entry under `prefix`, decoded and shown.

@@ -10,6 +10,7 @@
 //! entries, check uniqueness and re-check index scans (see [`crate::storage::index`]).
 
 use super::catalog::storage_error;
+use super::roles::Roles;
 use super::system;
 use crate::storage::index::{self, IndexSpec, TableIndexes, UniqueRule};
 use crate::storage::keycode::{Order, Value as KeyValue};
@@ -264,6 +265,8 @@ pub struct TxnStorage<'a> {
     pub sequences: &'a dyn Fn(&SeqCall, &[Value]) -> Result<Value>,
     /// The statement's cancel flag and deadline, checked as it runs.
     pub interrupt: WaitOptions,
+    /// The node's roles (for `pg_roles`).
+    pub roles: &'a Roles,
 }
 
 /// A write's MVCC error as the SQL error, naming the unique constraint it violates.
@@ -308,7 +311,11 @@ impl TxnStorage<'_> {
 impl Storage for TxnStorage<'_> {
     fn scan(&mut self, table: &Table) -> Result<Vec<(RowId, Row)>> {
         if system::is_view(table.id) {
-            let rows = system::rows(&**self.txn.engine(), self.txn.locks(), table.id)?;
+            let rows = match table.id {
+                system::PG_ROLES => self.roles.rows(self.txn)?,
+                system::PG_USER => self.roles.user_rows(self.txn)?,
+                id => system::rows(&**self.txn.engine(), self.txn.locks(), id)?,
+            };
             return Ok((0..).map(|i| vec![Value::Int8(i)]).zip(rows).collect());
         }
         let rows = self.txn.scan(table.id).map_err(mvcc_error)?;

@@ -219,7 +219,7 @@ impl Session {
                 let sequences = &|call: &SeqCall, args: &[Value]| {
                     super::statement::sequence_call(node, &session_sequences, call, args)
                 };
-                let mut storage = storage(sequences, txn, row_ids);
+                let mut storage = storage(node, sequences, txn, row_ids);
                 exec::execute(&plan, &[], &mut storage).map(|_| ())
             })
             .await;

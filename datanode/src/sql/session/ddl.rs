@@ -40,7 +40,7 @@ pub(super) fn run(
             names,
             ..
         } => drop_tables(txn, names, *if_exists),
-        ast::Statement::Truncate(t) => truncate(sequences, txn, row_ids, t),
+        ast::Statement::Truncate(t) => truncate(node, sequences, txn, row_ids, t),
         ast::Statement::AlterTable(alter) => alter_table(node, sequences, txn, row_ids, alter),
         _ => return None,
     })
@@ -64,6 +64,7 @@ fn drop_tables(
 }
 
 fn truncate(
+    node: &Node,
     sequences: Sequences<'_>,
     txn: &mut Transaction,
     row_ids: &mut u32,
@@ -77,7 +78,7 @@ fn truncate(
                 format!("relation \"{name}\" does not exist"),
             )
         })?;
-        let mut storage = storage(sequences, txn, row_ids);
+        let mut storage = storage(node, sequences, txn, row_ids);
         for (id, row) in Storage::scan(&mut storage, &table)? {
             Storage::delete(&mut storage, &table, &id, &row)?;
         }
@@ -163,10 +164,10 @@ fn alter_table(
                 table.id = node.ids.next()?;
                 index::renumber(node, &mut table)?;
                 let rows = {
-                    let mut s = storage(sequences, txn, row_ids);
+                    let mut s = storage(node, sequences, txn, row_ids);
                     Storage::scan(&mut s, &old)?
                 };
-                let mut s = storage(sequences, txn, row_ids);
+                let mut s = storage(node, sequences, txn, row_ids);
                 for (_, row) in rows {
                     for &c in &table.primary_key {
                         if row[c].is_null() {
@@ -267,7 +268,7 @@ fn alter_table(
                     default,
                 });
                 let rows = {
-                    let mut s = storage(sequences, txn, row_ids);
+                    let mut s = storage(node, sequences, txn, row_ids);
                     Storage::scan(&mut s, &old)?
                 };
                 if !nullable && fill.is_null() && !rows.is_empty() {
@@ -276,7 +277,7 @@ fn alter_table(
                         format!("column \"{cname}\" of relation \"{name}\" contains null values"),
                     ));
                 }
-                let mut s = storage(sequences, txn, row_ids);
+                let mut s = storage(node, sequences, txn, row_ids);
                 for (id, row) in rows {
                     let mut new = row.clone();
                     new.push(fill.clone());
@@ -313,12 +314,12 @@ fn alter_table(
                     }
                     rxc_common::sql::indexes::drop_column(&mut table, index);
                     let rows = {
-                        let mut s = storage(sequences, txn, row_ids);
+                        let mut s = storage(node, sequences, txn, row_ids);
                         Storage::scan(&mut s, &old)?
                     };
                     // The remaining indexes' values do not change: no index work.
                     let rewrite = index::without_indexes(&table);
-                    let mut s = storage(sequences, txn, row_ids);
+                    let mut s = storage(node, sequences, txn, row_ids);
                     for (id, row) in rows {
                         let mut new = row.clone();
                         new.remove(index);

@@ -18,6 +18,7 @@
 
 use super::catalog::{self, CatalogCache, CatalogView, IdAllocator};
 use super::plan_cache::{self, Prepared};
+use super::roles::{Roles, ROLES_TABLE_ID};
 use super::table::mvcc_error;
 use crate::session_thread::blocking;
 use crate::storage::mvcc::{GxidSlots, Mvcc, SnapshotFetch, Transaction};
@@ -38,6 +39,7 @@ mod context;
 mod copy;
 mod ddl;
 mod prepared;
+mod roles;
 mod sequences;
 mod settings;
 pub mod snapshots;
@@ -70,6 +72,8 @@ pub struct Node {
     cancel_keys: Mutex<HashMap<i32, CancelKey>>,
     /// Decoded table descriptors.
     pub catalog: CatalogCache,
+    /// The roles.
+    pub roles: Arc<Roles>,
     /// The shared runtime, where the GTM client's connection lives.
     runtime: tokio::runtime::Handle,
     /// Where and how a session thread connects a GTM client of its own, if it does.
@@ -88,7 +92,7 @@ const REPORTED: u8 = 1;
 impl Node {
     /// A node over `mvcc` (recovered) talking to `gtm`; call it on the shared runtime.
     pub fn new(name: String, mvcc: Arc<Mvcc>, gtm: GtmClient) -> Result<Node> {
-        Ok(Node {
+        Node {
             runtime: tokio::runtime::Handle::current(),
             session_gtm: None,
             snapshots: snapshots::SnapshotShare::default(),
@@ -101,7 +105,16 @@ impl Node {
             prepared_sequences: Mutex::new(HashMap::new()),
             cancel_keys: Mutex::new(HashMap::new()),
             catalog: CatalogCache::default(),
-        })
+            roles: Arc::new(Roles::default()),
+        }
+        .with_roles(Arc::new(Roles::default()))
+    }
+
+    /// The node with `roles` (the configured ones), read from storage.
+    pub fn with_roles(mut self, roles: Arc<Roles>) -> Result<Node> {
+        roles.load(&self.mvcc)?;
+        self.roles = roles;
+        Ok(self)
     }
 
     /// Gives each session on a session thread a GTM client of its own, connected to
@@ -229,6 +242,8 @@ pub struct Session {
     snapshot_fetch: SnapshotFetch,
     /// Its `currval`s and `lastval`.
     session_sequences: Arc<Mutex<statement::SessionSequences>>,
+    /// The role it logged in as.
+    user: String,
 }
 
 /// A failed GTM request as a SQL error (08006: the GTM is the cluster's connection).
@@ -298,7 +313,33 @@ impl Session {
             cancel: Arc::new(AtomicBool::new(false)),
             session_sequences: Arc::default(),
             pid: None,
+            user: rxc_common::auth::SUPERUSER.to_string(),
         }
+    }
+
+    /// The role the session logged in as.
+    pub fn set_user(&mut self, user: &str) {
+        self.user = user.to_string();
+    }
+
+    /// The role the session runs as.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The session's role as committed now (42704 once it was dropped).
+    fn actor(&self) -> Result<super::roles::Role> {
+        self.node.roles.get(&self.user).ok_or_else(|| {
+            SqlError::new(
+                sqlstate::UNDEFINED_OBJECT,
+                format!("role \"{}\" does not exist", self.user),
+            )
+        })
+    }
+
+    /// Whether the session's role is a superuser now.
+    pub fn is_superuser(&self) -> bool {
+        self.actor().is_ok_and(|r| r.superuser)
     }
 
     /// Registers the connection's cancel key (backend pid and secret) with the node.
@@ -437,7 +478,10 @@ impl Session {
             | Statement::CleanConnection { .. }
             | Statement::CreateTable { .. }
             | Statement::CreateSequence { .. }
-            | Statement::AlterSequence { .. } => {}
+            | Statement::AlterSequence { .. }
+            | Statement::CreateRole { .. }
+            | Statement::AlterRole { .. }
+            | Statement::DropRole { .. } => {}
         }
         if self.in_failed_block() {
             return Err(SqlError::new(
@@ -453,6 +497,9 @@ impl Session {
                 self.fail().await;
                 return Err(e);
             }
+        }
+        if let Some(result) = self.role_ddl(stmt).await {
+            return result;
         }
         let ast = match stmt {
             Statement::Sql(ast) => ast,
@@ -515,11 +562,20 @@ impl Session {
     ) -> Result<StatementResult> {
         let owned = self.owned_sequences(&stmt)?;
         let result = self.run_in_transaction(stmt, params, prepared).await;
+        if result.is_ok() {
+            if let Some(txn) = self.txn.as_mut() {
+                txn.sequences.dropped.extend(owned);
+            }
+        }
+        self.end_statement(result).await
+    }
+
+    /// Ends a statement that ran in the session's transaction: commits the transaction when
+    /// it is the statement's own and the statement succeeded; fails it (a block stays
+    /// failed) when the statement failed.
+    async fn end_statement<T>(&mut self, result: Result<T>) -> Result<T> {
         match result {
             Ok(r) => {
-                if let Some(txn) = self.txn.as_mut() {
-                    txn.sequences.dropped.extend(owned);
-                }
                 if !self.in_transaction_block() {
                     self.finish(true).await?;
                 }
@@ -578,6 +634,7 @@ impl Session {
             .unwrap_or_default();
         if let Some(m) = txn.mvcc {
             let changed_catalog = commit && m.has_written(catalog::CATALOG_TABLE_ID);
+            let changed_roles = commit && m.has_written(ROLES_TABLE_ID);
             let result = blocking(move || if commit { m.commit() } else { m.abort() })
                 .await
                 .map_err(|e| SqlError::internal(format!("commit task failed: {e}")))?;
@@ -589,6 +646,9 @@ impl Session {
             }
             if changed_catalog {
                 self.node.catalog.invalidate();
+            }
+            if changed_roles {
+                self.node.roles.load(&self.node.mvcc)?;
             }
         }
         if commit {

@@ -130,8 +130,11 @@ impl Session {
         })
         .await
         .map_err(|e| SqlError::internal(format!("task failed: {e}")))??;
-        // A prepared transaction may have changed the catalog.
+        // A prepared transaction may have changed the catalog and the roles.
         self.node.catalog.invalidate();
+        if commit {
+            self.node.roles.load(&self.node.mvcc)?;
+        }
         if let Some(s) = sequences {
             s.settle(&self.node, commit).await;
         }

@@ -195,6 +195,13 @@ impl Session {
             let name = name.to_lowercase().replace('-', "_");
             if name == "rxc.remotetype" {
                 self.from_coordinator = value.eq_ignore_ascii_case("coordinator");
+                // A coordinator's connection hands out transaction context: a superuser's.
+                if self.from_coordinator && !self.is_superuser() {
+                    return Err(SqlError::new(
+                        sqlstate::INSUFFICIENT_PRIVILEGE,
+                        "must be superuser to connect as a coordinator (rxc.remotetype)",
+                    ));
+                }
                 continue;
             }
             self.set_variable(&name, value.to_string())?;

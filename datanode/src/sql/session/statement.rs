@@ -56,7 +56,7 @@ pub(super) fn run_statement(
     };
     snapshot_for(txn, &bound)?;
     let columns = bound.root.columns();
-    let mut storage = storage(sequences, txn, row_ids);
+    let mut storage = storage(node, sequences, txn, row_ids);
     let output = exec::execute(&bound, params, &mut storage)?;
     Ok(dml_result(stmt, columns, output.rows, output.affected))
 }
@@ -192,6 +192,7 @@ pub(super) fn sequence_error(e: GtmError) -> SqlError {
 }
 
 pub(super) fn storage<'a>(
+    node: &'a Node,
     sequences: Sequences<'a>,
     txn: &'a mut Transaction,
     row_ids: &'a mut u32,
@@ -202,6 +203,7 @@ pub(super) fn storage<'a>(
         row_ids,
         sequences,
         interrupt,
+        roles: &node.roles,
     }
 }
 
@@ -261,7 +263,7 @@ fn explain(
     let mut lines = bound.root.explain();
     if analyze {
         let start = std::time::Instant::now();
-        let mut storage = storage(sequences, txn, row_ids);
+        let mut storage = storage(node, sequences, txn, row_ids);
         let output = exec::execute(&bound, params, &mut storage)?;
         let rows = if bound.root.columns().is_empty() {
             output.affected
