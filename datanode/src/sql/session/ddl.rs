@@ -3,7 +3,7 @@
 //! transactional; ALTER TABLE rewrites the rows it changes inside the same transaction.
 
 use super::statement::{storage, Sequences};
-use super::{gtm_error, Node, StatementResult};
+use super::{Node, StatementResult};
 use crate::sql::catalog::{self, CatalogView};
 use crate::sql::index;
 use crate::storage::mvcc::Transaction;
@@ -104,7 +104,7 @@ fn create_table(
     for seq in def.sequences {
         let gtm = node.gtm.clone();
         node.wait_gtm(async move { gtm.create_sequence(&seq, SeqOptions::default()).await })?
-            .map_err(gtm_error)?;
+            .map_err(super::statement::sequence_error)?;
     }
     Ok(StatementResult::Command("CREATE TABLE".into()))
 }
