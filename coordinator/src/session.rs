@@ -57,7 +57,7 @@ use rxc_datanode::sql::session::{
 };
 use sqlparser::ast;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// What every session of a coordinator shares.
@@ -309,12 +309,33 @@ impl Txn {
     }
 }
 
+/// How long a session must be quiet before the snapshot of its last read-only transaction is
+/// released at the GTM (see [`LazyRelease`]).
+const RELEASE_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The snapshot a read-only transaction held, released lazily. The GTM holds one snapshot
+/// per session and a session's next snapshot replaces its last one, so a session that runs
+/// statement after statement never needs a release round trip of its own: a release task
+/// sends it once the session has taken no snapshot for [`RELEASE_DELAY`] and none is in use
+/// (so an idle session does not hold back `global_xmin`; closing the session releases it too).
+#[derive(Default)]
+struct LazyRelease {
+    /// Bumped whenever the session takes a snapshot or ends a transaction.
+    moves: AtomicU64,
+    /// A statement of the session holds its snapshot now.
+    in_use: AtomicBool,
+    /// A release task is waiting.
+    armed: AtomicBool,
+}
+
 /// One client's session on the coordinator.
 pub struct CoordSession {
     cluster: Arc<Cluster>,
     /// The coordinator's own storage, as a coordinator's connection to a datanode.
     local: Session,
     gtm_session: SessionId,
+    /// Its read-only transactions' snapshots, released lazily.
+    release: Arc<LazyRelease>,
     txn: Option<Txn>,
     /// How deep in statements the coordinator runs for a client's statement (an INSERT's
     /// source query): only the client's own statement may end its transaction.
@@ -601,6 +622,7 @@ impl CoordSession {
         let local = cluster.local_session();
         CoordSession {
             gtm_session: cluster.gtm().new_session(),
+            release: Arc::default(),
             cluster,
             local,
             txn: None,
@@ -641,6 +663,10 @@ impl CoordSession {
             .as_mut()
             .ok_or_else(|| SqlError::internal("no txn"))?;
         let fresh = txn.snapshot.is_none() || txn.isolation == Isolation::ReadCommitted;
+        if fresh || (write && txn.gxid.is_none()) {
+            self.release.in_use.store(true, Ordering::SeqCst);
+            self.release.moves.fetch_add(1, Ordering::SeqCst);
+        }
         if write && txn.gxid.is_none() {
             if fresh {
                 let (gxid, _, snapshot) = gtm
@@ -838,18 +864,59 @@ impl CoordSession {
         }
         let gtm = self.cluster.gtm();
         let committed = matches!(result, Ok(true));
-        let release = txn.snapshot.is_some().then_some(self.gtm_session);
-        if let Err(e) = gtm.end_transaction(txn.gxid, committed, release).await {
-            tracing::warn!(gxid = ?txn.gxid, error = %e, "could not report a transaction's end to the GTM");
-            if committed {
-                return Err(gtm_error(e));
+        if txn.gxid.is_some() {
+            // The report and the release in one round trip.
+            let release = txn.snapshot.is_some().then_some(self.gtm_session);
+            if let Err(e) = gtm.end_transaction(txn.gxid, committed, release).await {
+                tracing::warn!(gxid = ?txn.gxid, error = %e, "could not report a transaction's end to the GTM");
+                if committed {
+                    return Err(gtm_error(e));
+                }
             }
+            self.release.in_use.store(false, Ordering::SeqCst);
+        } else if txn.snapshot.is_some() {
+            self.release_later();
         }
         if txn.ddl_locked {
             let _ = gtm.unlock(DDL_LOCK, &self.ddl_holder()).await;
         }
         std::mem::take(&mut txn.classes).settle(&self.cluster.catalog, committed)?;
         result.map(|_| ())
+    }
+
+    /// The snapshot of a read-only transaction that ended: released by a task once the
+    /// session is quiet (see [`LazyRelease`]).
+    fn release_later(&self) {
+        let release = &self.release;
+        release.in_use.store(false, Ordering::SeqCst);
+        release.moves.fetch_add(1, Ordering::SeqCst);
+        if release.armed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let release = release.clone();
+        let gtm = self.cluster.gtm().clone();
+        let session = self.gtm_session;
+        tokio::spawn(async move {
+            loop {
+                let seen = release.moves.load(Ordering::SeqCst);
+                tokio::time::sleep(RELEASE_DELAY).await;
+                if release.in_use.load(Ordering::SeqCst)
+                    || release.moves.load(Ordering::SeqCst) != seen
+                {
+                    continue;
+                }
+                // Sent before any later snapshot request of the session (one connection,
+                // in order), so it never releases a snapshot taken after this check.
+                if let Err(e) = gtm.release_snapshot(session).await {
+                    tracing::debug!(error = %e, "releasing a session's snapshot failed");
+                }
+                if release.moves.load(Ordering::SeqCst) == seen {
+                    break;
+                }
+                // A snapshot was taken meanwhile: watch it too.
+            }
+            release.armed.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Sends `sql` (COMMIT or ROLLBACK) to every participant, errors logged.
