@@ -74,14 +74,11 @@ su postgres -c "$pgbin/initdb -D $work/pg -A trust -U postgres" >/dev/null
 su postgres -c "$pgbin/pg_ctl -D $work/pg -o '-p $pg_port -k $work -c listen_addresses=127.0.0.1' -l $work/pg.log start" >/dev/null
 for _ in $(seq 1 400); do (exec 3<>"/dev/tcp/127.0.0.1/$pg_port") 2>/dev/null && break; sleep 0.05; done
 
-port_of() { if [[ $1 == pg ]]; then echo "$pg_port"; else echo "$coord_port"; fi; }
+rxc_port=$coord_port
+# shellcheck source=lib/pgbench.sh
+source deploy/bench/lib/pgbench.sh
 echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; rxc: GTM + proxy + coordinator + 2 datanodes; PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}')"
-for target in rxc pg; do
-    start=$SECONDS
-    pgbench -i -s "$scale" -q -h 127.0.0.1 -p "$(port_of $target)" -U postgres postgres \
-        >"$work/init-$target.log" 2>&1 || { cat "$work/init-$target.log" >&2; exit 1; }
-    echo "pgbench -i -s $scale on $target: $((SECONDS - start)) s"
-done
+pgbench_init_both
 
 summary=()
 failed=0
@@ -91,13 +88,9 @@ for workload in tpcb ro; do
     flags=()
     [[ $workload == ro ]] && flags=(-S)
     for target in rxc pg; do
-        out=$(pgbench -n "${flags[@]}" -h 127.0.0.1 -p "$(port_of $target)" -U postgres \
-            -c "$clients" -j 2 -T "$duration" -M prepared postgres 2>&1) || true
-        t=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)
-        f=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out" | head -1)
-        [[ -n $t ]] || { echo "$out" | tail -5 >&2; t=0; f=${f:-1}; }
-        failed=$((failed + ${f:-0}))
-        tps[$target]=$t
+        run_pgbench "$target" "${flags[@]}" -M prepared
+        failed=$((failed + run_failed))
+        tps[$target]=$run_tps
     done
     ratio=$(python3 -c "print(f'{${tps[rxc]} / max(${tps[pg]}, 1e-9):.3f}')")
     name=$workload; [[ $workload == ro ]] && name=select-only

@@ -17,29 +17,12 @@
 
 use crate::cluster::{Cluster, Component, Kind};
 use anyhow::{bail, Context, Result};
-use rxc_common::cluster::NodeKind;
+use rxc_common::cluster::{NodeDef, NodeKind};
 use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 /// How long a coordinator that just opened its port may refuse connections.
 const CONNECT_RETRY: Duration = Duration::from_secs(10);
-
-/// A node as a coordinator's `pgxc_node` has it, or should.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeEntry {
-    /// The node's name.
-    pub name: String,
-    /// Datanode or coordinator.
-    pub kind: NodeKind,
-    /// Where the coordinator connects to it.
-    pub host: String,
-    /// Its port.
-    pub port: u16,
-    /// Registered with `PRIMARY`.
-    pub primary: bool,
-    /// Registered with `PREFERRED`.
-    pub preferred: bool,
-}
 
 /// What registering on one coordinator takes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,7 +35,7 @@ pub struct Plan {
 
 /// The nodes `coordinator` should have registered: every datanode and every other
 /// coordinator of the cluster.
-pub fn wanted(cluster: &Cluster, coordinator: &Component) -> Vec<NodeEntry> {
+pub fn wanted(cluster: &Cluster, coordinator: &Component) -> Vec<NodeDef> {
     cluster
         .components
         .iter()
@@ -63,13 +46,14 @@ pub fn wanted(cluster: &Cluster, coordinator: &Component) -> Vec<NodeEntry> {
                 Kind::Coordinator => NodeKind::Coordinator,
                 Kind::Gtm | Kind::GtmStandby | Kind::Proxy => return None,
             };
-            Some(NodeEntry {
+            Some(NodeDef {
                 name: c.name.clone(),
                 kind,
                 host: c.host.clone(),
                 port: c.port,
                 primary: c.primary,
                 preferred: coordinator.preferred.contains(&c.name),
+                id: NodeDef::id_of(&c.name),
             })
         })
         .collect()
@@ -77,7 +61,7 @@ pub fn wanted(cluster: &Cluster, coordinator: &Component) -> Vec<NodeEntry> {
 
 /// The statements that turn `have` (a coordinator's `pgxc_node`, named `own` itself) into
 /// `want`.
-pub fn plan(own: &str, have: &[NodeEntry], want: &[NodeEntry]) -> Result<Plan> {
+pub fn plan(own: &str, have: &[NodeDef], want: &[NodeDef]) -> Result<Plan> {
     // (takes PRIMARY, statement): statements giving PRIMARY sort last.
     let mut statements: Vec<(bool, String)> = Vec::new();
     for node in want {
@@ -208,7 +192,7 @@ async fn connect(coordinator: &Component) -> Result<Client> {
 }
 
 /// A coordinator's `pgxc_node`.
-async fn registered(client: &Client) -> Result<Vec<NodeEntry>> {
+async fn registered(client: &Client) -> Result<Vec<NodeDef>> {
     let query = "SELECT node_name, node_type, node_host, node_port, nodeis_primary, nodeis_preferred FROM pgxc_node";
     let messages = client.simple_query(query).await.context(query)?;
     let mut nodes = Vec::new();
@@ -222,7 +206,7 @@ async fn registered(client: &Client) -> Result<Vec<NodeEntry>> {
             "D" => NodeKind::Datanode,
             other => bail!("pgxc_node: unknown node_type `{other}` of {}", field(0)),
         };
-        nodes.push(NodeEntry {
+        nodes.push(NodeDef {
             name: field(0),
             kind,
             host: field(2),
@@ -231,6 +215,7 @@ async fn registered(client: &Client) -> Result<Vec<NodeEntry>> {
                 .with_context(|| format!("pgxc_node: node_port of {}", field(0)))?,
             primary: field(4) == "t",
             preferred: field(5) == "t",
+            id: NodeDef::id_of(&field(0)),
         });
     }
     Ok(nodes)
@@ -250,20 +235,21 @@ fn literal(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn datanode(name: &str, port: u16, primary: bool) -> NodeEntry {
-        NodeEntry {
+    fn datanode(name: &str, port: u16, primary: bool) -> NodeDef {
+        NodeDef {
             name: name.into(),
             kind: NodeKind::Datanode,
             host: "127.0.0.1".into(),
             port,
             primary,
             preferred: false,
+            id: NodeDef::id_of(name),
         }
     }
 
     #[test]
     fn missing_nodes_are_created() {
-        let coord2 = NodeEntry {
+        let coord2 = NodeDef {
             kind: NodeKind::Coordinator,
             ..datanode("coord2", 5433, false)
         };
@@ -307,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_node_of_the_other_type_is_an_error() {
-        let have = [NodeEntry {
+        let have = [NodeDef {
             kind: NodeKind::Coordinator,
             ..datanode("dn1", 7001, false)
         }];

@@ -2,13 +2,9 @@
 # on rxc (at $rxc_port: a datanode or a coordinator) and on PostgreSQL, then the built-in TPC-B
 # script with $clients clients for $duration seconds in -M simple and -M prepared, rxc and
 # PostgreSQL alternating; checks that rxc's balances add up and prints the result line.
-port_of() { if [[ $1 == pg ]]; then echo "$pg_port"; else echo "$rxc_port"; fi; }
-for target in rxc pg; do
-    start=$SECONDS
-    pgbench -i -s "$scale" -q -h 127.0.0.1 -p "$(port_of $target)" -U postgres postgres \
-        >"$work/init-$target.log" 2>&1 || { cat "$work/init-$target.log" >&2; exit 1; }
-    echo "pgbench -i -s $scale on $target: $((SECONDS - start)) s"
-done
+# shellcheck source=pgbench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pgbench.sh"
+pgbench_init_both
 
 summary=()
 failed=0
@@ -16,13 +12,9 @@ declare -A tps
 printf '\n%-10s %-9s %12s %12s %7s\n' workload mode rxc_tps pg_tps ratio
 for mode in simple prepared; do
     for target in rxc pg; do
-        out=$(pgbench -n -h 127.0.0.1 -p "$(port_of $target)" -U postgres -c "$clients" -j 2 \
-            -T "$duration" -M "$mode" postgres 2>&1) || true
-        t=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)
-        f=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out" | head -1)
-        [[ -n $t ]] || { echo "$out" | tail -5 >&2; t=0; }
-        failed=$((failed + ${f:-0}))
-        tps[$target]=$t
+        run_pgbench "$target" -M "$mode"
+        failed=$((failed + run_failed))
+        tps[$target]=$run_tps
     done
     ratio=$(python3 -c "print(f'{${tps[rxc]} / max(${tps[pg]}, 1e-9):.2f}')")
     printf '%-10s %-9s %12s %12s %7s\n' tpcb "$mode" "${tps[rxc]}" "${tps[pg]}" "$ratio"
