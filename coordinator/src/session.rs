@@ -46,7 +46,7 @@ use rxc_common::sql::parser::{
     self, Distribute, GenericOption, NodeTarget, OptionValue, Statement,
 };
 use rxc_common::sql::plan::OutputColumn;
-use rxc_common::sql::roles::{role_sql, RoleChange};
+use rxc_common::sql::roles::role_sql;
 use rxc_common::sql::{DataType, Value};
 use rxc_common::txn::{Gxid, Isolation, Snapshot};
 use rxc_datanode::server::{Backend, Cancel};
@@ -1550,14 +1550,7 @@ impl CoordSession {
     /// cleartext.
     async fn role_ddl(&mut self, stmt: &Statement) -> Result<StatementResult> {
         let mut stmt = stmt.clone();
-        match &mut stmt {
-            Statement::CreateRole { options, .. }
-            | Statement::AlterRole {
-                change: RoleChange::Options(options),
-                ..
-            } => encrypt_password(options),
-            _ => {}
-        }
+        encrypt_password(&mut stmt);
         self.ddl_context().await?;
         let result = self.run_local(&stmt, &[], None, true).await?;
         let sql = role_sql(&stmt).ok_or_else(|| SqlError::internal("not role DDL"))?;

@@ -44,7 +44,10 @@ pub async fn run<S: Backend>(
         anyhow::bail!("gtm: at least one GTM address is needed");
     }
     rxc_common::telemetry::init_tracing(launch.log_format);
-    launch.auth.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let configured: Vec<String> = launch.auth.users.iter().map(|u| u.name.clone()).collect();
+    let roles = Arc::new(Roles::new(&configured));
+    let credentials =
+        Credentials::new(launch.auth.clone(), roles.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let data_dir = DataDir::open(launch.data_dir, launch.node_name, launch.kind)?;
     let options = RocksOptions {
         block_cache_mb: launch.block_cache_mb,
@@ -63,16 +66,11 @@ pub async fn run<S: Backend>(
     let gtm = GtmClient::connect(launch.gtm.to_vec(), gtm_options.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the GTM at {}: {e}", launch.gtm.join(",")))?;
-    let configured: Vec<String> = launch.auth.users.iter().map(|u| u.name.clone()).collect();
-    let roles = Arc::new(Roles::new(&configured));
     let node = Arc::new(
-        Node::new(launch.node_name.to_string(), mvcc, gtm)
-            .and_then(|n| n.with_roles(roles.clone()))
+        Node::new(launch.node_name.to_string(), mvcc, gtm, roles)
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_session_gtm(launch.gtm.to_vec(), gtm_options),
     );
-    let credentials =
-        Credentials::new(launch.auth.clone(), roles).map_err(|e| anyhow::anyhow!("{e}"))?;
     let frontend = Frontend::<S>::new(shared(node.clone())?, Authenticator::new(credentials));
     let listener = rxc_common::net::bind_listener(launch.listen).await?;
     tracing::info!(

@@ -57,8 +57,8 @@ fn set<T>(slot: &mut Option<T>, value: T) -> Result<(), ParserError> {
 /// The flag options: the word that sets each, and the slot it fills.
 fn flag<'a>(options: &'a mut RoleOptions, word: &str) -> Option<(&'a mut Option<bool>, bool)> {
     let (name, value) = match word.strip_prefix("no") {
-        Some(rest) if rest != "ne" => (rest, false),
-        _ => (word, true),
+        Some(rest) => (rest, false),
+        None => (word, true),
     };
     let slot = match name {
         "superuser" => &mut options.superuser,

@@ -23,6 +23,7 @@ use crate::storage::mvcc::{Mvcc, MvccError, Transaction};
 use rxc_common::auth::SUPERUSER;
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::exec::Row;
+use rxc_common::sql::parser::Statement;
 use rxc_common::sql::roles::{RoleChange, RoleOptions};
 use rxc_common::sql::{DataType, Value};
 use serde::{Deserialize, Serialize};
@@ -129,9 +130,17 @@ impl Role {
     }
 }
 
-/// A cleartext password as the SCRAM-SHA-256 verifier stored for it (a verifier stays as it
-/// is, as PostgreSQL takes one); an empty password clears it, as PostgreSQL does.
-pub fn encrypt_password(options: &mut RoleOptions) {
+/// A role statement's cleartext password as the SCRAM-SHA-256 verifier stored for it (a
+/// verifier stays as it is, as PostgreSQL takes one; an empty password, which clears it, too).
+pub fn encrypt_password(stmt: &mut Statement) {
+    let (Statement::CreateRole { options, .. }
+    | Statement::AlterRole {
+        change: RoleChange::Options(options),
+        ..
+    }) = stmt
+    else {
+        return;
+    };
     if let Some(Some(p)) = &options.password {
         if !p.is_empty() && !p.starts_with("SCRAM-SHA-256$") {
             options.password = Some(Some(crate::auth::scram_verifier(p)));

@@ -90,9 +90,11 @@ pub struct Node {
 const REPORTED: u8 = 1;
 
 impl Node {
-    /// A node over `mvcc` (recovered) talking to `gtm`; call it on the shared runtime.
-    pub fn new(name: String, mvcc: Arc<Mvcc>, gtm: GtmClient) -> Result<Node> {
-        Node {
+    /// A node over `mvcc` (recovered) talking to `gtm`, with `roles` (the built-in ones; the
+    /// stored ones are read here); call it on the shared runtime.
+    pub fn new(name: String, mvcc: Arc<Mvcc>, gtm: GtmClient, roles: Arc<Roles>) -> Result<Node> {
+        roles.load(&mvcc)?;
+        Ok(Node {
             runtime: tokio::runtime::Handle::current(),
             session_gtm: None,
             snapshots: snapshots::SnapshotShare::default(),
@@ -105,16 +107,8 @@ impl Node {
             prepared_sequences: Mutex::new(HashMap::new()),
             cancel_keys: Mutex::new(HashMap::new()),
             catalog: CatalogCache::default(),
-            roles: Arc::new(Roles::default()),
-        }
-        .with_roles(Arc::new(Roles::default()))
-    }
-
-    /// The node with `roles` (the configured ones), read from storage.
-    pub fn with_roles(mut self, roles: Arc<Roles>) -> Result<Node> {
-        roles.load(&self.mvcc)?;
-        self.roles = roles;
-        Ok(self)
+            roles,
+        })
     }
 
     /// Gives each session on a session thread a GTM client of its own, connected to

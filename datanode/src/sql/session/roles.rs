@@ -3,47 +3,23 @@
 //! privileges of the session's role; the node's roles are reloaded when the transaction
 //! commits ([`Session::finish`]).
 
-use super::Session;
+use super::{Session, StatementResult};
 use crate::sql::roles::{self, encrypt_password};
 use rxc_common::sql::error::Result;
 use rxc_common::sql::parser::Statement;
-use rxc_common::sql::roles::RoleChange;
-
-use super::StatementResult;
 
 impl Session {
     /// Runs `stmt` if it is role DDL; `None` for any other statement.
     pub(super) async fn role_ddl(&mut self, stmt: &Statement) -> Option<Result<StatementResult>> {
-        let (tag, stmt) = match stmt {
-            Statement::CreateRole { name, options } => {
-                let mut options = options.clone();
-                encrypt_password(&mut options);
-                (
-                    "CREATE ROLE",
-                    Statement::CreateRole {
-                        name: name.clone(),
-                        options,
-                    },
-                )
-            }
-            Statement::AlterRole {
-                name,
-                change: RoleChange::Options(options),
-            } => {
-                let mut options = options.clone();
-                encrypt_password(&mut options);
-                (
-                    "ALTER ROLE",
-                    Statement::AlterRole {
-                        name: name.clone(),
-                        change: RoleChange::Options(options),
-                    },
-                )
-            }
-            Statement::AlterRole { .. } => ("ALTER ROLE", stmt.clone()),
-            Statement::DropRole { .. } => ("DROP ROLE", stmt.clone()),
-            _ => return None,
-        };
+        if !matches!(
+            stmt,
+            Statement::CreateRole { .. } | Statement::AlterRole { .. } | Statement::DropRole { .. }
+        ) {
+            return None;
+        }
+        let mut stmt = stmt.clone();
+        encrypt_password(&mut stmt);
+        let tag = stmt.command_name();
         let result = match self.actor() {
             Ok(actor) => {
                 let session_user = self.user.clone();
