@@ -4,10 +4,17 @@
 //! [`shutdown_signal`] completes (or calls [`Shutdown::trigger_on_signal`]). Each task selects on
 //! [`Shutdown::wait`] beside its work, or polls [`Shutdown::is_triggered`] between steps.
 //!
+//! As PostgreSQL's postmaster, a server tells two requests apart: SIGTERM asks for a *smart*
+//! shutdown (stop accepting connections; the clients' sessions end on their own), SIGINT for a
+//! *fast* one (end the sessions now). [`Shutdown::wait`] completes on either: a task with no
+//! sessions to drain simply stops. A server that drains sessions waits for them, or for
+//! [`Shutdown::wait_fast`], whichever comes first.
+//!
 //! ```text
-//!   SIGINT / SIGTERM ──▶ shutdown_signal() ──▶ Shutdown::trigger()
-//!                                                   │ (tokio watch channel)
-//!                          task A: wait() ◀─────────┼─────────▶ task B: is_triggered()
+//!   SIGTERM ──▶ trigger_smart() ─┐
+//!   SIGINT  ──▶ trigger() ───────┤ (tokio watch channel: running < smart < fast)
+//!                                ▼
+//!      task A: wait() ◀──────────┼──────────▶ task B: is_triggered() / wait_fast()
 //! ```
 
 use std::sync::Arc;
@@ -19,30 +26,40 @@ use tokio::sync::watch;
 /// If a handler cannot be installed (which only happens when the process is out of resources),
 /// that is logged as a warning and only the other signal is awaited.
 pub async fn shutdown_signal() {
-    async fn one(kind: SignalKind, name: &'static str) -> &'static str {
-        match signal(kind) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!(signal = name, error = %err, "cannot install signal handler");
-                std::future::pending::<()>().await;
-            }
-        }
-        name
-    }
     let name = tokio::select! {
-        name = one(SignalKind::interrupt(), "SIGINT") => name,
-        name = one(SignalKind::terminate(), "SIGTERM") => name,
+        name = one_signal(SignalKind::interrupt(), "SIGINT") => name,
+        name = one_signal(SignalKind::terminate(), "SIGTERM") => name,
     };
     tracing::info!(signal = name, "received {name}, shutting down");
+}
+
+/// Completes at the next `kind` signal; never, if its handler cannot be installed.
+async fn one_signal(kind: SignalKind, name: &'static str) -> &'static str {
+    match signal(kind) {
+        Ok(mut stream) => {
+            stream.recv().await;
+        }
+        Err(err) => {
+            tracing::warn!(signal = name, error = %err, "cannot install signal handler");
+            std::future::pending::<()>().await;
+        }
+    }
+    name
+}
+
+/// How far a shutdown has gone: the watch channel's value only ever grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Running,
+    Smart,
+    Fast,
 }
 
 /// A cloneable stop flag for a server's tasks. All clones share one flag; once triggered it stays
 /// triggered.
 #[derive(Debug, Clone)]
 pub struct Shutdown {
-    sender: Arc<watch::Sender<bool>>,
+    sender: Arc<watch::Sender<Stage>>,
 }
 
 impl Default for Shutdown {
@@ -55,32 +72,76 @@ impl Shutdown {
     /// A new, untriggered flag.
     pub fn new() -> Self {
         Shutdown {
-            sender: Arc::new(watch::Sender::new(false)),
+            sender: Arc::new(watch::Sender::new(Stage::Running)),
         }
     }
 
-    /// Tells every task holding a clone to stop. Triggering twice is harmless.
+    /// Tells every task holding a clone to stop now (a fast shutdown). Triggering twice is
+    /// harmless.
     pub fn trigger(&self) {
-        self.sender.send_replace(true);
+        self.advance(Stage::Fast);
     }
 
-    /// Whether [`trigger`](Self::trigger) has been called.
+    /// Asks for a smart shutdown: [`wait`](Self::wait) completes, [`wait_fast`](Self::wait_fast)
+    /// does not (until [`trigger`](Self::trigger)).
+    pub fn trigger_smart(&self) {
+        self.advance(Stage::Smart);
+    }
+
+    fn advance(&self, to: Stage) {
+        self.sender.send_if_modified(|stage| {
+            let grows = *stage < to;
+            if grows {
+                *stage = to;
+            }
+            grows
+        });
+    }
+
+    /// Whether a shutdown, smart or fast, has been asked for.
     pub fn is_triggered(&self) -> bool {
-        *self.sender.borrow()
+        *self.sender.borrow() >= Stage::Smart
     }
 
-    /// Completes once the flag is triggered (at once if it already is). Cancel-safe.
+    /// Whether a fast shutdown has been asked for.
+    pub fn is_fast(&self) -> bool {
+        *self.sender.borrow() == Stage::Fast
+    }
+
+    /// Completes once a shutdown, smart or fast, is asked for (at once if it already is).
+    /// Cancel-safe.
     pub async fn wait(&self) {
+        self.wait_for(Stage::Smart).await
+    }
+
+    /// Completes once a fast shutdown is asked for (at once if it already is). Cancel-safe.
+    pub async fn wait_fast(&self) {
+        self.wait_for(Stage::Fast).await
+    }
+
+    async fn wait_for(&self, stage: Stage) {
         let mut receiver = self.sender.subscribe();
         // The sender lives as long as `self`, so the channel cannot close while we wait.
-        let _ = receiver.wait_for(|triggered| *triggered).await;
+        let _ = receiver.wait_for(|now| *now >= stage).await;
     }
 
-    /// Spawns a task that triggers this flag on SIGINT or SIGTERM. Call it inside a tokio runtime.
+    /// Spawns a task that turns signals into requests: SIGTERM a smart shutdown, SIGINT a fast
+    /// one (also after a SIGTERM, to cut a smart shutdown short). Call it inside a tokio runtime.
     pub fn trigger_on_signal(&self) -> tokio::task::JoinHandle<()> {
         let shutdown = self.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            let fast = one_signal(SignalKind::interrupt(), "SIGINT");
+            tokio::pin!(fast);
+            tokio::select! {
+                _ = &mut fast => {}
+                _ = one_signal(SignalKind::terminate(), "SIGTERM") => {
+                    tracing::info!("received SIGTERM, smart shutdown: no new connections, \
+                                    waiting for the sessions to end (SIGINT ends them)");
+                    shutdown.trigger_smart();
+                    fast.as_mut().await;
+                }
+            }
+            tracing::info!("received SIGINT, fast shutdown");
             shutdown.trigger();
         })
     }
@@ -122,29 +183,58 @@ mod tests {
             .expect("already triggered");
     }
 
-    #[tokio::test]
-    async fn sigterm_triggers() {
-        // Install tokio's SIGTERM handler first, so the signals sent below never kill the process.
-        let _guard = signal(SignalKind::terminate()).unwrap();
-        let shutdown = Shutdown::new();
-        let task = shutdown.trigger_on_signal();
-        // The task registers its own listener at some point after spawning: signal until it wakes.
+    /// Sends `signal` to this process until `done` completes (the task listening for it
+    /// registers at some point after spawning).
+    async fn signal_until(signal: &str, done: impl std::future::Future<Output = ()>) {
+        tokio::pin!(done);
         let pid = std::process::id().to_string();
         for _ in 0..100 {
             let status = std::process::Command::new("kill")
-                .args(["-TERM", &pid])
+                .args([signal, &pid])
                 .status()
                 .unwrap();
             assert!(status.success());
-            if tokio::time::timeout(Duration::from_millis(50), shutdown.wait())
+            if tokio::time::timeout(Duration::from_millis(50), &mut done)
                 .await
                 .is_ok()
             {
-                break;
+                return;
             }
         }
+        panic!("{signal} was not seen");
+    }
+
+    #[tokio::test]
+    async fn sigterm_is_smart_and_sigint_fast() {
+        // Install tokio's handlers first, so the signals sent below never kill the process.
+        let _term = signal(SignalKind::terminate()).unwrap();
+        let _int = signal(SignalKind::interrupt()).unwrap();
+        let shutdown = Shutdown::new();
+        let task = shutdown.trigger_on_signal();
+        signal_until("-TERM", shutdown.wait()).await;
         assert!(shutdown.is_triggered());
+        assert!(!shutdown.is_fast(), "SIGTERM asks for a smart shutdown");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), shutdown.wait_fast())
+                .await
+                .is_err()
+        );
+        signal_until("-INT", shutdown.wait_fast()).await;
+        assert!(shutdown.is_fast());
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn smart_then_fast_never_goes_back() {
+        let shutdown = Shutdown::new();
+        shutdown.trigger_smart();
+        assert!(shutdown.is_triggered() && !shutdown.is_fast());
+        shutdown.trigger();
+        shutdown.trigger_smart();
+        assert!(shutdown.is_fast());
+        tokio::time::timeout(Duration::from_secs(5), shutdown.wait_fast())
+            .await
+            .expect("fast");
     }
 
     #[tokio::test]

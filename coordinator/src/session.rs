@@ -3001,6 +3001,10 @@ impl Backend for CoordSession {
         self.local.set_user(user)
     }
 
+    fn is_internal(&self) -> bool {
+        self.peer
+    }
+
     fn apply_startup_options(&mut self, options: &str) -> Result<()> {
         // `rxc.remotetype=coordinator` marks another coordinator's connection (a peer);
         // the local storage takes its context from statements either way.

@@ -82,6 +82,9 @@ pub trait Backend: Send + 'static {
     fn apply_startup_options(&mut self, options: &str) -> Result<()>;
     /// The role the client logs in as (before its startup options apply).
     fn set_user(&mut self, user: &str);
+    /// Whether the session is another rxc node's connection (`rxc.remotetype=coordinator`),
+    /// which a smart shutdown does not wait for while it is idle.
+    fn is_internal(&self) -> bool;
 }
 
 /// Where cancel requests go: the session whose pid and secret key match is cancelled.
@@ -147,6 +150,10 @@ impl Backend for Session {
 
     fn set_user(&mut self, user: &str) {
         Session::set_user(self, user)
+    }
+
+    fn is_internal(&self) -> bool {
+        self.is_from_coordinator()
     }
 }
 
@@ -800,11 +807,18 @@ impl<S: Backend> PgWireServerHandlers for Handlers<S> {
 
 /// Accepts clients on `listener` until `shutdown`: each connection is served on a session
 /// thread of its own ([`crate::session_thread`]) with handlers from `frontend`.
+///
+/// On a smart shutdown the listener closes (new connections are refused) and this returns once
+/// no client session is left, or at a fast shutdown, whichever comes first. Other nodes' idle
+/// connections (a coordinator's pool) do not hold a smart shutdown up; one running a statement
+/// does, until the statement ends. Sessions still open when this returns end with the process,
+/// their open transactions aborted.
 pub async fn serve_clients<S: Backend>(
     listener: tokio::net::TcpListener,
     frontend: Arc<Frontend<S>>,
     shutdown: rxc_common::shutdown::Shutdown,
 ) {
+    let mut sessions: Vec<std::sync::Weak<Mutex<S>>> = Vec::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -818,6 +832,8 @@ pub async fn serve_clients<S: Backend>(
                 let _ = socket.set_nodelay(true);
                 let handlers = Handlers::new(&frontend);
                 let session = handlers.connection.session.clone();
+                sessions.retain(|s| s.strong_count() > 0);
+                sessions.push(Arc::downgrade(&session));
                 let spawned = crate::session_thread::spawn(socket, move |socket| async move {
                     if let Err(e) = crate::wire::serve(socket, handlers).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -831,6 +847,33 @@ pub async fn serve_clients<S: Backend>(
                 }
             }
             _ = shutdown.wait() => break,
+        }
+    }
+    drop(listener);
+    if shutdown.is_fast() {
+        return;
+    }
+    let mut logged = None;
+    loop {
+        let clients = sessions
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            // A session whose lock is taken is running a statement (or starting up).
+            .filter(|s| s.try_lock().map_or(true, |s| !s.is_internal()))
+            .count();
+        if clients == 0 {
+            return;
+        }
+        if logged != Some(clients) {
+            tracing::info!(
+                clients,
+                "smart shutdown: waiting for client sessions to end"
+            );
+            logged = Some(clients);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            _ = shutdown.wait_fast() => return,
         }
     }
 }

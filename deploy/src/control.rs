@@ -13,8 +13,10 @@
 //!   port changed in the cluster file is `ALTER NODE`d). If a stage fails, the components
 //!   started before it keep running. It refuses to start the GTM while the standby runs as
 //!   the active GTM (after `rxc-gtm promote`): the cluster would have two.
-//! - `stop --mode smart|fast` sends SIGTERM (the servers end their sessions and exit; fast is
-//!   the same as smart for now) and waits up to 60 s for each process to be gone;
+//! - `stop` stops coordinators first and the GTM last, waiting up to 60 s for each process
+//!   to be gone. As `pg_ctl stop`: `--mode fast` (the default) sends SIGINT (a server ends its
+//!   sessions, aborting their open transactions, and exits); `--mode smart` sends SIGTERM (a
+//!   server refuses new connections and exits once its clients have disconnected);
 //!   `--mode immediate` sends SIGKILL.
 
 use crate::cluster::{Cluster, Component, Kind};
@@ -29,7 +31,7 @@ use std::time::Duration;
 
 /// How long a component may take to accept connections after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a component may take to exit after SIGTERM.
+/// How long a component may take to exit after SIGTERM or SIGINT.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a process may take to be gone after SIGKILL.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,9 +39,9 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How `stop` ends a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StopMode {
-    /// SIGTERM, then wait until it has exited.
+    /// SIGTERM: no new connections; the server exits once its clients have disconnected.
     Smart,
-    /// The same as smart for now: SIGTERM, then wait.
+    /// SIGINT: the server ends its sessions (open transactions abort) and exits.
     Fast,
     /// SIGKILL: no shutdown at all (committed work is durable; running transactions abort).
     Immediate,
@@ -283,7 +285,8 @@ pub async fn stop(cluster: &Cluster, only: Option<&str>, mode: StopMode) -> Resu
     let selected = cluster.select(only)?;
     refuse_remote(&selected)?;
     let (signal, timeout) = match mode {
-        StopMode::Smart | StopMode::Fast => (Signal::TERM, STOP_TIMEOUT),
+        StopMode::Smart => (Signal::TERM, STOP_TIMEOUT),
+        StopMode::Fast => (Signal::INT, STOP_TIMEOUT),
         StopMode::Immediate => (Signal::KILL, KILL_TIMEOUT),
     };
     let mut failures = Vec::new();

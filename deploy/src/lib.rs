@@ -29,7 +29,8 @@
 //!
 //! - start: `ssh HOST 'setsid BIN ARGS >>LOG 2>&1 </dev/null & echo $! >PIDFILE'`, the
 //!   component's `--config` file copied first (`ssh HOST 'cat >FILE'`);
-//! - stop: `ssh HOST 'kill -TERM $(cat PIDFILE)'`, then poll `kill -0` until it is gone;
+//! - stop: `ssh HOST 'kill -INT $(cat PIDFILE)'` (the mode's signal), then poll `kill -0`
+//!   until it is gone;
 //! - state: `ssh HOST 'kill -0 $(cat PIDFILE)'`, and the port probed from here, as locally;
 //! - binaries: `bin_dir` per host (a `[hosts.NAME]` table), since the `rxc` executable's own
 //!   directory means nothing on another machine;

@@ -73,8 +73,9 @@ enum Command {
     Stop {
         #[command(flatten)]
         cluster: ClusterArg,
-        /// smart and fast: SIGTERM and wait (the same for now); immediate: SIGKILL.
-        #[arg(long, short = 'm', value_enum, default_value = "smart")]
+        /// fast: SIGINT, sessions are ended; smart: SIGTERM, wait for the clients to
+        /// disconnect; immediate: SIGKILL.
+        #[arg(long, short = 'm', value_enum, default_value = "fast")]
         mode: StopMode,
         /// Only this component.
         component: Option<String>,
@@ -84,7 +85,7 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArg,
         /// How to stop (see `rxc stop`).
-        #[arg(long, short = 'm', value_enum, default_value = "smart")]
+        #[arg(long, short = 'm', value_enum, default_value = "fast")]
         mode: StopMode,
         /// Only this component.
         component: Option<String>,

@@ -5,7 +5,7 @@
 //! data directories relative to the file — and initialises that cluster (`rxc init`). A
 //! later `rxc up --dir DIR` reads the file and starts the same cluster on its data, on the
 //! same ports. Either way it prints a banner with one `postgres://` URL per coordinator and
-//! waits; Ctrl-C or SIGTERM (or `--stop-after`) stops every component (SIGTERM, wait) and
+//! waits; Ctrl-C or SIGTERM (or `--stop-after`) stops every component (fast: SIGINT, wait) and
 //! exits 0. If a component exits by itself, the others are stopped and `rxc up` exits 1.
 //!
 //! The components are ordinary detached components with pid files, so `rxc status -c
@@ -155,7 +155,7 @@ async fn first_exit(started: &mut [Started]) -> (String, std::process::ExitStatu
 /// Stops every component (reporting, not returning, a failure: this is the way out) and
 /// reaps the processes this run started.
 async fn stop_all(cluster: &Cluster, started: &mut [Started]) {
-    if let Err(e) = control::stop(cluster, None, StopMode::Smart).await {
+    if let Err(e) = control::stop(cluster, None, StopMode::Fast).await {
         eprintln!("rxc up: {e:#}");
     }
     for s in started.iter_mut() {

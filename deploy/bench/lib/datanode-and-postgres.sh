@@ -14,7 +14,7 @@ work=$(mktemp -d)
 chmod 777 "$work"
 pids=()
 cleanup() {
-    kill -TERM "${pids[@]}" 2>/dev/null || true
+    kill -INT "${pids[@]}" 2>/dev/null || true
     wait 2>/dev/null || true
     su postgres -c "$pgbin/pg_ctl -D $work/pg stop -m immediate" >/dev/null 2>&1 || true
     rm -rf "$work"
