@@ -1,7 +1,7 @@
 //! Graceful shutdown: waiting for SIGINT/SIGTERM and telling a server's tasks to stop.
 //!
-//! A server creates one [`Shutdown`], hands clones to its tasks, and triggers it when
-//! [`shutdown_signal`] completes (or calls [`Shutdown::trigger_on_signal`]). Each task selects on
+//! A server creates one [`Shutdown`], hands clones to its tasks, and calls
+//! [`Shutdown::trigger_on_signal`]. Each task selects on
 //! [`Shutdown::wait`] beside its work, or polls [`Shutdown::is_triggered`] between steps.
 //!
 //! As PostgreSQL's postmaster, a server tells two requests apart: SIGTERM asks for a *smart*
@@ -20,18 +20,6 @@
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
-
-/// Completes when the process receives SIGINT or SIGTERM, logging which one at info level.
-///
-/// If a handler cannot be installed (which only happens when the process is out of resources),
-/// that is logged as a warning and only the other signal is awaited.
-pub async fn shutdown_signal() {
-    let name = tokio::select! {
-        name = one_signal(SignalKind::interrupt(), "SIGINT") => name,
-        name = one_signal(SignalKind::terminate(), "SIGTERM") => name,
-    };
-    tracing::info!(signal = name, "received {name}, shutting down");
-}
 
 /// Completes at the next `kind` signal; never, if its handler cannot be installed.
 async fn one_signal(kind: SignalKind, name: &'static str) -> &'static str {

@@ -154,19 +154,33 @@ impl Process {
     /// Sends `signal` (a name for `kill -s`, e.g. `INT`) and waits up to `timeout` for the
     /// process to exit, killing it with SIGKILL after that; returns its exit status.
     pub fn stop(&mut self, signal: &str, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-s", signal])
-            .arg(child.id().to_string())
-            .status();
+        self.signal(signal);
+        let status = self.wait_exit(timeout);
+        if status.is_none() {
+            self.kill9();
+        }
+        status
+    }
+
+    /// Sends `signal` (a name for `kill -s`) and returns at once.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-s", signal])
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Ok(Some(status)) = self.child.as_mut()?.try_wait() {
+                self.child = None;
                 return Some(status);
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
                 return None;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -7,15 +7,6 @@ use rxc_tests::sql::{connect, rows, table};
 use rxc_tests::{Cluster, Datanode, Process, SingleNode};
 use std::time::{Duration, Instant};
 
-fn send(process: &Process, signal: &str) {
-    let pid = process.pid().expect("the server runs");
-    let status = std::process::Command::new("kill")
-        .args(["-s", signal, &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill -s {signal} {pid}");
-}
-
 /// Waits until the server refuses new connections (its listener is closed).
 async fn wait_refusing(server: &Datanode) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -36,14 +27,7 @@ async fn wait_refusing(server: &Datanode) {
 
 /// Waits up to `timeout` for the process to exit; whether it did.
 async fn exits_within(process: &mut Process, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while process.is_running() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
+    tokio::task::block_in_place(|| process.wait_exit(timeout)).is_some()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,7 +39,7 @@ async fn smart_shutdown_waits_for_the_clients_and_fast_ends_them() {
         .await
         .unwrap();
 
-    send(&node.datanode.process, "TERM");
+    node.datanode.process.signal("TERM");
     wait_refusing(&node.datanode).await;
     // The connected client is served on, and the server waits for it.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -86,9 +70,9 @@ async fn smart_shutdown_waits_for_the_clients_and_fast_ends_them() {
         .batch_execute("BEGIN; INSERT INTO t VALUES (3)")
         .await
         .unwrap();
-    send(&dn.process, "TERM");
+    dn.process.signal("TERM");
     wait_refusing(dn).await;
-    send(&dn.process, "INT");
+    dn.process.signal("INT");
     assert!(
         exits_within(&mut dn.process, Duration::from_secs(15)).await,
         "SIGINT ends the sessions"
@@ -102,7 +86,7 @@ async fn smart_shutdown_waits_for_the_clients_and_fast_ends_them() {
         rows(&client, "SELECT k FROM t ORDER BY k").await,
         table(&[&["1"], &["2"]])
     );
-    send(&dn.process, "INT");
+    dn.process.signal("INT");
     assert!(exits_within(&mut dn.process, Duration::from_secs(15)).await);
     assert!(client.batch_execute("SELECT 1").await.is_err());
 }
@@ -118,14 +102,14 @@ async fn a_coordinators_idle_pool_does_not_hold_up_a_smart_shutdown() {
     assert_eq!(rows(&c, "SELECT count(*) FROM p").await, table(&[&["2"]]));
 
     // The coordinator's session is idle, so its pooled datanode connections are too.
-    send(&cluster.dns[0].process, "TERM");
+    cluster.dns[0].process.signal("TERM");
     assert!(
         exits_within(&mut cluster.dns[0].process, Duration::from_secs(15)).await,
         "the datanode's only sessions are the coordinator's idle pool"
     );
 
     // The coordinator itself waits for its client, then stops.
-    send(&cluster.coords[0].process, "TERM");
+    cluster.coords[0].process.signal("TERM");
     wait_refusing(cluster.coord()).await;
     assert!(
         cluster.coords[0].process.is_running(),
