@@ -53,7 +53,7 @@ async fn round(cluster: &Cluster, suspects: &HashSet<u64>) -> Result<HashSet<u64
     let snapshot = cluster.gtm().unheld_snapshot().await.map_err(gtm_error)?;
     let sql = format!(
         "{}; SELECT waiter, holder FROM rxc_lock_waits",
-        context_sql(None, &snapshot)
+        context_sql(None, Some(&snapshot))
     );
     let reads = datanodes.iter().map(|node| read_graph(cluster, node, &sql));
     let mut edges = Vec::new();

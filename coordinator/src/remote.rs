@@ -27,14 +27,17 @@ pub struct Answer {
 }
 
 /// `SET TRANSACTION CONTEXT (...)` for a statement with `snapshot` (and the transaction's
-/// GXID once it has one).
-pub fn context_sql(gxid: Option<Gxid>, snapshot: &Snapshot) -> String {
+/// GXID once it has one); no snapshot is `SNAPSHOT LATEST`, the node's choice.
+pub fn context_sql(gxid: Option<Gxid>, snapshot: Option<&Snapshot>) -> String {
     let gxid = gxid.map(|g| format!("GXID {}, ", g.0)).unwrap_or_default();
-    format!(
-        "SET TRANSACTION CONTEXT ({gxid}SNAPSHOT '{}', GLOBAL_XMIN {})",
-        snapshot.to_text(),
-        snapshot.global_xmin.0
-    )
+    match snapshot {
+        Some(snapshot) => format!(
+            "SET TRANSACTION CONTEXT ({gxid}SNAPSHOT '{}', GLOBAL_XMIN {})",
+            snapshot.to_text(),
+            snapshot.global_xmin.0
+        ),
+        None => format!("SET TRANSACTION CONTEXT ({gxid}SNAPSHOT LATEST)"),
+    }
 }
 
 /// The literal of a value as a sqlparser expression (for rewriting a statement's AST).

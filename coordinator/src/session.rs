@@ -10,6 +10,11 @@
 //! it changed), the coordinator's own storage (the local participant: catalog changes of DDL,
 //! system views) through its local datanode session the same way.
 //!
+//! A READ COMMITTED statement that reaches one datanode alone takes no GTM snapshot here: it
+//! ships with `SNAPSHOT LATEST`, and the datanode decides with the newest snapshot it has,
+//! fetching one only when a decision needs it (a point read of a row no recent transaction
+//! wrote needs none). A snapshot is shared only where several nodes' rows must agree.
+//!
 //! Commit: participants that only read are committed (nothing to lose); if one participant
 //! wrote, it commits alone (one-phase); if several wrote, two-phase commit — the GID
 //! (`<coordinator>:<gxid>`) and participants registered at the GTM, `PREPARE TRANSACTION`
@@ -285,6 +290,9 @@ struct Txn {
     gxid: Option<Gxid>,
     /// The current statement's snapshot (the transaction's under REPEATABLE READ).
     snapshot: Option<Snapshot>,
+    /// The current statement reaches one datanode and leaves its snapshot to it
+    /// (`SNAPSHOT LATEST`; READ COMMITTED only).
+    latest: bool,
     local: Option<LocalPart>,
     remotes: BTreeMap<String, RemotePart>,
     /// Distributions it recorded or dropped.
@@ -301,6 +309,7 @@ impl Txn {
             isolation,
             gxid: None,
             snapshot: None,
+            latest: false,
             local: None,
             remotes: BTreeMap::new(),
             classes: ClassChanges::default(),
@@ -352,6 +361,23 @@ pub struct CoordSession {
     explain: Option<Vec<String>>,
     /// The backend pid of the connection's cancel key, once registered.
     pid: Option<i32>,
+}
+
+/// Runs `sql_for(node)` on each participant, concurrently; each node's result.
+async fn on_each<'a>(
+    parts: impl Iterator<Item = (&'a String, &'a RemotePart)>,
+    sql_for: impl Fn(&str) -> &'a str,
+) -> Vec<(&'a str, Result<Vec<Answer>>)> {
+    let runs = parts.map(|(node, part)| {
+        let sql = sql_for(node);
+        async move {
+            (
+                node.as_str(),
+                remote::run(&part.conn.client, node, sql).await,
+            )
+        }
+    });
+    futures::future::join_all(runs).await
 }
 
 /// The id of the partial rows' relation in a combining query (no table has it).
@@ -651,7 +677,9 @@ impl CoordSession {
 
     /// Opens the statement's transaction (an implicit one outside a block) and its context:
     /// a snapshot for the statement (READ COMMITTED) or the transaction, a GXID for a write.
-    async fn statement_context(&mut self, write: bool) -> Result<()> {
+    /// A READ COMMITTED statement that reaches `one_node` datanode alone leaves its snapshot
+    /// to that node (`SNAPSHOT LATEST`): no GTM round trip but a write's GXID.
+    async fn statement_context(&mut self, write: bool, one_node: bool) -> Result<()> {
         if self.txn.is_none() {
             let isolation = self.local.default_isolation()?;
             self.txn = Some(Txn::new(false, isolation));
@@ -662,6 +690,14 @@ impl CoordSession {
             .txn
             .as_mut()
             .ok_or_else(|| SqlError::internal("no txn"))?;
+        txn.latest = one_node && txn.isolation == Isolation::ReadCommitted;
+        if txn.latest {
+            if write && txn.gxid.is_none() {
+                let (gxid, _) = gtm.begin(session, txn.isolation).await.map_err(gtm_error)?;
+                txn.gxid = Some(gxid);
+            }
+            return Ok(());
+        }
         let fresh = txn.snapshot.is_none() || txn.isolation == Isolation::ReadCommitted;
         if fresh || (write && txn.gxid.is_none()) {
             self.release.in_use.store(true, Ordering::SeqCst);
@@ -690,11 +726,20 @@ impl CoordSession {
             .txn
             .as_ref()
             .ok_or_else(|| SqlError::internal("no txn"))?;
+        if txn.latest {
+            return Ok((context_sql(txn.gxid, None), txn.isolation));
+        }
         let snapshot = txn
             .snapshot
             .as_ref()
             .ok_or_else(|| SqlError::internal("no snapshot"))?;
-        Ok((context_sql(txn.gxid, snapshot), txn.isolation))
+        Ok((context_sql(txn.gxid, Some(snapshot)), txn.isolation))
+    }
+
+    /// Whether the current statement leaves its snapshot to its node: then its context goes
+    /// with it even if unchanged (`SNAPSHOT LATEST` applies to one statement).
+    fn snapshot_latest(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.latest)
     }
 
     /// Runs `sql` on datanode `node` in the transaction (after [`Self::statement_context`]);
@@ -721,6 +766,7 @@ impl CoordSession {
             return Ok(explain_shipment(lines, jobs, write));
         }
         let (context, isolation) = self.context()?;
+        let resend = self.snapshot_latest();
         let txn = self
             .txn
             .as_mut()
@@ -760,7 +806,7 @@ impl CoordSession {
                 prefix.push_str("; ");
                 skip += 1;
             }
-            if part.context != context {
+            if resend || part.context != context {
                 prefix.push_str(&context);
                 prefix.push_str("; ");
                 skip += 1;
@@ -792,6 +838,7 @@ impl CoordSession {
         write: bool,
     ) -> Result<StatementResult> {
         let (context, isolation) = self.context()?;
+        let resend = self.snapshot_latest();
         let txn = self
             .txn
             .as_mut()
@@ -806,7 +853,7 @@ impl CoordSession {
             .local
             .as_mut()
             .ok_or_else(|| SqlError::internal("no local participant"))?;
-        if part.context != context {
+        if resend || part.context != context {
             self.local
                 .execute(&own_statement(&context)?, &[], None)
                 .await?;
@@ -848,13 +895,14 @@ impl CoordSession {
         let commit = commit && !txn.failed;
         let writers = txn.remotes.values().filter(|p| p.wrote).count()
             + usize::from(txn.local.as_ref().is_some_and(|l| l.wrote));
+        let mut forget = None;
         let result = if !commit {
             self.end_all(&mut txn, "ROLLBACK").await;
             Ok(false)
         } else if writers <= 1 {
             self.commit_one_phase(&mut txn).await
         } else {
-            self.commit_two_phase(&mut txn).await
+            self.commit_two_phase(&mut txn, &mut forget).await
         };
         if let Some(pid) = self.pid {
             lock(&self.cluster.working).remove(&pid);
@@ -865,9 +913,13 @@ impl CoordSession {
         let gtm = self.cluster.gtm();
         let committed = matches!(result, Ok(true));
         if txn.gxid.is_some() {
-            // The report and the release in one round trip.
+            // The report, the release and a finished two-phase commit's forget in one round
+            // trip.
             let release = txn.snapshot.is_some().then_some(self.gtm_session);
-            if let Err(e) = gtm.end_transaction(txn.gxid, committed, release).await {
+            if let Err(e) = gtm
+                .end_transaction(txn.gxid, committed, release, forget.as_deref())
+                .await
+            {
                 tracing::warn!(gxid = ?txn.gxid, error = %e, "could not report a transaction's end to the GTM");
                 if committed {
                     return Err(gtm_error(e));
@@ -921,8 +973,9 @@ impl CoordSession {
 
     /// Sends `sql` (COMMIT or ROLLBACK) to every participant, errors logged.
     async fn end_all(&mut self, txn: &mut Txn, sql: &str) {
-        for (node, part) in txn.remotes.iter_mut().filter(|(_, p)| !p.ended) {
-            if let Err(e) = remote::run(&part.conn.client, node, sql).await {
+        let remotes = txn.remotes.iter().filter(|(_, p)| !p.ended);
+        for (node, result) in on_each(remotes, |_| sql).await {
+            if let Err(e) = result {
                 tracing::debug!(node, error = %e, "ending a remote transaction failed");
             }
         }
@@ -936,13 +989,14 @@ impl CoordSession {
     /// Commits with at most one writer: the readers first (nothing to lose), the writer last;
     /// `Ok(true)` once committed.
     async fn commit_one_phase(&mut self, txn: &mut Txn) -> Result<bool> {
-        let mut writer = None;
-        for (node, part) in txn.remotes.iter_mut().filter(|(_, p)| !p.ended) {
-            if part.wrote {
-                writer = Some(node.clone());
-                continue;
-            }
-            if let Err(e) = remote::run(&part.conn.client, node, "COMMIT").await {
+        let writer = txn
+            .remotes
+            .iter()
+            .find(|(_, p)| p.wrote && !p.ended)
+            .map(|(n, _)| n.clone());
+        let readers = txn.remotes.iter().filter(|(_, p)| !p.wrote && !p.ended);
+        for (node, result) in on_each(readers, |_| "COMMIT").await {
+            if let Err(e) = result {
                 tracing::debug!(node, error = %e, "committing a reader failed");
             }
         }
@@ -975,8 +1029,14 @@ impl CoordSession {
         Ok(true)
     }
 
-    /// Two-phase commit over the writers (readers are committed first).
-    async fn commit_two_phase(&mut self, txn: &mut Txn) -> Result<bool> {
+    /// Two-phase commit over the writers (readers are committed first). Each phase goes to
+    /// the participants concurrently. `forget` is set to the GID once every participant has
+    /// finished it (the GTM forgets it with the transaction's end report).
+    async fn commit_two_phase(
+        &mut self,
+        txn: &mut Txn,
+        forget: &mut Option<String>,
+    ) -> Result<bool> {
         let gxid = txn
             .gxid
             .ok_or_else(|| SqlError::internal("writers without a GXID"))?;
@@ -991,9 +1051,8 @@ impl CoordSession {
         if local_writes {
             participants.push(self.cluster.name.clone());
         }
-        for (node, part) in txn.remotes.iter_mut().filter(|(_, p)| !p.wrote) {
-            let _ = remote::run(&part.conn.client, node, "COMMIT").await;
-        }
+        let readers = txn.remotes.iter().filter(|(_, p)| !p.wrote && !p.ended);
+        on_each(readers, |_| "COMMIT").await;
         if txn.local.is_some() && !local_writes {
             let _ = self
                 .local
@@ -1013,13 +1072,11 @@ impl CoordSession {
         let prepare = format!("PREPARE TRANSACTION '{gid}'");
         let mut prepared = Vec::new();
         let mut failure = None;
-        for (node, part) in txn.remotes.iter_mut().filter(|(_, p)| p.wrote) {
-            match remote::run(&part.conn.client, node, &prepare).await {
-                Ok(_) => prepared.push(node.clone()),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+        let writers = txn.remotes.iter().filter(|(_, p)| p.wrote);
+        for (node, result) in on_each(writers, |_| prepare.as_str()).await {
+            match result {
+                Ok(_) => prepared.push(node.to_string()),
+                Err(e) => failure = failure.or(Some(e)),
             }
         }
         let mut local_prepared = false;
@@ -1070,13 +1127,18 @@ impl CoordSession {
         } else {
             format!("ROLLBACK PREPARED '{gid}'")
         };
-        for (node, part) in txn.remotes.iter_mut() {
-            let sql = if prepared.contains(node) {
+        let mut finished = true;
+        let writers = txn.remotes.iter().filter(|(_, p)| p.wrote);
+        let finishes = on_each(writers, |node| {
+            if prepared.iter().any(|p| p == node) {
                 finish.as_str()
             } else {
                 "ROLLBACK"
-            };
-            if let Err(e) = remote::run(&part.conn.client, node, sql).await {
+            }
+        });
+        for (node, result) in finishes.await {
+            if let Err(e) = result {
+                finished = false;
                 tracing::warn!(node, gid, error = %e, "finishing a prepared transaction failed");
             }
         }
@@ -1090,7 +1152,9 @@ impl CoordSession {
                 .execute(&own_statement("ROLLBACK")?, &[], None)
                 .await;
         }
-        let _ = gtm.forget(&gid).await;
+        if finished {
+            *forget = Some(gid);
+        }
         match failure {
             Some(e) => Err(e),
             None => Ok(true),
@@ -1245,7 +1309,8 @@ impl CoordSession {
         parsed: Option<Statement>,
     ) -> Result<StatementResult> {
         {
-            self.statement_context(false).await?;
+            self.statement_context(false, nodes.len() == 1 && nodes[0] != self.cluster.name)
+                .await?;
             let mut columns = Vec::new();
             let mut rows = Vec::new();
             for node in nodes {
@@ -1435,7 +1500,7 @@ impl CoordSession {
 
     /// Opens a DDL statement: its transaction with a GXID, and the DDL lock.
     async fn ddl_context(&mut self) -> Result<()> {
-        self.statement_context(true).await?;
+        self.statement_context(true, false).await?;
         self.ddl_lock().await
     }
 
@@ -1811,7 +1876,7 @@ impl CoordSession {
                     .await;
             }
         }
-        self.statement_context(write).await?;
+        self.statement_context(write, nodes.len() == 1).await?;
         let sql = shipped.to_string();
         // A statement that is its own transaction on one node commits in the same round trip.
         let alone = !self.in_block()
@@ -1886,7 +1951,7 @@ impl CoordSession {
     ) -> Result<StatementResult> {
         let (param_types, columns, types) = self.describe_here(stmt, params, prepared).await?;
         let sql = with_params(ast, params, &param_types)?.to_string();
-        self.statement_context(false).await?;
+        self.statement_context(false, nodes.len() == 1).await?;
         let jobs = same_on(nodes, &sql);
         let mut rows = Vec::new();
         let mut count = 0;
@@ -1916,7 +1981,7 @@ impl CoordSession {
         };
         let columns = bound.root.columns();
         let shipped = with_params(ast, params, param_types)?;
-        self.statement_context(false).await?;
+        self.statement_context(false, false).await?;
         let contents = self.cluster.catalog.snapshot();
         let nodes_of = |dist: &Distribution| match dist.locator {
             Locator::Replication => vec![route::read_node(dist, &contents.nodes)],
@@ -2159,7 +2224,7 @@ impl CoordSession {
                 }
             }
         }
-        self.statement_context(true).await?;
+        self.statement_context(true, per_node.len() == 1).await?;
         let replicated = dist.locator == Locator::Replication;
         let mut jobs = Vec::new();
         if replicated {
@@ -2391,7 +2456,7 @@ impl CoordSession {
         prepared: Option<Prepared>,
         write: bool,
     ) -> Result<StatementResult> {
-        self.statement_context(write).await?;
+        self.statement_context(write, false).await?;
         self.run_local(stmt, params, prepared, write).await
     }
 

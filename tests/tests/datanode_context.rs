@@ -166,3 +166,95 @@ async fn coordinator_context_and_atomic_two_phase_commit() {
         .unwrap_err();
     assert_eq!(sqlstate(&e), "22023", "{e}");
 }
+
+/// `SNAPSHOT LATEST`: a READ COMMITTED statement that leaves its snapshot to the datanode sees
+/// what the GTM counts committed when it began — however old the node's newest snapshot is —
+/// and nothing the GTM does not count committed yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_latest_sees_what_the_gtm_counts_committed() {
+    let dir = TempDir::new("dn-latest");
+    let gtm = Gtm::start("gtm", &dir.join("gtm"), &free_addr(), None);
+    let dn = Datanode::start("dn1", &dir.join("dn1"), &free_addr(), &gtm.addr);
+    let direct = connect(&dn).await;
+    direct
+        .batch_execute("CREATE TABLE t (k int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')")
+        .await
+        .unwrap();
+    let reader = coordinator_connection(&dn).await;
+    let writer = coordinator_connection(&dn).await;
+    let gtm_client = GtmClient::connect(vec![gtm.addr.clone()], ClientOptions::new("coord-test"))
+        .await
+        .unwrap();
+    let session = gtm_client.new_session();
+    let read = |sql: &str| {
+        format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SET TRANSACTION CONTEXT (SNAPSHOT LATEST); \
+             {sql}; COMMIT"
+        )
+    };
+    let value = |messages: Vec<SimpleQueryMessage>| -> Vec<String> {
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let point = read("SELECT v FROM t WHERE k = 1");
+    assert_eq!(value(reader.simple_query(&point).await.unwrap()), ["a"]);
+
+    // A write whose GXID the node's snapshots count as running: committed here but not yet
+    // reported, it stays invisible; once reported, the next statement sees it.
+    let (gxid, _) = gtm_client
+        .begin(session, Isolation::ReadCommitted)
+        .await
+        .unwrap();
+    let update = format!(
+        "BEGIN ISOLATION LEVEL READ COMMITTED; \
+         SET TRANSACTION CONTEXT (GXID {}, SNAPSHOT LATEST); \
+         UPDATE t SET v = 'b' WHERE k = 1; INSERT INTO t VALUES (2, 'c'); COMMIT",
+        gxid.0
+    );
+    assert_eq!(counts(&writer, &update).await, vec![0, 0, 1, 1, 0]);
+    assert_eq!(value(reader.simple_query(&point).await.unwrap()), ["a"]);
+    let count = read("SELECT count(*) FROM t");
+    assert_eq!(value(reader.simple_query(&count).await.unwrap()), ["1"]);
+    gtm_client.commit(gxid).await.unwrap();
+    assert_eq!(value(reader.simple_query(&point).await.unwrap()), ["b"]);
+    assert_eq!(value(reader.simple_query(&count).await.unwrap()), ["2"]);
+
+    // In a block each statement brings its own: the second sees a commit reported between.
+    let (gxid, _) = gtm_client
+        .begin(session, Isolation::ReadCommitted)
+        .await
+        .unwrap();
+    let first = "BEGIN ISOLATION LEVEL READ COMMITTED; \
+                 SET TRANSACTION CONTEXT (SNAPSHOT LATEST); SELECT v FROM t WHERE k = 2";
+    assert_eq!(value(reader.simple_query(first).await.unwrap()), ["c"]);
+    let change = format!(
+        "BEGIN ISOLATION LEVEL READ COMMITTED; \
+         SET TRANSACTION CONTEXT (GXID {}, SNAPSHOT LATEST); \
+         UPDATE t SET v = 'd' WHERE k = 2; COMMIT",
+        gxid.0
+    );
+    counts(&writer, &change).await;
+    gtm_client.commit(gxid).await.unwrap();
+    let second = "SET TRANSACTION CONTEXT (SNAPSHOT LATEST); SELECT v FROM t WHERE k = 2; COMMIT";
+    assert_eq!(value(reader.simple_query(second).await.unwrap()), ["d"]);
+
+    // The node's choice of snapshot is READ COMMITTED's only.
+    let e = reader
+        .simple_query(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ; \
+             SET TRANSACTION CONTEXT (SNAPSHOT LATEST); SELECT v FROM t",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "08P01", "{e}");
+    reader.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        rows(&direct, "SELECT k, v FROM t ORDER BY k").await,
+        table(&[&["1", "b"], &["2", "d"]])
+    );
+}

@@ -314,15 +314,18 @@ impl GtmClient {
     }
 
     /// Ends a transaction in one round trip: reports `gxid` (if it has one) committed or
-    /// aborted, then releases the snapshot `session` holds (if `release`). The report's error
-    /// is returned; a failed release is not an error (the session's end releases it too).
+    /// aborted, then releases the snapshot `session` holds (if `release`), then forgets the
+    /// two-phase commit `forget` (if its participants all finished it). The report's error is
+    /// returned; a failed release is not an error (the session's end releases it too), nor is
+    /// a failed forget (the in-doubt resolver forgets what is left).
     pub async fn end_transaction(
         &self,
         gxid: Option<Gxid>,
         commit: bool,
         release: Option<SessionId>,
+        forget: Option<&str>,
     ) -> Result<(), GtmError> {
-        let mut requests = Vec::with_capacity(2);
+        let mut requests = Vec::with_capacity(3);
         if let Some(gxid) = gxid {
             requests.push(if commit {
                 Request::Commit { gxid }
@@ -332,6 +335,11 @@ impl GtmClient {
         }
         if let Some(session) = release {
             requests.push(Request::ReleaseSnapshot { session });
+        }
+        if let Some(gid) = forget {
+            requests.push(Request::Forget {
+                gid: gid.to_string(),
+            });
         }
         if requests.is_empty() {
             return Ok(());

@@ -20,22 +20,31 @@
 //! a write without a GXID, is refused (08P01). The isolation level comes with
 //! `BEGIN ISOLATION LEVEL ...`.
 //!
+//! `SNAPSHOT LATEST` (READ COMMITTED only) leaves the statement's snapshot to the datanode: it
+//! begins with the newest GTM snapshot the node has seen — from any coordinator's context or
+//! its own fetches — and asks the GTM for one only when a decision needs it, as the node's own
+//! clients' statements do (`Transaction::defer_snapshot`). A coordinator sends it for a
+//! statement that reaches this node alone: one node's rows need no snapshot shared with other
+//! nodes, and a one-row statement then costs no GTM round trip at all. It applies to that
+//! statement only, so it comes with every statement that uses it.
+//!
 //! Ending a transaction is the coordinator's too: `COMMIT` commits locally (after the
 //! transactions this one must follow are finished at the GTM, see `commit_after` in the MVCC
 //! layer), `PREPARE TRANSACTION` / `COMMIT PREPARED` / `ROLLBACK PREPARED` act locally; the
 //! coordinator logs 2PC decisions and reports commits to the GTM once every participant is
 //! done, which is what makes a multi-node commit visible everywhere at once.
 
-use super::{Session, StatementResult, Txn};
+use super::{gtm_error, Session, StatementResult, Txn};
 use rxc_common::sql::error::{sqlstate, Result, SqlError};
 use rxc_common::sql::parser::{GenericOption, OptionValue};
-use rxc_common::txn::{Gxid, Snapshot};
+use rxc_common::txn::{Gxid, Isolation, Snapshot};
 
 /// A context a coordinator sent, for the next statement.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct CoordinatorContext {
     pub gxid: Option<Gxid>,
-    pub snapshot: Snapshot,
+    /// `None`: `SNAPSHOT LATEST`.
+    pub snapshot: Option<Snapshot>,
 }
 
 fn protocol_error(message: impl Into<String>) -> SqlError {
@@ -72,6 +81,15 @@ fn parse_context(options: &[GenericOption]) -> Result<CoordinatorContext> {
     }
     let text =
         snapshot.ok_or_else(|| SqlError::syntax("SET TRANSACTION CONTEXT needs a SNAPSHOT"))?;
+    if text.eq_ignore_ascii_case("latest") {
+        if global_xmin.is_some() {
+            return Err(SqlError::syntax("GLOBAL_XMIN needs a SNAPSHOT, not LATEST"));
+        }
+        return Ok(CoordinatorContext {
+            gxid,
+            snapshot: None,
+        });
+    }
     let xmin_of = |t: &str| t.split(':').next().and_then(|x| x.parse().ok()).map(Gxid);
     let global_xmin = global_xmin.or_else(|| xmin_of(&text)).unwrap_or_default();
     let snapshot = Snapshot::from_text(&text, global_xmin).ok_or_else(|| {
@@ -88,7 +106,10 @@ fn parse_context(options: &[GenericOption]) -> Result<CoordinatorContext> {
             ));
         }
     }
-    Ok(CoordinatorContext { gxid, snapshot })
+    Ok(CoordinatorContext {
+        gxid,
+        snapshot: Some(snapshot),
+    })
 }
 
 impl Session {
@@ -123,14 +144,48 @@ impl Session {
     }
 
     /// Opens the statement's transaction state from the coordinator's context (no GTM
-    /// round trip): a writer from its GXID, a reader from its snapshot.
-    pub(super) fn apply_coordinator_context(&mut self, write: bool) -> Result<()> {
+    /// round trip): a writer from its GXID, a reader from its snapshot. With `SNAPSHOT
+    /// LATEST` the statement begins deferred, with the node's newest snapshot (fetched now
+    /// only if the node has none yet).
+    pub(super) async fn apply_coordinator_context(&mut self, write: bool) -> Result<()> {
         let pending = self.pending_context.take();
         let isolation = self.default_isolation()?;
         let mvcc = self.node.mvcc.clone();
+        let latest = matches!(&pending, Some(c) if c.snapshot.is_none());
+        let txn_isolation = self.txn.as_ref().map_or(isolation, |t| t.isolation);
+        if latest && txn_isolation != Isolation::ReadCommitted {
+            return Err(protocol_error(
+                "SNAPSHOT LATEST is for READ COMMITTED transactions only",
+            ));
+        }
+        let pending = match pending {
+            Some(CoordinatorContext {
+                gxid,
+                snapshot: None,
+            }) => {
+                let newest = self.node.snapshots.newest();
+                let stale = match newest {
+                    Some(s) => s,
+                    None => {
+                        let gtm = self.gtm_client();
+                        self.node.snapshots.get(&gtm).await.map_err(gtm_error)?
+                    }
+                };
+                Some((gxid, stale))
+            }
+            Some(CoordinatorContext {
+                gxid,
+                snapshot: Some(snapshot),
+            }) => {
+                // Any GTM snapshot predates what begins after it arrived here.
+                self.node.snapshots.note(&snapshot);
+                Some((gxid, snapshot))
+            }
+            None => None,
+        };
         let txn = self.txn.get_or_insert_with(|| Txn::new(false, isolation));
         match pending {
-            Some(CoordinatorContext { gxid, snapshot }) => match (gxid, txn.gxid) {
+            Some((gxid, snapshot)) => match (gxid, txn.gxid) {
                 (Some(g), None) => {
                     txn.gxid = Some(g);
                     txn.mvcc = Some(mvcc.begin(g, snapshot, txn.isolation));
@@ -161,6 +216,16 @@ impl Session {
                 "a write needs a GXID in its transaction context",
             ));
         }
+        if latest {
+            let stale = match &txn.mvcc {
+                Some(m) => m.snapshot().clone(),
+                None => return Err(SqlError::internal("no MVCC transaction")),
+            };
+            if let Some(m) = &mut txn.mvcc {
+                m.defer_snapshot(stale, self.snapshot_fetch.clone())
+                    .map_err(crate::sql::table::mvcc_error)?;
+            }
+        }
         Ok(())
     }
 }
@@ -180,10 +245,16 @@ mod tests {
     fn context_options_are_checked() {
         let c = parse_context(&[option("gxid", "15"), option("snapshot", "10:20:12,15")]).unwrap();
         assert_eq!(c.gxid, Some(Gxid(15)));
-        assert_eq!(c.snapshot.global_xmin, Gxid(10));
-        assert_eq!(c.snapshot.xip, vec![Gxid(12), Gxid(15)]);
+        let snapshot = c.snapshot.unwrap();
+        assert_eq!(snapshot.global_xmin, Gxid(10));
+        assert_eq!(snapshot.xip, vec![Gxid(12), Gxid(15)]);
         let c = parse_context(&[option("snapshot", "10:20:"), option("global_xmin", "8")]).unwrap();
-        assert_eq!((c.gxid, c.snapshot.global_xmin), (None, Gxid(8)));
+        assert_eq!(
+            (c.gxid, c.snapshot.map(|s| s.global_xmin)),
+            (None, Some(Gxid(8)))
+        );
+        let c = parse_context(&[option("gxid", "15"), option("snapshot", "latest")]).unwrap();
+        assert_eq!((c.gxid, c.snapshot), (Some(Gxid(15)), None));
         for (options, code) in [
             (vec![option("gxid", "15")], "42601"),
             (
@@ -191,6 +262,10 @@ mod tests {
                 "42601",
             ),
             (vec![option("snapshot", "20:10:")], "22023"),
+            (
+                vec![option("snapshot", "latest"), option("global_xmin", "8")],
+                "42601",
+            ),
             (
                 vec![option("gxid", "9"), option("snapshot", "10:20:")],
                 "22023",
