@@ -13,7 +13,14 @@
 //! same contents. Two queries with one masked text are byte for byte the same outside those
 //! literals, so sqlparser would build the same tree for both but for the values. Whatever
 //! the lexer does not know for sure (comments, dollar quoting, prefixed strings like `E'..'`,
-//! backslashes in strings, several statements) is parsed as ever, uncached.
+//! backslashes in strings) is parsed as ever, uncached.
+//!
+//! A query of several statements is cut at the `;`s the lexer found between them and each
+//! statement goes through the cache on its own: a coordinator ships its statements with their
+//! transaction's `BEGIN`, context and `COMMIT` in one query. A statement of rxc's own (`SET
+//! TRANSACTION CONTEXT (...)`) is cached only if it has no literals: its tree holds them in no
+//! form the cache can replace. If a statement fails to parse the whole query is parsed again,
+//! so that the error is the one sqlparser gives for the text as sent.
 
 use super::error::Result;
 use super::parser::{self, Statement};
@@ -40,7 +47,7 @@ pub struct ParseCache {
 /// A cached tree and, for each number or string value in the order the visitor meets them,
 /// which literal of the query it is.
 struct Shape {
-    tree: Arc<ast::Statement>,
+    tree: Statement,
     slots: Vec<usize>,
 }
 
@@ -58,11 +65,42 @@ struct Found {
 }
 
 impl ParseCache {
-    /// [`parser::parse`], reusing the tree of an earlier query of the same shape.
+    /// [`parser::parse`], reusing the trees of earlier statements of the same shapes.
     pub fn parse(&mut self, sql: &str) -> Result<Vec<Statement>> {
-        let Some((key, found)) = mask(sql) else {
+        let Some(masked) = mask(sql) else {
             return parser::parse(sql);
         };
+        // Only `;`s and whitespace after the first `;`: one statement.
+        let single = masked.semicolons.first().is_none_or(|&first| {
+            sql.as_bytes()[first..]
+                .iter()
+                .all(|&b| b == b';' || b.is_ascii_whitespace())
+        });
+        if single {
+            return self.statement(sql, masked.key, masked.found);
+        }
+        let mut statements = Vec::new();
+        let mut start = 0;
+        for end in masked.semicolons.iter().copied().chain([sql.len()]) {
+            let piece = &sql[start..end];
+            start = end + 1;
+            if piece.bytes().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            let parsed = match mask(piece) {
+                Some(m) => self.statement(piece, m.key, m.found),
+                None => parser::parse(piece),
+            };
+            match parsed {
+                Ok(parsed) => statements.extend(parsed),
+                Err(_) => return parser::parse(sql),
+            }
+        }
+        Ok(statements)
+    }
+
+    /// One statement `sql` (with trailing `;`s at most) whose masked text is `key`.
+    fn statement(&mut self, sql: &str, key: String, found: Vec<Found>) -> Result<Vec<Statement>> {
         match self.shapes.get(&key) {
             Some(Some(shape)) => return Ok(vec![shape.instantiate(&found)]),
             Some(None) => return parser::parse(sql),
@@ -82,8 +120,15 @@ impl Shape {
     /// The shape of `statements` parsed from a query whose literals are `found`, if it is one
     /// statement whose number and string values are exactly those literals.
     fn new(statements: &[Statement], found: &[Found]) -> Option<Shape> {
-        let [Statement::Sql(tree)] = statements else {
-            return None;
+        let tree = match statements {
+            [Statement::Sql(tree)] => tree,
+            [other] if found.is_empty() => {
+                return Some(Shape {
+                    tree: other.clone(),
+                    slots: Vec::new(),
+                })
+            }
+            _ => return None,
         };
         let mut used = vec![false; found.len()];
         let mut slots = Vec::new();
@@ -112,14 +157,20 @@ impl Shape {
             }
         });
         (walk.is_continue() && used.iter().all(|u| *u)).then(|| Shape {
-            tree: tree.clone(),
+            tree: Statement::Sql(tree.clone()),
             slots,
         })
     }
 
     /// The tree with the literals `found` (of a query of this shape) in place.
     fn instantiate(&self, found: &[Found]) -> Statement {
-        let mut tree = (*self.tree).clone();
+        let Statement::Sql(tree) = &self.tree else {
+            return self.tree.clone();
+        };
+        if self.slots.is_empty() {
+            return self.tree.clone();
+        }
+        let mut tree = (**tree).clone();
         let mut next = self.slots.iter();
         let _ = ast::visit_expressions_mut(&mut tree, |expr| {
             if let Expr::Value(v) = expr {
@@ -144,8 +195,19 @@ fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || !b.is_ascii()
 }
 
-/// The masked text of `sql` and its literals, or `None` if the lexer cannot be sure of them.
-fn mask(sql: &str) -> Option<(String, Vec<Found>)> {
+/// What the lexer made of a query.
+struct Masked {
+    /// The text with its literals masked.
+    key: String,
+    /// The literals, in order.
+    found: Vec<Found>,
+    /// Where the `;`s between statements are (byte offsets).
+    semicolons: Vec<usize>,
+}
+
+/// The masked text of `sql`, its literals and `;`s, or `None` if the lexer cannot be sure of
+/// them.
+fn mask(sql: &str) -> Option<Masked> {
     let bytes = sql.as_bytes();
     if bytes
         .iter()
@@ -158,18 +220,15 @@ fn mask(sql: &str) -> Option<(String, Vec<Found>)> {
     let mut found = Vec::new();
     let (mut line, mut column) = (1u64, 1u64);
     let mut i = 0;
-    let mut ended = false; // a `;` came: only whitespace and `;` may follow
+    let mut semicolons = Vec::new();
     while i < bytes.len() {
         let c = bytes[i];
         let prev = i.checked_sub(1).map(|p| bytes[p]);
         let next = at(i + 1);
-        if ended && !c.is_ascii_whitespace() && c != b';' {
-            return None;
-        }
         let after_ident = prev.is_some_and(is_ident_byte);
         let len = match c {
             b';' => {
-                ended = true;
+                semicolons.push(i);
                 key.push(c);
                 1
             }
@@ -270,7 +329,11 @@ fn mask(sql: &str) -> Option<(String, Vec<Found>)> {
         }
         i += len;
     }
-    Some((String::from_utf8(key).ok()?, found))
+    Some(Masked {
+        key: String::from_utf8(key).ok()?,
+        found,
+        semicolons,
+    })
 }
 
 #[cfg(test)]
@@ -295,7 +358,7 @@ mod tests {
         let cached = cache.parse(sql).unwrap();
         let plain = parser::parse(sql).unwrap();
         assert_eq!(unspanned(&cached), unspanned(&plain), "{sql}");
-        matches!(cache.shapes.get(&mask(sql).unwrap().0), Some(Some(_)))
+        matches!(cache.shapes.get(&mask(sql).unwrap().key), Some(Some(_)))
     }
 
     #[test]
@@ -337,7 +400,6 @@ mod tests {
             "SELECT E'a\\nb'",
             "SELECT 'a\\b'",
             "SELECT $$x$$",
-            "SELECT 1; SELECT 2",
             "SELECT 0x1f",
         ] {
             assert!(mask(sql).is_none(), "{sql}");
@@ -352,6 +414,50 @@ mod tests {
         assert!(!same(&mut cache, "CREATE TABLE t (a varchar(10))"));
         assert!(!same(&mut cache, "SELECT CAST(a AS varchar(10)) FROM t"));
         assert!(!same(&mut cache, "SELECT DATE '2020-01-01'"));
+    }
+
+    /// A coordinator's shipment: the statements of one query each from their own shape.
+    #[test]
+    fn several_statements_share_their_statements_trees() {
+        let mut cache = ParseCache::default();
+        let shipped = |k: i32| {
+            format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; SET TRANSACTION CONTEXT (SNAPSHOT \
+                 LATEST); SELECT abalance FROM pgbench_accounts WHERE aid = '{k}'::integer; \
+                 COMMIT"
+            )
+        };
+        for k in [1, 7, 123456] {
+            let sql = shipped(k);
+            let cached = cache.parse(&sql).unwrap();
+            assert_eq!(cached.len(), 4);
+            assert_eq!(unspanned(&cached), unspanned(&parser::parse(&sql).unwrap()));
+        }
+        // BEGIN, the context, the SELECT's shape and COMMIT, each once.
+        assert_eq!(cache.shapes.len(), 4);
+        assert!(cache.shapes.values().all(Option::is_some));
+        // A context with literals is parsed every time; the rest still comes from the cache.
+        for gxid in [10, 11] {
+            let sql = format!("SET TRANSACTION CONTEXT (GXID {gxid}, SNAPSHOT LATEST); COMMIT");
+            assert_eq!(
+                unspanned(&cache.parse(&sql).unwrap()),
+                unspanned(&parser::parse(&sql).unwrap())
+            );
+        }
+        assert_eq!(cache.shapes.values().filter(|s| s.is_none()).count(), 1);
+        // A `;` inside a string or a quoted name does not cut the query.
+        let sql = "SELECT 'a;b', \"c;d\" FROM t; SELECT 2;;";
+        assert_eq!(
+            unspanned(&cache.parse(sql).unwrap()),
+            unspanned(&parser::parse(sql).unwrap())
+        );
+        // An error in a later statement is the whole query's, positions as sent.
+        let sql = "SELECT 1;\nSELEC 2; SELECT 3";
+        assert_eq!(
+            cache.parse(sql).unwrap_err().to_string(),
+            parser::parse(sql).unwrap_err().to_string()
+        );
+        assert!(cache.parse("; ;").unwrap().is_empty());
     }
 
     #[test]
