@@ -13,6 +13,8 @@ use rxc_common::txn::{Gxid, Snapshot};
 use sqlparser::ast;
 use sqlparser::ast::VisitorMut;
 use std::ops::ControlFlow;
+#[cfg(test)]
+use std::sync::Arc;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// What one shipped statement returned.
@@ -111,6 +113,82 @@ pub fn with_params(
     Ok(stmt)
 }
 
+/// A statement's text with its parameters as slots: shipped again with other values without
+/// rewriting and displaying its tree each time (a client's prepared statement).
+#[derive(Debug)]
+pub struct Template {
+    /// The text around the slots: one more than `slots`.
+    parts: Vec<String>,
+    /// Which parameter (from 1) each slot is.
+    slots: Vec<usize>,
+}
+
+impl Template {
+    /// The template of `stmt`'s text, or `None` where the scanner cannot be sure which `$n`
+    /// are parameters (dollar quoting, backslashes in the text).
+    pub fn new(stmt: &ast::Statement) -> Option<Template> {
+        let text = stmt.to_string();
+        let bytes = text.as_bytes();
+        if bytes.contains(&b'\\') {
+            return None;
+        }
+        let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || !b.is_ascii();
+        let mut parts = Vec::new();
+        let mut slots = Vec::new();
+        let (mut start, mut i) = (0, 0);
+        while i < bytes.len() {
+            match bytes[i] {
+                quote @ (b'\'' | b'"') => {
+                    // To the closing quote; a doubled one is part of the text.
+                    i += 1;
+                    loop {
+                        match bytes.get(i) {
+                            None => return None,
+                            Some(&b) if b == quote && bytes.get(i + 1) == Some(&quote) => i += 2,
+                            Some(&b) if b == quote => break,
+                            Some(_) => i += 1,
+                        }
+                    }
+                    i += 1;
+                }
+                b'$' if i > 0 && is_ident(bytes[i - 1]) => i += 1,
+                b'$' => {
+                    let digits = bytes[i + 1..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_digit())
+                        .count();
+                    let end = i + 1 + digits;
+                    if digits == 0 || bytes.get(end).is_some_and(|&b| is_ident(b)) {
+                        return None; // a dollar quote
+                    }
+                    slots.push(text[i + 1..end].parse().ok()?);
+                    parts.push(text[start..i].to_string());
+                    start = end;
+                    i = end;
+                }
+                _ => i += 1,
+            }
+        }
+        parts.push(text[start..].to_string());
+        Some(Template { parts, slots })
+    }
+
+    /// The text with `params` as literals of `types`, as [`with_params`] displays it; `None`
+    /// if a slot names no parameter.
+    pub fn render(&self, params: &[Value], types: &[DataType]) -> Option<String> {
+        let mut out = String::with_capacity(self.parts.iter().map(String::len).sum::<usize>() + 16);
+        for (i, part) in self.parts.iter().enumerate() {
+            out.push_str(part);
+            if let Some(&n) = self.slots.get(i) {
+                let value = params.get(n.checked_sub(1)?)?;
+                let ty = types.get(n - 1).cloned().unwrap_or(DataType::Text);
+                out.push_str(&literal_expr(value, &ty).to_string());
+            }
+        }
+        Some(out)
+    }
+}
+
 /// Runs `sql` (one or more statements) on `client` of node `node`; returns the answer of each
 /// statement, in order.
 pub async fn run(client: &Client, node: &str, sql: &str) -> Result<Vec<Answer>> {
@@ -159,4 +237,47 @@ pub fn parse_rows(rows: Vec<Vec<Option<String>>>, types: &[DataType]) -> Result<
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rxc_common::sql::parser::{parse_single, Statement};
+
+    fn tree(sql: &str) -> Arc<ast::Statement> {
+        match parse_single(sql).unwrap() {
+            Some(Statement::Sql(tree)) => tree,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    /// A template renders what rewriting the tree and displaying it gives.
+    #[test]
+    fn a_template_renders_as_the_rewritten_tree() {
+        let types = [DataType::Int4, DataType::Text, DataType::Int8];
+        let params = [
+            Value::Int4(17),
+            Value::Text("it's $1 \"x\"".to_string()),
+            Value::Null,
+        ];
+        for sql in [
+            "SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+            "UPDATE t SET b = $2, c = $3 WHERE a = $1 AND b <> 'a''$1'",
+            "SELECT \"$1x\", 'say ''$2''' FROM t WHERE a IN ($1, $1 + 1) AND c IS DISTINCT FROM $3",
+            "DELETE FROM t",
+        ] {
+            let tree = tree(sql);
+            let template = Template::new(&tree).expect(sql);
+            assert_eq!(
+                template.render(&params, &types).unwrap(),
+                with_params(&tree, &params, &types).unwrap().to_string(),
+                "{sql}"
+            );
+        }
+        // A slot past the parameters: no text (with_params gives the error).
+        let template = Template::new(&tree("SELECT $4")).unwrap();
+        assert!(template.render(&params, &types).is_none());
+        // Dollar quoting: the scanner is unsure.
+        assert!(Template::new(&tree("SELECT $$a $1$$")).is_none());
+    }
 }

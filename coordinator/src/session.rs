@@ -38,7 +38,7 @@
 
 use crate::catalog::{ClusterCatalog, Contents};
 use crate::pool::{Pool, Pooled};
-use crate::remote::{self, context_sql, with_params, Answer};
+use crate::remote::{self, context_sql, with_params, Answer, Template};
 use crate::{gather, pushdown, route};
 use async_trait::async_trait;
 use rxc_common::cluster::{check_key_type, Distribution, Locator, NodeDef, NodeGroup, NodeKind};
@@ -361,7 +361,13 @@ pub struct CoordSession {
     explain: Option<Vec<String>>,
     /// The backend pid of the connection's cancel key, once registered.
     pid: Option<i32>,
+    /// The shipped texts of statements run with parameters, by tree (the tree kept, so its
+    /// address is not reused while it is a key).
+    templates: HashMap<usize, (Arc<ast::Statement>, Option<Arc<Template>>)>,
 }
+
+/// How many statements' templates a session keeps before it forgets them all.
+const MAX_TEMPLATES: usize = 256;
 
 /// Runs `sql_for(node)` on each participant, concurrently; each node's result.
 async fn on_each<'a>(
@@ -658,6 +664,7 @@ impl CoordSession {
             copy_in: None,
             explain: None,
             pid: None,
+            templates: HashMap::new(),
         }
     }
 
@@ -1814,12 +1821,14 @@ impl CoordSession {
         let (param_types, columns, types) = self.describe_here(stmt, params, prepared).await?;
         let contents = self.cluster.catalog.snapshot();
         let write = !matches!(&**ast, ast::Statement::Query(_));
-        let shipped = with_params(ast, params, &param_types)?;
         // INSERT ... VALUES: each row to its node.
-        if let ast::Statement::Insert(insert) = &shipped {
-            return self
-                .insert(insert, &table, &dist, &contents, params, columns, &types)
-                .await;
+        if let ast::Statement::Insert(_) = &**ast {
+            let shipped = with_params(ast, params, &param_types)?;
+            if let ast::Statement::Insert(insert) = &shipped {
+                return self
+                    .insert(insert, &table, &dist, &contents, params, columns, &types)
+                    .await;
+            }
         }
         let selection = match &**ast {
             ast::Statement::Update(u) => {
@@ -1877,7 +1886,7 @@ impl CoordSession {
             }
         }
         self.statement_context(write, nodes.len() == 1).await?;
-        let sql = shipped.to_string();
+        let sql = self.shipped_text(ast, params, &param_types)?;
         // A statement that is its own transaction on one node commits in the same round trip.
         let alone = !self.in_block()
             && self.nesting == 0
@@ -1922,6 +1931,36 @@ impl CoordSession {
         Ok(dml_result(ast, columns, rows, count))
     }
 
+    /// The text shipped for `ast` with `params` as literals of `types`: rendered from the
+    /// statement's template when it has parameters (kept per tree: a prepared statement's
+    /// executions share theirs), else displayed.
+    fn shipped_text(
+        &mut self,
+        ast: &Arc<ast::Statement>,
+        params: &[Value],
+        types: &[DataType],
+    ) -> Result<String> {
+        if params.is_empty() {
+            return Ok(ast.to_string());
+        }
+        let key = Arc::as_ptr(ast) as usize;
+        let template = match self.templates.get(&key) {
+            Some((_, template)) => template.clone(),
+            None => {
+                if self.templates.len() >= MAX_TEMPLATES {
+                    self.templates.clear();
+                }
+                let template = Template::new(ast).map(Arc::new);
+                self.templates.insert(key, (ast.clone(), template.clone()));
+                template
+            }
+        };
+        match template.and_then(|t| t.render(params, types)) {
+            Some(text) => Ok(text),
+            None => Ok(with_params(ast, params, types)?.to_string()),
+        }
+    }
+
     /// A statement's parameter types, result columns and their types, as the local session
     /// binds it (`prepared` when the client prepared it, else its parameters untyped).
     async fn describe_here(
@@ -1950,7 +1989,7 @@ impl CoordSession {
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
         let (param_types, columns, types) = self.describe_here(stmt, params, prepared).await?;
-        let sql = with_params(ast, params, &param_types)?.to_string();
+        let sql = self.shipped_text(ast, params, &param_types)?;
         self.statement_context(false, nodes.len() == 1).await?;
         let jobs = same_on(nodes, &sql);
         let mut rows = Vec::new();
