@@ -8,6 +8,7 @@
 
 use crate::pool::remote_error;
 use rxc_common::sql::error::{Result, SqlError};
+use rxc_common::sql::parse_cache::is_ident_byte;
 use rxc_common::sql::{DataType, Value};
 use rxc_common::txn::{Gxid, Snapshot};
 use sqlparser::ast;
@@ -132,7 +133,6 @@ impl Template {
         if bytes.contains(&b'\\') {
             return None;
         }
-        let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || !b.is_ascii();
         let mut parts = Vec::new();
         let mut slots = Vec::new();
         let (mut start, mut i) = (0, 0);
@@ -151,14 +151,14 @@ impl Template {
                     }
                     i += 1;
                 }
-                b'$' if i > 0 && is_ident(bytes[i - 1]) => i += 1,
+                b'$' if i > 0 && is_ident_byte(bytes[i - 1]) => i += 1,
                 b'$' => {
                     let digits = bytes[i + 1..]
                         .iter()
                         .take_while(|b| b.is_ascii_digit())
                         .count();
                     let end = i + 1 + digits;
-                    if digits == 0 || bytes.get(end).is_some_and(|&b| is_ident(b)) {
+                    if digits == 0 || bytes.get(end).is_some_and(|&b| is_ident_byte(b)) {
                         return None; // a dollar quote
                     }
                     slots.push(text[i + 1..end].parse().ok()?);

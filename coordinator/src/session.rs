@@ -363,7 +363,7 @@ pub struct CoordSession {
     pid: Option<i32>,
     /// The shipped texts of statements run with parameters, by tree (the tree kept, so its
     /// address is not reused while it is a key).
-    templates: HashMap<usize, (Arc<ast::Statement>, Option<Arc<Template>>)>,
+    templates: HashMap<usize, (Arc<ast::Statement>, Option<Template>)>,
 }
 
 /// How many statements' templates a session keeps before it forgets them all.
@@ -1822,11 +1822,10 @@ impl CoordSession {
         let contents = self.cluster.catalog.snapshot();
         let write = !matches!(&**ast, ast::Statement::Query(_));
         // INSERT ... VALUES: each row to its node.
-        if let ast::Statement::Insert(_) = &**ast {
-            let shipped = with_params(ast, params, &param_types)?;
-            if let ast::Statement::Insert(insert) = &shipped {
+        if matches!(&**ast, ast::Statement::Insert(_)) {
+            if let ast::Statement::Insert(insert) = with_params(ast, params, &param_types)? {
                 return self
-                    .insert(insert, &table, &dist, &contents, params, columns, &types)
+                    .insert(&insert, &table, &dist, &contents, params, columns, &types)
                     .await;
             }
         }
@@ -1944,18 +1943,14 @@ impl CoordSession {
             return Ok(ast.to_string());
         }
         let key = Arc::as_ptr(ast) as usize;
-        let template = match self.templates.get(&key) {
-            Some((_, template)) => template.clone(),
-            None => {
-                if self.templates.len() >= MAX_TEMPLATES {
-                    self.templates.clear();
-                }
-                let template = Template::new(ast).map(Arc::new);
-                self.templates.insert(key, (ast.clone(), template.clone()));
-                template
-            }
-        };
-        match template.and_then(|t| t.render(params, types)) {
+        if self.templates.len() >= MAX_TEMPLATES && !self.templates.contains_key(&key) {
+            self.templates.clear();
+        }
+        let (_, template) = self
+            .templates
+            .entry(key)
+            .or_insert_with(|| (ast.clone(), Template::new(ast)));
+        match template.as_ref().and_then(|t| t.render(params, types)) {
             Some(text) => Ok(text),
             None => Ok(with_params(ast, params, types)?.to_string()),
         }

@@ -191,7 +191,7 @@ impl Shape {
 
 /// Whether byte `b` continues an identifier or keyword (any non-ASCII byte does: PostgreSQL
 /// takes letters of every script).
-fn is_ident_byte(b: u8) -> bool {
+pub fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || !b.is_ascii()
 }
 

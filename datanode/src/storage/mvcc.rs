@@ -854,13 +854,19 @@ impl Transaction {
     /// a snapshot of their own" in the module doc).
     pub fn defer_snapshot(&mut self, stale: Snapshot, fetch: SnapshotFetch) -> Result<()> {
         self.set_snapshot(stale)?;
+        self.defer(fetch);
+        Ok(())
+    }
+
+    /// [`Transaction::defer_snapshot`] with the snapshot the statement just began with (by
+    /// [`Mvcc::begin`], [`Mvcc::read_only`] or [`Transaction::set_snapshot`]) as the stale one.
+    pub fn defer(&mut self, fetch: SnapshotFetch) {
         self.deferred = Some(Deferred {
             fetch,
             fetched: OnceLock::new(),
             one_row: false,
             row: OnceLock::new(),
         });
-        Ok(())
     }
 
     /// The statement begun without a snapshot (after what it read to plan itself: catalog

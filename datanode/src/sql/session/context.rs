@@ -217,14 +217,11 @@ impl Session {
             ));
         }
         if latest {
-            let stale = match &txn.mvcc {
-                Some(m) => m.snapshot().clone(),
-                None => return Err(SqlError::internal("no MVCC transaction")),
-            };
-            if let Some(m) = &mut txn.mvcc {
-                m.defer_snapshot(stale, self.snapshot_fetch.clone())
-                    .map_err(crate::sql::table::mvcc_error)?;
-            }
+            let m = txn
+                .mvcc
+                .as_mut()
+                .ok_or_else(|| SqlError::internal("no MVCC transaction"))?;
+            m.defer(self.snapshot_fetch.clone());
         }
         Ok(())
     }

@@ -778,8 +778,8 @@ impl Session {
                         m.defer_snapshot(stale, fetch).map_err(mvcc_error)?
                     }
                     _ => {
-                        let mut m = mvcc.read_only(stale.clone());
-                        m.defer_snapshot(stale, fetch).map_err(mvcc_error)?;
+                        let mut m = mvcc.read_only(stale);
+                        m.defer(fetch);
                         txn.mvcc = Some(m);
                     }
                 }
