@@ -1,5 +1,5 @@
 //! `rxc-gtm`: the global transaction manager. It hands out GXIDs and snapshots, keeps
-//! sequences and the 2PC decision log, and makes its state durable in `gtm.control`. An active
+//! sequences and the 2PC decision log, and makes its state durable in `gtm.control` and its log. An active
 //! GTM forwards every state change to its standby synchronously.
 //!
 //! Layout: [`state`] is the deterministic state machine, [`sequence`] the sequence rules,

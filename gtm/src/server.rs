@@ -3,7 +3,7 @@
 //! ```text
 //!  client conn ──read──▶ Job::Requests ─┐
 //!  client conn ──read──▶ Job::Requests ─┼─▶ core: drain every waiting job ─▶ apply to GtmState
-//!  standby link (replica) ─ Job::Replica┘        │ once per batch: write gtm.control if needed,
+//!  standby link (replica) ─ Job::Replica┘        │ once per batch: make the state durable if needed,
 //!                                                │ forward the commands to the standby, wait ack
 //!  client conn ◀─write── answers ◀───────────────┘ then answer every job of the batch
 //! ```
@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 pub struct ServerOptions {
     /// This GTM's name.
     pub name: String,
-    /// Where `gtm.control` lives.
+    /// Where `gtm.control` and its log live.
     pub data_dir: PathBuf,
     /// The active GTM to follow, for a standby.
     pub standby_of: Option<String>,
@@ -122,6 +122,7 @@ impl SharedRole {
 pub struct GtmServer {
     listener: TcpListener,
     options: ServerOptions,
+    store: control::ControlStore,
     state: GtmState,
 }
 
@@ -129,20 +130,22 @@ impl GtmServer {
     /// Loads the state from the data directory (a fresh state for a new one) and takes the
     /// already-bound listener.
     pub fn new(listener: TcpListener, options: ServerOptions) -> anyhow::Result<GtmServer> {
-        let state = match control::load(&options.data_dir)? {
+        let (mut store, loaded) = control::ControlStore::open(&options.data_dir)?;
+        let state = match loaded {
             Some(c) => {
                 tracing::info!(next_gxid = %c.next_gxid, prepared = c.prepared.len(), sequences = c.sequences.len(), "resuming from gtm.control");
                 GtmState::from_control(&c)
             }
             None => {
                 let state = GtmState::default();
-                control::save(&options.data_dir, &state.control_file())?;
+                store.checkpoint(&state.control_file())?;
                 state
             }
         };
         Ok(GtmServer {
             listener,
             options,
+            store,
             state,
         })
     }
@@ -162,6 +165,7 @@ impl GtmServer {
         let (jobs, rx) = mpsc::unbounded_channel();
         let core = Core {
             state: self.state,
+            store: self.store,
             options: self.options.clone(),
             role: role.clone(),
             clients: HashMap::new(),
@@ -272,6 +276,7 @@ async fn serve_connection(
 /// The core: owns the state, applies batches, persists, replicates, answers.
 struct Core {
     state: GtmState,
+    store: control::ControlStore,
     options: ServerOptions,
     role: SharedRole,
     clients: HashMap<ClientId, ClientEntry>,
@@ -321,18 +326,18 @@ impl Core {
         }
     }
 
-    /// Writes `gtm.control` if the batch changed durable state.
+    /// Makes the state durable (a `gtm.control.log` record) if the batch changed it.
     fn make_durable(&mut self) {
         if self.state.take_persist_needed() {
             self.persist();
         }
     }
 
-    /// Writes `gtm.control` now. A GTM that cannot make its state durable must not answer: it
+    /// Makes the state durable now. A GTM that cannot make its state durable must not answer: it
     /// stops, so that nothing is handed out twice.
-    fn persist(&self) {
-        if let Err(e) = control::save(&self.options.data_dir, &self.state.control_file()) {
-            tracing::error!(error = %e, "cannot write gtm.control; stopping so that nothing is handed out twice");
+    fn persist(&mut self) {
+        if let Err(e) = self.store.save(&self.state.control_file()) {
+            tracing::error!(error = %e, "cannot make the GTM state durable; stopping so that nothing is handed out twice");
             std::process::exit(2);
         }
     }

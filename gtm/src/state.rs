@@ -77,6 +77,10 @@ pub struct ControlFile {
     pub sequences: Vec<DurableSequence>,
     pub prepared: Vec<PreparedTxn>,
     pub nodes: Vec<NodeInfo>,
+    /// In a checkpoint: the sequence number of the log record it replaces (see
+    /// [`crate::control`]); 0 elsewhere.
+    #[serde(default)]
+    pub log_seq: u64,
 }
 
 /// The control file's format version.
@@ -114,6 +118,7 @@ impl Default for GtmState {
             sequences: Vec::new(),
             prepared: Vec::new(),
             nodes: Vec::new(),
+            log_seq: 0,
         })
     }
 }
@@ -181,6 +186,7 @@ impl GtmState {
             sequences: self.sequences.values().map(Sequence::durable).collect(),
             prepared: self.prepared.values().cloned().collect(),
             nodes: self.nodes.values().cloned().collect(),
+            log_seq: 0,
         }
     }
 

@@ -16,7 +16,8 @@ async fn client(addr: &str, name: &str) -> GtmClient {
         .expect("connect to GTM")
 }
 
-/// After `kill -9` and a restart, no GXID or sequence value is ever handed out again.
+/// After `kill -9` and a restart, no GXID or sequence value is ever handed out again, and the
+/// registry and the 2PC log are as they were.
 #[tokio::test]
 async fn kill9_restart_repeats_nothing() {
     let tmp = TempDir::new("gtm-kill9");
@@ -44,7 +45,34 @@ async fn kill9_restart_repeats_nothing() {
                 port: 15432,
             };
             c.register_node(node).await.unwrap();
+            // A decided two-phase commit and an undecided one, in the log.
+            let session = c.new_session();
+            for (gid, decide) in [("g-decided", true), ("g-open", false)] {
+                let (gxid, _) = c.begin(session, Isolation::ReadCommitted).await.unwrap();
+                c.prepare(gxid, gid, vec!["dn1".into()], "coord1")
+                    .await
+                    .unwrap();
+                if decide {
+                    c.decide(gid, true).await.unwrap();
+                }
+            }
         } else {
+            let mut logged: Vec<_> = c
+                .list_prepared(false)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.gid, t.decision, t.participants))
+                .collect();
+            logged.sort();
+            assert_eq!(
+                logged,
+                vec![
+                    ("g-decided".to_string(), Some(true), vec!["dn1".to_string()]),
+                    ("g-open".to_string(), None, vec!["dn1".to_string()]),
+                ],
+                "the 2PC log did not survive kill -9"
+            );
             let nodes = c.list_nodes().await.unwrap();
             assert_eq!(
                 nodes.len(),

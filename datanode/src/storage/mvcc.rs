@@ -583,7 +583,9 @@ impl Mvcc {
         Ok(aborted)
     }
 
-    fn finish_prepared(&self, gxid: Gxid, status: TxnStatus) -> Result<()> {
+    /// Writes `status` for prepared `gxid`, with `with` (the caller's own bookkeeping of the
+    /// transaction: one synced write for both).
+    fn finish_prepared(&self, gxid: Gxid, status: TxnStatus, with: WriteBatch) -> Result<()> {
         match self.status(gxid)? {
             Some(TxnStatus::Prepared) => {}
             Some(other) => {
@@ -591,7 +593,8 @@ impl Mvcc {
             }
             None => return Err(errinput!("transaction {gxid} is not prepared").into()),
         }
-        let mut batch = WriteBatch::synced();
+        let mut batch = with;
+        batch.sync = true;
         put_status(&mut batch, gxid, status);
         self.engine.write(batch)?;
         self.locks.transaction_finished();
@@ -600,13 +603,23 @@ impl Mvcc {
 
     /// Commits a prepared transaction (COMMIT PREPARED), waking the transactions waiting for it.
     pub fn commit_prepared(&self, gxid: Gxid) -> Result<()> {
-        self.finish_prepared(gxid, TxnStatus::Committed)
+        self.commit_prepared_with(gxid, WriteBatch::new())
+    }
+
+    /// [`Mvcc::commit_prepared`], writing `with` in the same synced batch.
+    pub fn commit_prepared_with(&self, gxid: Gxid, with: WriteBatch) -> Result<()> {
+        self.finish_prepared(gxid, TxnStatus::Committed, with)
     }
 
     /// Rolls back a prepared transaction (ROLLBACK PREPARED), waking the transactions waiting
     /// for it.
     pub fn rollback_prepared(&self, gxid: Gxid) -> Result<()> {
-        self.finish_prepared(gxid, TxnStatus::Aborted)
+        self.rollback_prepared_with(gxid, WriteBatch::new())
+    }
+
+    /// [`Mvcc::rollback_prepared`], writing `with` in the same synced batch.
+    pub fn rollback_prepared_with(&self, gxid: Gxid, with: WriteBatch) -> Result<()> {
+        self.finish_prepared(gxid, TxnStatus::Aborted, with)
     }
 }
 
@@ -1744,8 +1757,15 @@ impl Transaction {
     /// Prepares for two-phase commit: writes status `Prepared`, synced. Its writes and locks
     /// keep holding their rows until [`Mvcc::commit_prepared`] or [`Mvcc::rollback_prepared`].
     pub fn prepare(self) -> Result<()> {
+        self.prepare_with(WriteBatch::new())
+    }
+
+    /// [`Transaction::prepare`], writing `with` (the caller's record of the prepared
+    /// transaction) in the same synced batch: one fsync for both.
+    pub fn prepare_with(self, with: WriteBatch) -> Result<()> {
         let gxid = self.writer()?;
-        let mut batch = WriteBatch::synced();
+        let mut batch = with;
+        batch.sync = true;
         put_status(&mut batch, gxid, TxnStatus::Prepared);
         self.engine.write(batch)?;
         self.locks.transaction_finished();

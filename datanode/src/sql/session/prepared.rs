@@ -62,14 +62,13 @@ impl Session {
                 .await
                 .map_err(gtm_error)?;
         }
-        let engine = self.node.mvcc.engine().clone();
         let gid_owned = gid.to_string();
         blocking(move || -> Result<()> {
-            let mut batch = WriteBatch::synced();
+            // The GID's entry and the status `Prepared` in one synced batch.
+            let mut batch = WriteBatch::new();
             let entry = system::encode_gid_entry(gxid, chrono::Utc::now());
             batch.put(Cf::Meta, gid_key(&gid_owned), entry);
-            engine.write(batch).map_err(catalog::storage_error)?;
-            m.prepare().map_err(mvcc_error)
+            m.prepare_with(batch).map_err(mvcc_error)
         })
         .await
         .map_err(|e| SqlError::internal(format!("prepare task failed: {e}")))??;
@@ -118,15 +117,14 @@ impl Session {
         };
         let mvcc = self.node.mvcc.clone();
         blocking(move || -> Result<()> {
-            if commit {
-                mvcc.commit_prepared(gxid).map_err(mvcc_error)?;
-            } else {
-                mvcc.rollback_prepared(gxid).map_err(mvcc_error)?;
-            }
-            let mut batch = WriteBatch::synced();
+            // The outcome and the GID entry's removal in one synced batch.
+            let mut batch = WriteBatch::new();
             batch.delete(Cf::Meta, key);
-            mvcc.engine().write(batch).map_err(catalog::storage_error)?;
-            Ok(())
+            if commit {
+                mvcc.commit_prepared_with(gxid, batch).map_err(mvcc_error)
+            } else {
+                mvcc.rollback_prepared_with(gxid, batch).map_err(mvcc_error)
+            }
         })
         .await
         .map_err(|e| SqlError::internal(format!("task failed: {e}")))??;
