@@ -361,13 +361,25 @@ pub struct CoordSession {
     explain: Option<Vec<String>>,
     /// The backend pid of the connection's cancel key, once registered.
     pid: Option<i32>,
-    /// The shipped texts of statements run with parameters, by tree (the tree kept, so its
-    /// address is not reused while it is a key).
-    templates: HashMap<usize, (Arc<ast::Statement>, Option<Template>)>,
+    /// What the session found out about the statement trees it ran, by tree: a client's
+    /// prepared statement is looked at once, not at every execution.
+    facts: HashMap<usize, TreeFacts>,
 }
 
-/// How many statements' templates a session keeps before it forgets them all.
-const MAX_TEMPLATES: usize = 256;
+/// How many statement trees' facts a session keeps before it forgets them all.
+const MAX_TREES: usize = 256;
+
+/// What a statement tree is, found when first asked (see [`CoordSession::facts`]).
+struct TreeFacts {
+    /// The tree, kept so that its address is not reused while it is a key.
+    _tree: Arc<ast::Statement>,
+    /// Its shipped text with parameter slots (`None` inside: not templatable).
+    template: Option<Option<Template>>,
+    /// [`referenced_tables`].
+    tables: Option<Result<Vec<String>>>,
+    /// [`has_subquery`].
+    subquery: Option<bool>,
+}
 
 /// Runs `sql_for(node)` on each participant, concurrently; each node's result.
 async fn on_each<'a>(
@@ -664,7 +676,7 @@ impl CoordSession {
             copy_in: None,
             explain: None,
             pid: None,
-            templates: HashMap::new(),
+            facts: HashMap::new(),
         }
     }
 
@@ -1860,7 +1872,7 @@ impl CoordSession {
         // A subquery over a distributed table needs every node's rows, not one node's.
         let nested = dist.locator != Locator::Replication
             && !matches!(&**ast, ast::Statement::Insert(_))
-            && has_subquery(ast);
+            && self.has_subquery_of(ast);
         if nested && write {
             return Err(SqlError::unsupported(format!(
                 "{} with a subquery over distributed table \"{}\" is not supported yet",
@@ -1942,18 +1954,44 @@ impl CoordSession {
         if params.is_empty() {
             return Ok(ast.to_string());
         }
-        let key = Arc::as_ptr(ast) as usize;
-        if self.templates.len() >= MAX_TEMPLATES && !self.templates.contains_key(&key) {
-            self.templates.clear();
-        }
-        let (_, template) = self
-            .templates
-            .entry(key)
-            .or_insert_with(|| (ast.clone(), Template::new(ast)));
+        let template = self
+            .facts(ast)
+            .template
+            .get_or_insert_with(|| Template::new(ast));
         match template.as_ref().and_then(|t| t.render(params, types)) {
             Some(text) => Ok(text),
             None => Ok(with_params(ast, params, types)?.to_string()),
         }
+    }
+
+    /// The facts kept about tree `ast`.
+    fn facts(&mut self, ast: &Arc<ast::Statement>) -> &mut TreeFacts {
+        let key = Arc::as_ptr(ast) as usize;
+        if self.facts.len() >= MAX_TREES && !self.facts.contains_key(&key) {
+            self.facts.clear();
+        }
+        self.facts.entry(key).or_insert_with(|| TreeFacts {
+            _tree: ast.clone(),
+            template: None,
+            tables: None,
+            subquery: None,
+        })
+    }
+
+    /// [`referenced_tables`] of `ast`, found once per tree.
+    fn tables_of(&mut self, ast: &Arc<ast::Statement>) -> Result<Vec<String>> {
+        self.facts(ast)
+            .tables
+            .get_or_insert_with(|| referenced_tables(ast))
+            .clone()
+    }
+
+    /// [`has_subquery`] of `ast`, found once per tree.
+    fn has_subquery_of(&mut self, ast: &Arc<ast::Statement>) -> bool {
+        *self
+            .facts(ast)
+            .subquery
+            .get_or_insert_with(|| has_subquery(ast))
     }
 
     /// A statement's parameter types, result columns and their types, as the local session
@@ -2547,7 +2585,7 @@ impl CoordSession {
             _ => {}
         }
         if is_dml(ast) {
-            let tables = referenced_tables(ast)?;
+            let tables = self.tables_of(ast)?;
             let contents = self.cluster.catalog.snapshot();
             // An INSERT into a distributed table, whatever its source reads.
             if let ast::Statement::Insert(ast::Insert {
@@ -2592,7 +2630,7 @@ impl CoordSession {
                     // A co-located join: every node joins its own rows.
                     let pairs: Vec<(&Table, &Distribution)> =
                         distributed.iter().map(|(t, d)| (&**t, d)).collect();
-                    let colocated = if has_subquery(ast) {
+                    let colocated = if self.has_subquery_of(ast) {
                         None
                     } else {
                         pushdown::colocated(ast, &pairs)
