@@ -361,8 +361,9 @@ pub struct CoordSession {
     explain: Option<Vec<String>>,
     /// The backend pid of the connection's cancel key, once registered.
     pid: Option<i32>,
-    /// What the session found out about the statement trees it ran, by tree: a client's
-    /// prepared statement is looked at once, not at every execution.
+    /// What the session found out about its client's prepared statements, by tree: each is
+    /// looked at once, not at every execution (a simple query's tree is new every time: it
+    /// is not kept).
     facts: HashMap<usize, TreeFacts>,
 }
 
@@ -376,7 +377,7 @@ struct TreeFacts {
     /// Its shipped text with parameter slots (`None` inside: not templatable).
     template: Option<Option<Template>>,
     /// [`referenced_tables`].
-    tables: Option<Result<Vec<String>>>,
+    tables: Option<Result<Arc<[String]>>>,
     /// [`has_subquery`].
     subquery: Option<bool>,
 }
@@ -1830,6 +1831,7 @@ impl CoordSession {
         params: &[Value],
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
+        let kept = prepared.is_some();
         let (param_types, columns, types) = self.describe_here(stmt, params, prepared).await?;
         let contents = self.cluster.catalog.snapshot();
         let write = !matches!(&**ast, ast::Statement::Query(_));
@@ -1872,7 +1874,7 @@ impl CoordSession {
         // A subquery over a distributed table needs every node's rows, not one node's.
         let nested = dist.locator != Locator::Replication
             && !matches!(&**ast, ast::Statement::Insert(_))
-            && self.has_subquery_of(ast);
+            && self.has_subquery_of(ast, kept);
         if nested && write {
             return Err(SqlError::unsupported(format!(
                 "{} with a subquery over distributed table \"{}\" is not supported yet",
@@ -1897,7 +1899,7 @@ impl CoordSession {
             }
         }
         self.statement_context(write, nodes.len() == 1).await?;
-        let sql = self.shipped_text(ast, params, &param_types)?;
+        let sql = self.shipped_text(ast, kept, params, &param_types)?;
         // A statement that is its own transaction on one node commits in the same round trip.
         let alone = !self.in_block()
             && self.nesting == 0
@@ -1943,55 +1945,62 @@ impl CoordSession {
     }
 
     /// The text shipped for `ast` with `params` as literals of `types`: rendered from the
-    /// statement's template when it has parameters (kept per tree: a prepared statement's
-    /// executions share theirs), else displayed.
+    /// statement's template when it has parameters and is `kept` (a client's prepared
+    /// statement, whose executions share its template), else displayed.
     fn shipped_text(
         &mut self,
         ast: &Arc<ast::Statement>,
+        kept: bool,
         params: &[Value],
         types: &[DataType],
     ) -> Result<String> {
         if params.is_empty() {
             return Ok(ast.to_string());
         }
-        let template = self
-            .facts(ast)
-            .template
-            .get_or_insert_with(|| Template::new(ast));
-        match template.as_ref().and_then(|t| t.render(params, types)) {
+        let rendered = self.facts(ast, kept).and_then(|f| {
+            f.template
+                .get_or_insert_with(|| Template::new(ast))
+                .as_ref()?
+                .render(params, types)
+        });
+        match rendered {
             Some(text) => Ok(text),
             None => Ok(with_params(ast, params, types)?.to_string()),
         }
     }
 
-    /// The facts kept about tree `ast`.
-    fn facts(&mut self, ast: &Arc<ast::Statement>) -> &mut TreeFacts {
+    /// The facts kept about tree `ast` if it is `kept` (a client's prepared statement).
+    fn facts(&mut self, ast: &Arc<ast::Statement>, kept: bool) -> Option<&mut TreeFacts> {
+        if !kept {
+            return None;
+        }
         let key = Arc::as_ptr(ast) as usize;
         if self.facts.len() >= MAX_TREES && !self.facts.contains_key(&key) {
             self.facts.clear();
         }
-        self.facts.entry(key).or_insert_with(|| TreeFacts {
+        Some(self.facts.entry(key).or_insert_with(|| TreeFacts {
             _tree: ast.clone(),
             template: None,
             tables: None,
             subquery: None,
-        })
+        }))
     }
 
-    /// [`referenced_tables`] of `ast`, found once per tree.
-    fn tables_of(&mut self, ast: &Arc<ast::Statement>) -> Result<Vec<String>> {
-        self.facts(ast)
-            .tables
-            .get_or_insert_with(|| referenced_tables(ast))
-            .clone()
+    /// [`referenced_tables`] of `ast`, found once per tree if it is `kept`.
+    fn tables_of(&mut self, ast: &Arc<ast::Statement>, kept: bool) -> Result<Arc<[String]>> {
+        let find = || referenced_tables(ast).map(Arc::from);
+        match self.facts(ast, kept) {
+            Some(f) => f.tables.get_or_insert_with(find).clone(),
+            None => find(),
+        }
     }
 
-    /// [`has_subquery`] of `ast`, found once per tree.
-    fn has_subquery_of(&mut self, ast: &Arc<ast::Statement>) -> bool {
-        *self
-            .facts(ast)
-            .subquery
-            .get_or_insert_with(|| has_subquery(ast))
+    /// [`has_subquery`] of `ast`, found once per tree if it is `kept`.
+    fn has_subquery_of(&mut self, ast: &Arc<ast::Statement>, kept: bool) -> bool {
+        match self.facts(ast, kept) {
+            Some(f) => *f.subquery.get_or_insert_with(|| has_subquery(ast)),
+            None => has_subquery(ast),
+        }
     }
 
     /// A statement's parameter types, result columns and their types, as the local session
@@ -2021,8 +2030,9 @@ impl CoordSession {
         params: &[Value],
         prepared: Option<Prepared>,
     ) -> Result<StatementResult> {
+        let kept = prepared.is_some();
         let (param_types, columns, types) = self.describe_here(stmt, params, prepared).await?;
-        let sql = self.shipped_text(ast, params, &param_types)?;
+        let sql = self.shipped_text(ast, kept, params, &param_types)?;
         self.statement_context(false, nodes.len() == 1).await?;
         let jobs = same_on(nodes, &sql);
         let mut rows = Vec::new();
@@ -2585,7 +2595,7 @@ impl CoordSession {
             _ => {}
         }
         if is_dml(ast) {
-            let tables = self.tables_of(ast)?;
+            let kept = prepared.is_some();
             let contents = self.cluster.catalog.snapshot();
             // An INSERT into a distributed table, whatever its source reads.
             if let ast::Statement::Insert(ast::Insert {
@@ -2603,8 +2613,9 @@ impl CoordSession {
                         .await;
                 }
             }
+            let tables = self.tables_of(ast, kept)?;
             let mut distributed = Vec::new();
-            for t in &tables {
+            for t in tables.iter() {
                 if let Some(d) = contents.classes.get(t) {
                     if let Some(table) = self.local.table(t)? {
                         distributed.push((table, d.clone()));
@@ -2630,7 +2641,7 @@ impl CoordSession {
                     // A co-located join: every node joins its own rows.
                     let pairs: Vec<(&Table, &Distribution)> =
                         distributed.iter().map(|(t, d)| (&**t, d)).collect();
-                    let colocated = if self.has_subquery_of(ast) {
+                    let colocated = if self.has_subquery_of(ast, kept) {
                         None
                     } else {
                         pushdown::colocated(ast, &pairs)

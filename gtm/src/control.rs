@@ -143,17 +143,18 @@ impl ControlStore {
     /// Makes `control` the durable state: a record in the log, or a checkpoint when the log is
     /// full (or the record too large for it).
     pub fn save(&mut self, control: &ControlFile) -> io::Result<()> {
-        let payload = serde_json::to_vec(control).map_err(io::Error::other)?;
+        // The payload after room for its header, which is filled in once its length is known.
+        let mut record = vec![0u8; HEADER];
+        serde_json::to_writer(&mut record, control).map_err(io::Error::other)?;
         let seq = self.seq + 1;
-        let size = (HEADER + payload.len()) as u64;
+        let size = record.len() as u64;
         if self.offset + size > self.size {
             return self.checkpoint(control);
         }
-        let mut record = Vec::with_capacity(size as usize);
-        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        record.extend_from_slice(&record_crc(seq, &payload).to_le_bytes());
-        record.extend_from_slice(&seq.to_le_bytes());
-        record.extend_from_slice(&payload);
+        let (header, payload) = record.split_at_mut(HEADER);
+        header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        header[4..8].copy_from_slice(&record_crc(seq, payload).to_le_bytes());
+        header[8..16].copy_from_slice(&seq.to_le_bytes());
         self.log.write_all_at(&record, self.offset)?;
         self.log.sync_data()?;
         self.offset += size;
@@ -188,23 +189,7 @@ mod tests {
     use super::*;
     use crate::state::GtmState;
     use rxc_common::txn::Gxid;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "rxc-gtm-control-{name}-{}-{}",
-            std::process::id(),
-            now_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn now_nanos() -> u128 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    }
+    use rxc_tests::TempDir;
 
     fn state(next: u64) -> ControlFile {
         ControlFile {
@@ -217,17 +202,18 @@ mod tests {
     /// checkpoint and the log wrapping over records of an earlier round.
     #[test]
     fn the_newest_state_survives_reopening() {
-        let dir = temp_dir("newest");
+        let tmp = TempDir::new("gtm-control-newest");
+        let dir = tmp.path();
         const SIZE: u64 = 64 << 10;
-        let (mut store, loaded) = ControlStore::open_sized(&dir, SIZE).unwrap();
+        let (mut store, loaded) = ControlStore::open_sized(dir, SIZE).unwrap();
         assert!(loaded.is_none());
-        assert_eq!(std::fs::metadata(log_path(&dir)).unwrap().len(), SIZE);
+        assert_eq!(std::fs::metadata(log_path(dir)).unwrap().len(), SIZE);
         store.checkpoint(&state(1)).unwrap();
         for next in 2..=50 {
             store.save(&state(next)).unwrap();
         }
         drop(store);
-        let (mut store, loaded) = ControlStore::open_sized(&dir, SIZE).unwrap();
+        let (mut store, loaded) = ControlStore::open_sized(dir, SIZE).unwrap();
         assert_eq!(loaded.unwrap().next_gxid, Gxid(50));
         // Fill the log so that it wraps: the records of the first round stay behind the new
         // ones and must not be taken for newer.
@@ -237,54 +223,53 @@ mod tests {
             store.save(&state(next)).unwrap();
         }
         // The checkpoint alone is newest: the old round's records are not taken.
-        let (_, loaded) = ControlStore::open_sized(&dir, SIZE).unwrap();
+        let (_, loaded) = ControlStore::open_sized(dir, SIZE).unwrap();
         assert_eq!(loaded.unwrap().next_gxid, Gxid(next));
         next += 1;
         store.save(&state(next)).unwrap();
         drop(store);
-        let (store, loaded) = ControlStore::open_sized(&dir, SIZE).unwrap();
+        let (store, loaded) = ControlStore::open_sized(dir, SIZE).unwrap();
         assert_eq!(loaded.unwrap().next_gxid, Gxid(next));
         assert!(store.offset > 0);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A record torn by a crash (its bytes only partly written) is not loaded: the state
     /// before it is.
     #[test]
     fn a_torn_record_is_ignored() {
-        let dir = temp_dir("torn");
-        let (mut store, _) = ControlStore::open(&dir).unwrap();
+        let tmp = TempDir::new("gtm-control-torn");
+        let dir = tmp.path();
+        let (mut store, _) = ControlStore::open(dir).unwrap();
         store.save(&state(7)).unwrap();
         let offset = store.offset;
         store.save(&state(8)).unwrap();
         drop(store);
         // Damage the second record's payload.
-        let log = OpenOptions::new().write(true).open(log_path(&dir)).unwrap();
+        let log = OpenOptions::new().write(true).open(log_path(dir)).unwrap();
         log.write_all_at(b"XX", offset + HEADER as u64 + 3).unwrap();
         drop(log);
-        let (mut store, loaded) = ControlStore::open(&dir).unwrap();
+        let (mut store, loaded) = ControlStore::open(dir).unwrap();
         assert_eq!(loaded.unwrap().next_gxid, Gxid(7));
         // Writing goes on after the intact record, numbered after it.
         assert_eq!(store.offset, offset);
         store.save(&state(9)).unwrap();
         drop(store);
-        let (_, loaded) = ControlStore::open(&dir).unwrap();
+        let (_, loaded) = ControlStore::open(dir).unwrap();
         assert_eq!(loaded.unwrap().next_gxid, Gxid(9));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A checkpoint alone (an older data directory, or a log lost) loads.
     #[test]
     fn a_checkpoint_without_log_loads() {
-        let dir = temp_dir("checkpoint");
+        let tmp = TempDir::new("gtm-control-checkpoint");
+        let dir = tmp.path();
         let bytes = serde_json::to_vec_pretty(&state(12)).unwrap();
-        write_durable(&path(&dir), &bytes).unwrap();
-        let (mut store, loaded) = ControlStore::open(&dir).unwrap();
+        write_durable(&path(dir), &bytes).unwrap();
+        let (mut store, loaded) = ControlStore::open(dir).unwrap();
         assert_eq!(loaded.unwrap().next_gxid, Gxid(12));
         store.save(&state(13)).unwrap();
         drop(store);
-        let (_, loaded) = ControlStore::open(&dir).unwrap();
+        let (_, loaded) = ControlStore::open(dir).unwrap();
         assert_eq!(loaded.unwrap().next_gxid, Gxid(13));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -583,9 +583,10 @@ impl Mvcc {
         Ok(aborted)
     }
 
-    /// Writes `status` for prepared `gxid`, with `with` (the caller's own bookkeeping of the
-    /// transaction: one synced write for both).
-    fn finish_prepared(&self, gxid: Gxid, status: TxnStatus, with: WriteBatch) -> Result<()> {
+    /// Finishes prepared `gxid` — COMMIT PREPARED if `commit`, else ROLLBACK PREPARED —
+    /// writing `with` (the caller's own bookkeeping of the transaction) in the same synced
+    /// batch, and wakes the transactions waiting for it.
+    pub fn finish_prepared(&self, gxid: Gxid, commit: bool, with: WriteBatch) -> Result<()> {
         match self.status(gxid)? {
             Some(TxnStatus::Prepared) => {}
             Some(other) => {
@@ -593,6 +594,11 @@ impl Mvcc {
             }
             None => return Err(errinput!("transaction {gxid} is not prepared").into()),
         }
+        let status = if commit {
+            TxnStatus::Committed
+        } else {
+            TxnStatus::Aborted
+        };
         let mut batch = with;
         batch.sync = true;
         put_status(&mut batch, gxid, status);
@@ -603,23 +609,13 @@ impl Mvcc {
 
     /// Commits a prepared transaction (COMMIT PREPARED), waking the transactions waiting for it.
     pub fn commit_prepared(&self, gxid: Gxid) -> Result<()> {
-        self.commit_prepared_with(gxid, WriteBatch::new())
-    }
-
-    /// [`Mvcc::commit_prepared`], writing `with` in the same synced batch.
-    pub fn commit_prepared_with(&self, gxid: Gxid, with: WriteBatch) -> Result<()> {
-        self.finish_prepared(gxid, TxnStatus::Committed, with)
+        self.finish_prepared(gxid, true, WriteBatch::new())
     }
 
     /// Rolls back a prepared transaction (ROLLBACK PREPARED), waking the transactions waiting
     /// for it.
     pub fn rollback_prepared(&self, gxid: Gxid) -> Result<()> {
-        self.rollback_prepared_with(gxid, WriteBatch::new())
-    }
-
-    /// [`Mvcc::rollback_prepared`], writing `with` in the same synced batch.
-    pub fn rollback_prepared_with(&self, gxid: Gxid, with: WriteBatch) -> Result<()> {
-        self.finish_prepared(gxid, TxnStatus::Aborted, with)
+        self.finish_prepared(gxid, false, WriteBatch::new())
     }
 }
 

@@ -120,11 +120,8 @@ impl Session {
             // The outcome and the GID entry's removal in one synced batch.
             let mut batch = WriteBatch::new();
             batch.delete(Cf::Meta, key);
-            if commit {
-                mvcc.commit_prepared_with(gxid, batch).map_err(mvcc_error)
-            } else {
-                mvcc.rollback_prepared_with(gxid, batch).map_err(mvcc_error)
-            }
+            mvcc.finish_prepared(gxid, commit, batch)
+                .map_err(mvcc_error)
         })
         .await
         .map_err(|e| SqlError::internal(format!("task failed: {e}")))??;
